@@ -1,0 +1,39 @@
+# hardbase: the front door. `make demo` and `make test` work on a fresh Debian machine.
+PYTHON ?= python3
+APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-utils \
+	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
+	postgresql chromium
+STAMP = .setup-done
+
+.PHONY: setup demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(PYTHON) -m pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	./scripts/demo.sh
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+test-fast: setup
+	$(PYTHON) -m pytest -q -m "not archive and not slow"
+
+lint: setup
+	$(PYTHON) -m ruff check src tests bench
+	$(PYTHON) -m ruff format --check src tests bench
+	$(PYTHON) -m mypy
+
+bench: setup
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf demo .pytest_cache $(STAMP)

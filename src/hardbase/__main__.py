@@ -1,0 +1,7 @@
+"""`python -m hardbase`."""
+
+import sys
+
+from hardbase.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The command line: argument parsing and calls into the library, nothing more."""

@@ -1,0 +1,99 @@
+"""`hardbase` entry point: builds the parser, dispatches, turns errors into exit codes.
+
+Subcommand modules are imported only when their command runs, so that
+`hardbase build` on a warm cache starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from hardbase import __version__
+from hardbase.errors import HardbaseError
+
+# command name -> (module under hardbase.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lock": ("lock", "resolve a spec's packages and write its lock file"),
+    "build": ("build", "build an OCI image from a spec (and its lock)"),
+    "scan": ("scan", "scan an image for known vulnerabilities"),
+    "db": ("db", "build, refresh or inspect the vulnerability database"),
+    "sbom": ("sbom", "write the SBOM of any image"),
+    "push": ("push", "copy an image between transports"),
+    "keygen": ("keygen", "generate a cosign-compatible signing key pair"),
+    "sign": ("sign", "sign an image (cosign-compatible)"),
+    "verify": ("verify", "verify an image's signature and attestations"),
+    "policy": ("policy", "check an image against a policy"),
+    "vex": ("vex", "create and merge OpenVEX documents"),
+    "compare": ("compare", "score images on the six dimensions"),
+    "watch": ("watch", "run the continuous patching controller"),
+    "status": ("status", "show the state of a managed fleet"),
+    "serve": ("serve", "HTTP API and dashboard"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    """Commands whose module is installed (the project grows one command at a time)."""
+    here = os.path.dirname(__file__)
+    return {
+        name: spec
+        for name, spec in COMMANDS.items()
+        if os.path.exists(os.path.join(here, f"{spec[0]}.py"))
+    }
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hardbase",
+        description="Build minimal, hardened container images from Debian packages, "
+        "and scan, sign, publish and score images.",
+    )
+    parser.add_argument("--version", action="version", version=f"hardbase {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in _available().items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
+        mod = importlib.import_module(f"hardbase.cli.{module}")
+        cmd = sub.add_parser(name, help=help_text, description=mod.__doc__)
+        mod.register(cmd)
+        cmd.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    only = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(only if only in _available() else None)
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="hardbase: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args._run(args)
+        return code
+    except HardbaseError as exc:
+        if args.debug:
+            raise
+        print(f"hardbase: error: {exc.diagnostics()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hardbase: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Debian archives: signed indexes, version ordering, dependency resolution, .deb files."""

@@ -1,0 +1,1 @@
+"""OCI images: references, layouts, deterministic layers, archives and registries."""

@@ -1,0 +1,1 @@
+"""Image transports: where images are read from and written to."""

@@ -1,0 +1,1 @@
+"""Vulnerabilities: image inventory, the local database, importers, matching, reports."""
