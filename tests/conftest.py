@@ -1,7 +1,13 @@
-"""Shared test setup: makes the helpers in tests/ importable and isolates caches."""
+"""Shared test setup: makes the helpers in tests/ importable and isolates caches.
+
+Every test session gets its own cache and database (under pytest's base temp
+dir), so tests never touch a user's ~/.cache/hardbase; caches are shared
+within the session so the real archive is downloaded once.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,9 +17,9 @@ TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test session gets its own cache and database unless a test sets them."""
-    root = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv("HARDBASE_CACHE", str(root / "cache"))
-    monkeypatch.setenv("HARDBASE_DB", str(root / "cache" / "vuln.db"))
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    root = pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp()
+    os.environ["HARDBASE_CACHE"] = str(root / "hardbase-cache")
+    os.environ["HARDBASE_DB"] = str(root / "hardbase-cache" / "vuln.db")
+    os.environ.pop("SOURCE_DATE_EPOCH", None)

@@ -59,3 +59,7 @@ class GateFailed(HardbaseError):
     """A check the user asked to gate on has failed (scan, policy, verify)."""
 
     exit_code = 1
+
+
+class BuildError(HardbaseError):
+    """An image could not be assembled from its packages."""

@@ -1,0 +1,1 @@
+"""Building images: specs and presets, lock files, fetching, assembly, layers."""

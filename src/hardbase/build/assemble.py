@@ -1,0 +1,178 @@
+"""Assembly without maintainer scripts: .deb payloads become image tree entries.
+
+Each package's data archive is read into memory (never onto the host's disk),
+paths are normalised to merged /usr, pruned, and the files maintainer scripts
+would have made are generated instead: dpkg `status.d` entries, the CA
+bundle, busybox applet links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardbase.build.prune import Pruner
+from hardbase.build.tree import DIR, MERGED, REG, SYMLINK, Entry, normalize
+from hardbase.errors import BuildError, HardbaseError
+
+log = logging.getLogger(__name__)
+
+CA_DIR = "usr/share/ca-certificates/"
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+STATUS_D = "var/lib/dpkg/status.d"
+# Applets linked in -debug images; all are in Debian's busybox build.
+BUSYBOX_APPLETS = (
+    "sh", "ash", "cat", "cp", "ls", "mv", "rm", "mkdir", "rmdir", "ln", "echo", "env",
+    "grep", "sed", "awk", "find", "head", "tail", "less", "ps", "top", "kill", "sleep",
+    "id", "whoami", "wget", "vi", "du", "df", "chmod", "chown", "pwd", "printf", "test",
+    "tar", "gzip", "gunzip", "xargs", "sort", "uniq", "wc", "tr", "cut", "date", "hostname",
+    "uname", "which", "touch", "stat", "readlink", "true", "false", "nc", "nslookup",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PackageContents:
+    """What one .deb contributes to the image."""
+
+    name: str
+    control: str
+    md5sums: bytes | None
+    replaces: frozenset[str]
+    entries: tuple[Entry, ...]
+    newest: int
+
+
+def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
+    """Read a .deb's control data and payload into entries, pruned."""
+    from hardbase.debian.deb import open_data_tar, read_control
+
+    try:
+        control, md5sums = read_control(path)
+        entries: list[Entry] = []
+        regular: dict[str, Entry] = {}
+        links: list[tuple[str, str, tarfile.TarInfo]] = []
+        newest = 0
+        with open_data_tar(path) as tar:
+            for member in tar:
+                rel = normalize(member.name)
+                if rel is None:
+                    continue
+                if rel in MERGED:
+                    continue  # the skeleton layer owns the merged-/usr links
+                newest = max(newest, int(member.mtime))
+                mode = member.mode & 0o7777
+                if member.isdir():
+                    entry = Entry(rel, DIR, mode, member.uid, member.gid, int(member.mtime))
+                elif member.issym():
+                    entry = Entry(
+                        rel, SYMLINK, 0o777, member.uid, member.gid, int(member.mtime),
+                        target=member.linkname,
+                    )
+                elif member.isreg():
+                    fh = tar.extractfile(member)
+                    data = fh.read() if fh is not None else b""
+                    entry = Entry(
+                        rel, REG, mode, member.uid, member.gid, int(member.mtime), data=data
+                    )
+                    regular[rel] = entry
+                elif member.islnk():
+                    links.append((rel, member.linkname, member))
+                    continue
+                else:
+                    raise BuildError(
+                        f"{name} ships {member.name}, which is not a file, directory or link; "
+                        "hardbase does not put device files or fifos in images"
+                    )
+                if not pruner.cuts(rel, entry.kind == SYMLINK):
+                    entries.append(entry.with_owner(name))
+    except HardbaseError:
+        raise
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BuildError(f"cannot read the payload of {name} ({path}); delete it from the cache") from exc
+    for rel, linkname, member in links:
+        # Hard links become regular copies: their target may be pruned or in another layer.
+        target_path = normalize(linkname)
+        target = regular.get(target_path or "")
+        if target is None:
+            raise BuildError(f"{name} has a hard link {rel} to {linkname}, which it does not ship")
+        if not pruner.cuts(rel):
+            entries.append(
+                Entry(rel, REG, member.mode & 0o7777, member.uid, member.gid,
+                      int(member.mtime), data=target.data, owner=name)
+            )
+    return PackageContents(
+        name=name,
+        control=control,
+        md5sums=md5sums,
+        replaces=_replaces(control),
+        entries=tuple(entries),
+        newest=newest,
+    )
+
+
+def _replaces(control: str) -> frozenset[str]:
+    match = re.search(r"^Replaces:(.*(?:\n[ \t].*)*)", control, re.MULTILINE)
+    if not match:
+        return frozenset()
+    names = set()
+    for part in re.split(r"[,|]", match.group(1)):
+        name = part.strip().split(" ")[0].split(":")[0].split("(")[0]
+        if name:
+            names.add(name)
+    return frozenset(names)
+
+
+def generated_entries(contents: list[PackageContents], mtime: int) -> list[Entry]:
+    """Files maintainer scripts would have made for these packages."""
+    out: list[Entry] = []
+    for pkg in contents:
+        paragraph = pkg.control.rstrip("\n")
+        if "\nStatus:" not in paragraph:
+            head, sep, rest = paragraph.partition("\n")
+            paragraph = f"{head}\nStatus: install ok installed{sep}{rest}"
+        out.append(Entry(f"{STATUS_D}/{pkg.name}", REG, 0o644, mtime=mtime,
+                         data=(paragraph + "\n").encode(), owner=pkg.name))
+        if pkg.md5sums is not None:
+            out.append(Entry(f"{STATUS_D}/{pkg.name}.md5sums", REG, 0o644, mtime=mtime,
+                             data=pkg.md5sums, owner=pkg.name))
+    certs = sorted(
+        (e for pkg in contents for e in pkg.entries
+         if e.kind == REG and e.path.startswith(CA_DIR) and e.path.endswith(".crt")),
+        key=lambda e: e.path,
+    )
+    if certs:
+        bundle = b"".join(c.data if c.data.endswith(b"\n") else c.data + b"\n" for c in certs)
+        out.append(Entry(CA_BUNDLE, REG, 0o644, mtime=mtime, data=bundle, owner=certs[0].owner))
+    paths = {e.path for pkg in contents for e in pkg.entries}
+    if "usr/bin/busybox" in paths:
+        for applet in BUSYBOX_APPLETS:
+            link = f"usr/bin/{applet}"
+            if link not in paths:
+                out.append(Entry(link, SYMLINK, 0o777, mtime=mtime, target="busybox",
+                                 owner="busybox"))
+    return out
+
+
+def check_conflicts(tiers: list[list[PackageContents]]) -> None:
+    """Two packages shipping different content at one path is an error unless Replaces allows."""
+    seen: dict[str, tuple[str, bytes]] = {}
+    replaces = {pkg.name: pkg.replaces for tier in tiers for pkg in tier}
+    for tier in tiers:
+        for pkg in tier:
+            for entry in pkg.entries:
+                if entry.kind != REG:
+                    continue
+                digest = hashlib.sha256(entry.data).digest()
+                prior = seen.get(entry.path)
+                if prior is not None and prior[0] != pkg.name and prior[1] != digest:
+                    other = prior[0]
+                    if other not in replaces[pkg.name] and pkg.name not in replaces.get(other, ()):
+                        raise BuildError(
+                            f"{pkg.name} and {other} both ship /{entry.path} with different "
+                            "content and neither Replaces the other; drop one of them from the spec"
+                        )
+                seen[entry.path] = (pkg.name, digest)

@@ -1,0 +1,193 @@
+"""Lock files: the exact package set of a spec, per architecture.
+
+`<spec>.lock.json` pins every package (version, sha256, size, URL, source),
+the InRelease files it was resolved from, and a hash of the spec's
+resolution inputs. `build` uses the lock and never re-resolves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hardbase.build.spec import ImageSpec
+from hardbase.errors import SpecError
+from hardbase.util.fs import write_atomic
+from hardbase.util.paths import cache_dir
+from hardbase.util.progress import Progress
+
+log = logging.getLogger(__name__)
+
+LOCK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    name: str
+    version: str
+    arch: str
+    source: str
+    source_version: str
+    url: str
+    sha256: str
+    size: int
+    tier: str
+    suite: str
+
+
+@dataclass(frozen=True)
+class LockedRelease:
+    uri: str
+    suite: str
+    codename: str
+    date: str
+    sha256: str
+    valid_until: str | None = None
+
+
+@dataclass(frozen=True)
+class DroppedDependency:
+    package: str
+    dependency: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    spec_name: str
+    spec_hash: str
+    release: str
+    releases: tuple[LockedRelease, ...]
+    packages: dict[str, tuple[LockedPackage, ...]]  # arch -> packages, tier order
+    dropped: dict[str, tuple[DroppedDependency, ...]]
+
+    def tiers(self, arch: str) -> list[tuple[str, list[LockedPackage]]]:
+        """Packages grouped by tier, in layer order."""
+        groups: dict[str, list[LockedPackage]] = {}
+        for pkg in self.packages[arch]:
+            groups.setdefault(pkg.tier, []).append(pkg)
+        return list(groups.items())
+
+    def all_packages(self) -> list[LockedPackage]:
+        return [p for pkgs in self.packages.values() for p in pkgs]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lockVersion": LOCK_VERSION,
+            "spec": {"name": self.spec_name, "sha256": self.spec_hash},
+            "release": self.release,
+            "inRelease": [asdict(r) for r in self.releases],
+            "archs": {
+                arch: {
+                    "packages": [asdict(p) for p in pkgs],
+                    "dropped": [asdict(d) for d in self.dropped.get(arch, ())],
+                }
+                for arch, pkgs in self.packages.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Lock:
+        try:
+            if data["lockVersion"] != LOCK_VERSION:
+                raise SpecError(
+                    f"{where} has lock version {data['lockVersion']}; "
+                    f"this hardbase reads version {LOCK_VERSION}: relock with --relock"
+                )
+            return cls(
+                spec_name=data["spec"]["name"],
+                spec_hash=data["spec"]["sha256"],
+                release=data["release"],
+                releases=tuple(LockedRelease(**r) for r in data["inRelease"]),
+                packages={
+                    arch: tuple(LockedPackage(**p) for p in body["packages"])
+                    for arch, body in data["archs"].items()
+                },
+                dropped={
+                    arch: tuple(DroppedDependency(**d) for d in body.get("dropped", []))
+                    for arch, body in data["archs"].items()
+                },
+            )
+        except SpecError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpecError(f"{where} is not a valid hardbase lock file ({exc!r})") from None
+
+
+def read_lock(path: Path) -> Lock:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise SpecError(f"lock file {path} does not exist; run `hardbase lock`") from None
+    except ValueError:
+        raise SpecError(f"lock file {path} is not valid JSON; run `hardbase lock`") from None
+    return Lock.from_json(data, str(path))
+
+
+def write_lock(lock: Lock, path: Path) -> None:
+    text = json.dumps(lock.to_json(), indent=2, sort_keys=False) + "\n"
+    write_atomic(path, text.encode())
+
+
+def check_current(lock: Lock, spec: ImageSpec, path: Path) -> None:
+    """Refuse a lock made for other resolution inputs than the spec's."""
+    if lock.spec_hash != spec.resolution_hash():
+        raise SpecError(
+            f"{path} was made for a different package set than {spec.path.name} "
+            "(packages, presets, sources or archs changed); run `hardbase lock` "
+            "or `hardbase build --relock`"
+        )
+
+
+def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
+    """Resolve the spec against its archive and return a new Lock."""
+    from hardbase.debian.archive import Archive
+    from hardbase.debian.resolver import resolve
+
+    archive = Archive(spec.sources, cache_dir=cache_dir() / "archive", progress=progress)
+    index, releases = archive.load(spec.archs)
+    packages: dict[str, tuple[LockedPackage, ...]] = {}
+    dropped: dict[str, tuple[DroppedDependency, ...]] = {}
+    for arch in spec.archs:
+        chosen: dict[str, Any] = {}
+        locked: list[LockedPackage] = []
+        drops: dict[tuple[str, str], DroppedDependency] = {}
+        for tier in spec.tiers:
+            result = resolve(index, tier.roots, arch, preselected=chosen)
+            for pkg in result.packages:
+                chosen[pkg.name] = pkg
+                locked.append(
+                    LockedPackage(
+                        name=pkg.name,
+                        version=pkg.version,
+                        arch=pkg.arch,
+                        source=pkg.source,
+                        source_version=pkg.source_version,
+                        url=pkg.url,
+                        sha256=pkg.sha256,
+                        size=pkg.size,
+                        tier=tier.name,
+                        suite=pkg.suite,
+                    )
+                )
+            for drop in result.dropped:
+                drops[(drop.package, drop.dependency)] = DroppedDependency(
+                    drop.package, drop.dependency, drop.reason
+                )
+        packages[arch] = tuple(locked)
+        dropped[arch] = tuple(drops[k] for k in sorted(drops))
+        log.debug("resolved %d packages for %s", len(locked), arch)
+    return Lock(
+        spec_name=spec.name,
+        spec_hash=spec.resolution_hash(),
+        release=spec.release,
+        releases=tuple(
+            LockedRelease(r.uri, r.suite, r.codename, r.date, r.sha256, r.valid_until)
+            for r in releases
+        ),
+        packages=packages,
+        dropped=dropped,
+    )

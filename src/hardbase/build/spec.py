@@ -1,0 +1,297 @@
+"""The image spec: YAML validated on load, merged with its preset chain.
+
+A spec names a preset (`extends`), the Debian release and archive, extra
+packages and the image's runtime settings. `load_spec` returns an ImageSpec
+whose `tiers` are the package groups that become layers, lowest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hardbase.debian.model import DEFAULT_KEYRING, SourceEntry
+from hardbase.errors import SpecError
+
+RELEASES = {"trixie": "13", "bookworm": "12"}
+ARCHS = ("amd64", "arm64")
+DEBUG_SUFFIX = "-debug"
+MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+
+NONROOT_UID = 65532
+USERS = {"root": 0, "nonroot": NONROOT_UID, "nobody": 65534}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class SourceModel(_Model):
+    uris: list[str] = Field(min_length=1)
+    suites: list[str] = Field(min_length=1)
+    components: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
+    signed_by: str = Field(default=str(DEFAULT_KEYRING), alias="signed-by")
+
+    @field_validator("uris")
+    @classmethod
+    def _http(cls, value: list[str]) -> list[str]:
+        for uri in value:
+            if not re.match(r"^(https?|file)://", uri):
+                raise ValueError(f"'{uri}' is not an http(s):// or file:// URL")
+        return value
+
+
+class FileModel(_Model):
+    """An extra file, directory or symlink placed in the image's last layer."""
+
+    dst: str
+    src: str | None = None
+    content: str | None = None
+    type: Literal["file", "dir", "symlink"] = "file"
+    target: str | None = None
+    mode: int | str = 0o644
+    owner: str = "0:0"
+
+    @field_validator("dst")
+    @classmethod
+    def _abs(cls, value: str) -> str:
+        path = PurePosixPath(value)
+        if not path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"'{value}' must be an absolute path without '..'")
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        if not re.match(r"^\d+:\d+$", value):
+            raise ValueError(f"'{value}' must be UID:GID, numeric")
+        return value
+
+
+class PruneModel(_Model):
+    """What to cut from the assembled tree; `copyright` files always stay."""
+
+    docs: bool = True
+    man: bool = True
+    locales: bool = True
+    lintian: bool = True
+    headers: bool = True
+    static_libs: bool = Field(default=True, alias="static-libs")
+    gconv: bool = True
+    python_extras: bool = Field(default=True, alias="python-extras")
+    tools: bool = True
+    paths: list[str] = Field(default_factory=list)
+    keep: list[str] = Field(default_factory=list)
+
+
+class SpecModel(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    extends: str | None = None
+    release: Literal["trixie", "bookworm"] = "trixie"
+    sources: list[SourceModel] | None = None
+    snapshot: str | None = None
+    packages: list[str] = Field(default_factory=list)
+    archs: list[Literal["amd64", "arm64"]] = Field(default_factory=lambda: ["amd64"], min_length=1)
+    user: str | int = "nonroot"
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = None
+    files: list[FileModel] = Field(default_factory=list)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    prune: PruneModel = Field(default_factory=PruneModel)
+
+    @field_validator("packages")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$", name):
+                raise ValueError(f"'{name}' is not a Debian package name")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | int) -> str | int:
+        if isinstance(value, int) or value in USERS or re.match(r"^\d+(:\d+)?$", value):
+            return value
+        raise ValueError(f"'{value}' is not root, nonroot, nobody or a numeric UID[:GID]")
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A group of root packages that becomes one layer."""
+
+    name: str
+    roots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A spec with its preset chain applied."""
+
+    path: Path
+    model: SpecModel
+    tiers: tuple[Tier, ...]
+    sources: tuple[SourceEntry, ...]
+    entrypoint: tuple[str, ...] | None
+    debug: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def release(self) -> str:
+        return self.model.release
+
+    @property
+    def archs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.model.archs))
+
+    @property
+    def lock_path(self) -> Path:
+        return lock_path_for(self.path)
+
+    def resolution_hash(self) -> str:
+        """Hash of everything that decides the package set (not runtime settings)."""
+        doc = {
+            "release": self.release,
+            "tiers": [[t.name, list(t.roots)] for t in self.tiers],
+            "sources": [
+                [list(s.uris), list(s.suites), list(s.components), str(s.signed_by)]
+                for s in self.sources
+            ],
+            "archs": list(self.archs),
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def lock_path_for(spec_path: Path) -> Path:
+    name = spec_path.name
+    for suffix in (".yaml", ".yml"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return spec_path.with_name(f"{name}.lock.json")
+
+
+@cache
+def presets() -> dict[str, Any]:
+    text = resources.files("hardbase.build.presets").joinpath("presets.yaml").read_text()
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def preset_names() -> list[str]:
+    names = sorted(presets())
+    return names + [f"{n}{DEBUG_SUFFIX}" for n in names]
+
+
+def default_sources(release: str) -> tuple[SourceEntry, ...]:
+    return (
+        SourceEntry((MIRROR,), (release, f"{release}-updates"), ("main",), DEFAULT_KEYRING),
+        SourceEntry((SECURITY_MIRROR,), (f"{release}-security",), ("main",), DEFAULT_KEYRING),
+    )
+
+
+def _preset_chain(name: str, release: str, where: str) -> tuple[list[Tier], list[str] | None]:
+    table = presets()
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current not in table:
+            raise SpecError(
+                f"{where}: unknown preset '{current}'; choose one of {', '.join(preset_names())}"
+            )
+        chain.append(current)
+        current = table[current].get("extends")
+    tiers: list[Tier] = []
+    entrypoint = None
+    for level in reversed(chain):
+        entry = table[level]
+        packages = entry.get("packages", {})
+        roots = list(packages.get("all", [])) + list(packages.get(release, []))
+        tiers.append(Tier(level, tuple(roots)))
+        if entry.get("entrypoint"):
+            entrypoint = list(entry["entrypoint"])
+    return tiers, entrypoint
+
+
+def parse_spec(data: Any, path: Path) -> ImageSpec:
+    """Validate `data` (the spec's YAML) and apply its presets."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec must be a YAML mapping")
+    try:
+        model = SpecModel.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise SpecError(f"{path}: field '{loc}': {first['msg']}{more}") from None
+    tiers: list[Tier] = []
+    entrypoint: list[str] | None = None
+    debug = False
+    if model.extends:
+        base = model.extends
+        if base.endswith(DEBUG_SUFFIX):
+            base, debug = base[: -len(DEBUG_SUFFIX)], True
+        tiers, entrypoint = _preset_chain(base, model.release, str(path))
+        if debug:
+            tiers.append(Tier("debug", ("busybox",)))
+    if model.packages:
+        tiers.append(Tier(model.name, tuple(model.packages)))
+    if not tiers:
+        raise SpecError(f"{path}: the spec has no packages; set 'extends' or 'packages'")
+    if model.sources:
+        sources = tuple(
+            SourceEntry(
+                tuple(s.uris), tuple(s.suites), tuple(s.components), _keyring(s.signed_by, path)
+            )
+            for s in model.sources
+        )
+    else:
+        sources = default_sources(model.release)
+    if model.entrypoint is not None:
+        entrypoint = model.entrypoint
+    return ImageSpec(
+        path=path,
+        model=model,
+        tiers=tuple(tiers),
+        sources=sources,
+        entrypoint=tuple(entrypoint) if entrypoint else None,
+        debug=debug,
+    )
+
+
+def _keyring(value: str, spec_path: Path) -> Path:
+    keyring = Path(value)
+    if not keyring.is_absolute():
+        keyring = spec_path.parent / keyring
+    return keyring
+
+
+def load_spec(path: Path) -> ImageSpec:
+    """Read and validate the spec at `path`."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"spec {path} does not exist") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec {path}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path} is not valid YAML{where}") from None
+    return parse_spec(data, path.resolve())
