@@ -14,8 +14,10 @@ from pathlib import Path
 
 from common import REPO, Result, sh, timed
 
-MIRRORS = ["deb http://deb.debian.org/debian trixie trixie-updates main",
-           "deb http://deb.debian.org/debian-security trixie-security main"]
+MIRRORS = [
+    "deb http://deb.debian.org/debian trixie trixie-updates main",
+    "deb http://deb.debian.org/debian-security trixie-security main",
+]
 
 
 def _image_size(layout: Path) -> int:
@@ -56,12 +58,25 @@ def run(work: Path) -> list[Result]:
         results.append(Result("mmdebstrap not installed: peer not measured", 0, ""))
         return results
     tar = work / "extract.tar"
-    extract = timed(lambda: sh("mmdebstrap", "--variant=extract", f"--include={names}",
-                               "trixie", tar, *MIRRORS), 1)
+    extract = timed(
+        lambda: sh(
+            "mmdebstrap", "--variant=extract", f"--include={names}", "trixie", tar, *MIRRORS
+        ),
+        1,
+    )
     raw = tar.read_bytes()
     gz = len(gzip.compress(raw, 6))
-    essential = timed(lambda: sh("mmdebstrap", "--variant=essential", f"--include={names}",
-                                 "trixie", work / "essential.tar", *MIRRORS), 1)
+    essential = timed(
+        lambda: sh(
+            "mmdebstrap",
+            "--variant=essential",
+            f"--include={names}",
+            "trixie",
+            work / "essential.tar",
+            *MIRRORS,
+        ),
+        1,
+    )
     results += [
         Result("mmdebstrap --variant=extract", extract, "s"),
         Result("mmdebstrap --variant=essential", essential, "s"),

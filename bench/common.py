@@ -37,7 +37,11 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> float:
 def sh(*args: str | Path, env: dict[str, str] | None = None, quiet: bool = True) -> str:
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
-        [str(a) for a in args], env=full_env, check=True, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
+        [str(a) for a in args],
+        env=full_env,
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else None,
     )
     return proc.stdout

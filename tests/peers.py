@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 PODMAN = [
-    "podman", "--runtime", "runc", "--cgroup-manager=cgroupfs", "--events-backend=file",
+    "podman",
+    "--runtime",
+    "runc",
+    "--cgroup-manager=cgroupfs",
+    "--events-backend=file",
 ]
 PODMAN_RUN = ["--network=none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 
@@ -40,13 +44,21 @@ def unpack(layout: Path, tag: str, dest: Path) -> Path:
     need("umoci")
     subprocess.run(
         ["umoci", "unpack", "--image", f"{layout}:{tag}", str(dest)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return dest / "rootfs"
 
 
-def runc_run(bundle: Path, args: list[str], *, user: tuple[int, int] | None = None,
-             host_network: bool = False, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+def runc_run(
+    bundle: Path,
+    args: list[str],
+    *,
+    user: tuple[int, int] | None = None,
+    host_network: bool = False,
+    timeout: int = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run `args` in an unpacked bundle with runc (not interactive)."""
     need("runc")
     config_path = bundle / "config.json"
@@ -64,19 +76,26 @@ def runc_run(bundle: Path, args: list[str], *, user: tuple[int, int] | None = No
     try:
         return subprocess.run(
             ["runc", "run", "--bundle", str(bundle), name],
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
     finally:
         subprocess.run(["runc", "delete", "--force", name], capture_output=True)
 
 
-def podman_run(ref: str, args: list[str], *, entrypoint: str | None = None,
-               timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def podman_run(
+    ref: str, args: list[str], *, entrypoint: str | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
     need("podman")
     cmd = [*PODMAN, "run", "--rm", *PODMAN_RUN]
     if entrypoint is not None:
         cmd += ["--entrypoint", entrypoint]
     return subprocess.run(
-        [*cmd, ref, *args], capture_output=True, text=True, timeout=timeout,
+        [*cmd, ref, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )

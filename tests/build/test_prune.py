@@ -28,8 +28,11 @@ def test_doc_symlink_kept_for_copyright() -> None:
 
 
 def test_rules_switch_off_and_extra_paths() -> None:
-    p = Pruner(PruneModel.model_validate({"docs": False, "paths": ["/usr/bin/xyz"],
-                                          "keep": ["usr/share/man/man1/keep.1.gz"]}))
+    p = Pruner(
+        PruneModel.model_validate(
+            {"docs": False, "paths": ["/usr/bin/xyz"], "keep": ["usr/share/man/man1/keep.1.gz"]}
+        )
+    )
     assert not p.cuts("usr/share/doc/libc6/changelog.Debian.gz")
     assert p.cuts("usr/bin/xyz")
     assert not p.cuts("usr/share/man/man1/keep.1.gz")
@@ -37,7 +40,19 @@ def test_rules_switch_off_and_extra_paths() -> None:
 
 
 def test_nothing_cut_when_all_off() -> None:
-    off = {k: False for k in ("docs", "man", "locales", "lintian", "headers", "static-libs",
-                              "gconv", "python-extras", "tools")}
+    off = {
+        k: False
+        for k in (
+            "docs",
+            "man",
+            "locales",
+            "lintian",
+            "headers",
+            "static-libs",
+            "gconv",
+            "python-extras",
+            "tools",
+        )
+    }
     p = Pruner(PruneModel.model_validate(off))
     assert not p.cuts("usr/share/doc/x/README")

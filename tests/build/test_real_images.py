@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from peers import need, podman_run, runc_run, skopeo_config, unpack
 
 from hardbase.cli.main import main
+from peers import need, podman_run, runc_run, skopeo_config, unpack
 
 pytestmark = [pytest.mark.archive, pytest.mark.slow]
 
@@ -60,8 +60,15 @@ def test_skopeo_sees_nonroot_user(python3: tuple[Path, str]) -> None:
 
 def test_no_shell_package_manager_or_perl(python3_rootfs: Path) -> None:
     rootfs = python3_rootfs / "rootfs"
-    for path in ("usr/bin/sh", "usr/bin/bash", "usr/bin/dash", "usr/bin/dpkg", "usr/bin/apt",
-                 "usr/bin/apt-get", "usr/bin/perl"):
+    for path in (
+        "usr/bin/sh",
+        "usr/bin/bash",
+        "usr/bin/dash",
+        "usr/bin/dpkg",
+        "usr/bin/apt",
+        "usr/bin/apt-get",
+        "usr/bin/perl",
+    ):
         assert not (rootfs / path).exists(), path
     assert (rootfs / "bin").is_symlink()
     assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777
@@ -74,7 +81,9 @@ def test_no_shell_package_manager_or_perl(python3_rootfs: Path) -> None:
 
 
 def test_python_runs_under_runc_as_nonroot(python3_rootfs: Path) -> None:
-    result = runc_run(python3_rootfs, ["/usr/bin/python3", "-c", SMOKE + ";import os;print(os.getuid())"])
+    result = runc_run(
+        python3_rootfs, ["/usr/bin/python3", "-c", SMOKE + ";import os;print(os.getuid())"]
+    )
     assert result.returncode == 0, result.stderr
     stats, uid = result.stdout.strip().splitlines()
     assert uid == "65532"
@@ -97,7 +106,9 @@ def test_reproducible_with_empty_caches(python3: tuple[Path, str], tmp_path: Pat
     env["HARDBASE_CACHE"] = str(tmp_path / "empty-cache")
     proc = subprocess.run(
         ["hardbase", "-q", "build", str(spec_dir / "python3.yaml"), "--output", str(other)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == digest
@@ -123,17 +134,24 @@ def test_debug_variant_has_busybox_shell(tmp_path: Path) -> None:
         ("java", ["/usr/bin/java", "-version"], r"openjdk version"),
     ],
 )
-def test_other_presets_build_and_run(tmp_path: Path, name: str, args: list[str] | None,
-                                     expect: str | None) -> None:
+def test_other_presets_build_and_run(
+    tmp_path: Path, name: str, args: list[str] | None, expect: str | None
+) -> None:
     out, _ = build(tmp_path, name)
     bundle = tmp_path / "bundle"
     rootfs = unpack(out, "latest", bundle)
     assert not (rootfs / "usr/bin/sh").exists()
     if name == "static":
         # what distroless/static holds: CA bundle, tzdata, accounts, /tmp, netbase, media types
-        for path in ("etc/ssl/certs/ca-certificates.crt", "usr/share/zoneinfo/UTC",
-                     "etc/passwd", "etc/group", "etc/services", "etc/mime.types",
-                     "etc/os-release"):
+        for path in (
+            "etc/ssl/certs/ca-certificates.crt",
+            "usr/share/zoneinfo/UTC",
+            "etc/passwd",
+            "etc/group",
+            "etc/services",
+            "etc/mime.types",
+            "etc/os-release",
+        ):
             assert (rootfs / path).exists(), path
         assert not (rootfs / "usr/lib/x86_64-linux-gnu/libc.so.6").exists()
         return
@@ -174,8 +192,10 @@ def test_docker_archive_loads_in_podman(python3: tuple[Path, str], tmp_path: Pat
     need("podman")
     spec = python3[0].parent / "python3.yaml"
     archive = tmp_path / "py.tar"
-    assert main(["-q", "build", str(spec), "--output", str(archive), "--format",
-                 "docker-archive"]) == 0
+    assert (
+        main(["-q", "build", str(spec), "--output", str(archive), "--format", "docker-archive"])
+        == 0
+    )
     result = podman_run(f"docker-archive:{archive}", ["-c", "print(40 + 2)"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "42"

@@ -54,8 +54,10 @@ def test_resolution_hash_ignores_runtime_settings() -> None:
         ({"name": "py", "packages": ["Bad Name"]}, "packages"),
         ({"name": "py", "extends": "base", "files": [{"dst": "../x"}]}, "files.0.dst"),
         ({"name": "py", "extends": "base", "user": "alice"}, "user"),
-        ({"name": "py", "sources": [{"uris": ["ftp://x"], "suites": ["a"]}],
-          "packages": ["a"]}, "sources.0.uris"),
+        (
+            {"name": "py", "sources": [{"uris": ["ftp://x"], "suites": ["a"]}], "packages": ["a"]},
+            "sources.0.uris",
+        ),
     ],
 )
 def test_invalid_fields_name_the_field(data: dict[str, object], field: str) -> None:

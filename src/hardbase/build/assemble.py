@@ -69,7 +69,12 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                     entry = Entry(rel, DIR, mode, member.uid, member.gid, int(member.mtime))
                 elif member.issym():
                     entry = Entry(
-                        rel, SYMLINK, 0o777, member.uid, member.gid, int(member.mtime),
+                        rel,
+                        SYMLINK,
+                        0o777,
+                        member.uid,
+                        member.gid,
+                        int(member.mtime),
                         target=member.linkname,
                     )
                 elif member.isreg():
@@ -92,7 +97,9 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
     except HardbaseError:
         raise
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BuildError(f"cannot read the payload of {name} ({path}); delete it from the cache") from exc
+        raise BuildError(
+            f"cannot read the payload of {name} ({path}); delete it from the cache"
+        ) from exc
     for rel, linkname, member in links:
         # Hard links become regular copies: their target may be pruned or in another layer.
         target_path = normalize(linkname)
@@ -101,8 +108,16 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
             raise BuildError(f"{name} has a hard link {rel} to {linkname}, which it does not ship")
         if not pruner.cuts(rel):
             entries.append(
-                Entry(rel, REG, member.mode & 0o7777, member.uid, member.gid,
-                      int(member.mtime), data=target.data, owner=name)
+                Entry(
+                    rel,
+                    REG,
+                    member.mode & 0o7777,
+                    member.uid,
+                    member.gid,
+                    int(member.mtime),
+                    data=target.data,
+                    owner=name,
+                )
             )
     return PackageContents(
         name=name,
@@ -134,26 +149,68 @@ def generated_entries(contents: list[PackageContents], mtime: int) -> list[Entry
         if "\nStatus:" not in paragraph:
             head, sep, rest = paragraph.partition("\n")
             paragraph = f"{head}\nStatus: install ok installed{sep}{rest}"
-        out.append(Entry(f"{STATUS_D}/{pkg.name}", REG, 0o644, mtime=mtime,
-                         data=(paragraph + "\n").encode(), owner=pkg.name))
+        out.append(
+            Entry(
+                f"{STATUS_D}/{pkg.name}",
+                REG,
+                0o644,
+                mtime=mtime,
+                data=(paragraph + "\n").encode(),
+                owner=pkg.name,
+            )
+        )
         if pkg.md5sums is not None:
-            out.append(Entry(f"{STATUS_D}/{pkg.name}.md5sums", REG, 0o644, mtime=mtime,
-                             data=pkg.md5sums, owner=pkg.name))
+            out.append(
+                Entry(
+                    f"{STATUS_D}/{pkg.name}.md5sums",
+                    REG,
+                    0o644,
+                    mtime=mtime,
+                    data=pkg.md5sums,
+                    owner=pkg.name,
+                )
+            )
     certs = sorted(
-        (e for pkg in contents for e in pkg.entries
-         if e.kind == REG and e.path.startswith(CA_DIR) and e.path.endswith(".crt")),
+        (
+            e
+            for pkg in contents
+            for e in pkg.entries
+            if e.kind == REG and e.path.startswith(CA_DIR) and e.path.endswith(".crt")
+        ),
         key=lambda e: e.path,
     )
     if certs:
         bundle = b"".join(c.data if c.data.endswith(b"\n") else c.data + b"\n" for c in certs)
         out.append(Entry(CA_BUNDLE, REG, 0o644, mtime=mtime, data=bundle, owner=certs[0].owner))
     paths = {e.path for pkg in contents for e in pkg.entries}
+    out.extend(_alternatives(contents, paths, mtime))
     if "usr/bin/busybox" in paths:
         for applet in BUSYBOX_APPLETS:
             link = f"usr/bin/{applet}"
             if link not in paths:
-                out.append(Entry(link, SYMLINK, 0o777, mtime=mtime, target="busybox",
-                                 owner="busybox"))
+                out.append(
+                    Entry(link, SYMLINK, 0o777, mtime=mtime, target="busybox", owner="busybox")
+                )
+    return out
+
+
+# Commands that update-alternatives would link from /usr/bin (postinst scripts).
+_ALTERNATIVES = re.compile(r"^usr/lib/jvm/([^/]+)/bin/(java|keytool|jfr|jrunscript|rmiregistry)$")
+
+
+def _alternatives(contents: list[PackageContents], paths: set[str], mtime: int) -> list[Entry]:
+    out = []
+    for pkg in contents:
+        for entry in pkg.entries:
+            match = _ALTERNATIVES.match(entry.path)
+            link = f"usr/bin/{match.group(2)}" if match else ""
+            if match and link not in paths:
+                paths.add(link)
+                out.append(
+                    Entry(
+                        link, SYMLINK, 0o777, mtime=mtime, target=f"/{entry.path}", owner=pkg.name
+                    )
+                )
     return out
 
 

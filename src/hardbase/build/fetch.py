@@ -59,7 +59,11 @@ def _fetch_one(pkg: LockedPackage, snapshot: str | None, progress: Progress) -> 
     dest = cached_path(pkg)
     try:
         download(
-            pkg.url, dest, max_size=MAX_DEB, sha256=pkg.sha256, size=pkg.size,
+            pkg.url,
+            dest,
+            max_size=MAX_DEB,
+            sha256=pkg.sha256,
+            size=pkg.size,
             on_bytes=progress.advance,
         )
         return

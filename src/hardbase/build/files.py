@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hardbase.build.spec import ImageSpec
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry
 from hardbase.errors import SpecError

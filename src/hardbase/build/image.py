@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from hardbase import __version__
@@ -15,8 +15,10 @@ from hardbase.oci.layout import Descriptor, Layout
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SSL_CERT_FILE = "/etc/ssl/certs/ca-certificates.crt"
-PLATFORMS = {"amd64": {"architecture": "amd64", "os": "linux"},
-             "arm64": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+PLATFORMS = {
+    "amd64": {"architecture": "amd64", "os": "linux"},
+    "arm64": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,9 @@ def home_for(user: str | int) -> str:
     return {"0": "/root", str(NONROOT_UID): "/home/nonroot"}.get(uid, "/")
 
 
-def image_config(spec: ImageSpec, arch: str, layers: list[NamedLayer], created: str) -> dict[str, Any]:
+def image_config(
+    spec: ImageSpec, arch: str, layers: list[NamedLayer], created: str
+) -> dict[str, Any]:
     env = {"PATH": PATH, "SSL_CERT_FILE": SSL_CERT_FILE}
     env.update(spec.model.env)
     config: dict[str, Any] = {
@@ -71,8 +75,12 @@ def image_config(spec: ImageSpec, arch: str, layers: list[NamedLayer], created: 
         "config": config,
         "rootfs": {"type": "layers", "diff_ids": [n.layer.diff_id for n in layers]},
         "history": [
-            {"created": created, "created_by": f"hardbase {__version__}: {n.name} "
-             f"({n.packages} packages)" if n.packages else f"hardbase {__version__}: {n.name}"}
+            {
+                "created": created,
+                "created_by": f"hardbase {__version__}: {n.name} ({n.packages} packages)"
+                if n.packages
+                else f"hardbase {__version__}: {n.name}",
+            }
             for n in layers
         ],
     }
@@ -82,17 +90,26 @@ def image_config(spec: ImageSpec, arch: str, layers: list[NamedLayer], created: 
 
 
 def write_manifest(
-    layout: Layout, spec: ImageSpec, arch: str, layers: list[NamedLayer], created: str,
+    layout: Layout,
+    spec: ImageSpec,
+    arch: str,
+    layers: list[NamedLayer],
+    created: str,
     annotations: dict[str, str],
 ) -> Descriptor:
     config = layout.put_json(image_config(spec, arch, layers, created), mt.OCI_CONFIG)
     layer_descs = []
     for named in layers:
-        desc = layout.put_file(named.layer.blob, named.layer.digest, named.layer.size,
-                               mt.OCI_LAYER_GZIP)
+        desc = layout.put_file(
+            named.layer.blob, named.layer.digest, named.layer.size, mt.OCI_LAYER_GZIP
+        )
         layer_descs.append(
-            Descriptor(desc.media_type, desc.digest, desc.size,
-                       annotations={"dev.hardbase.layer": named.name}).to_json()
+            Descriptor(
+                desc.media_type,
+                desc.digest,
+                desc.size,
+                annotations={"dev.hardbase.layer": named.name},
+            ).to_json()
         )
     manifest = {
         "schemaVersion": 2,
@@ -104,7 +121,9 @@ def write_manifest(
     return layout.put_json(manifest, mt.OCI_MANIFEST, platform=PLATFORMS[arch])
 
 
-def write_index(layout: Layout, manifests: list[Descriptor], annotations: dict[str, str]) -> Descriptor:
+def write_index(
+    layout: Layout, manifests: list[Descriptor], annotations: dict[str, str]
+) -> Descriptor:
     index = {
         "schemaVersion": 2,
         "mediaType": mt.OCI_INDEX,

@@ -113,7 +113,10 @@ class LayerCache:
         if not path.exists():
             write_atomic(path, blob)
         meta: dict[str, Any] = {
-            "digest": digest, "diff_id": diff_id, "size": len(blob), "files": files,
+            "digest": digest,
+            "diff_id": diff_id,
+            "size": len(blob),
+            "files": files,
         }
         write_atomic(self._meta_path(key), json.dumps(meta).encode())
         return BuiltLayer(digest, diff_id, len(blob), files, path)

@@ -24,7 +24,14 @@ from hardbase.build.fetch import fetch_packages
 from hardbase.build.files import files_entries
 from hardbase.build.image import NamedLayer, created_time, write_index, write_manifest
 from hardbase.build.layers import LayerCache, layer_key, source_date_epoch, tar_entries
-from hardbase.build.lock import Lock, LockedPackage, check_current, read_lock, resolve_lock, write_lock
+from hardbase.build.lock import (
+    Lock,
+    LockedPackage,
+    check_current,
+    read_lock,
+    resolve_lock,
+    write_lock,
+)
 from hardbase.build.prune import Pruner
 from hardbase.build.skeleton import SKELETON_VERSION, skeleton_entries
 from hardbase.build.spec import ImageSpec
@@ -118,15 +125,27 @@ def build(
 
 
 def _arch_layers(
-    spec: ImageSpec, lock: Lock, arch: str, cache: LayerCache, epoch: int | None,
+    spec: ImageSpec,
+    lock: Lock,
+    arch: str,
+    cache: LayerCache,
+    epoch: int | None,
     progress: Progress,
 ) -> list[NamedLayer]:
     pruner = Pruner(spec.model.prune)
     prune_doc = spec.model.prune.model_dump()
     tiers = lock.tiers(arch)
     keys = [
-        layer_key("tier", {"arch": arch, "tier": name, "epoch": epoch, "prune": prune_doc,
-                           "packages": [[p.name, p.sha256] for p in pkgs]})
+        layer_key(
+            "tier",
+            {
+                "arch": arch,
+                "tier": name,
+                "epoch": epoch,
+                "prune": prune_doc,
+                "packages": [[p.name, p.sha256] for p in pkgs],
+            },
+        )
         for name, pkgs in tiers
     ]
     layers: list[NamedLayer | None] = [
@@ -140,7 +159,8 @@ def _arch_layers(
         with ThreadPoolExecutor(WORKERS) as pool:
             futures = {
                 i: pool.submit(_build_tier, cache, keys[i], contents[i], epoch)
-                for i, layer in enumerate(layers) if layer is None
+                for i, layer in enumerate(layers)
+                if layer is None
             }
             for i, future in futures.items():
                 layers[i] = NamedLayer(tiers[i][0], future.result(), len(tiers[i][1]))
@@ -167,7 +187,9 @@ def _sha(data: bytes) -> str:
 
 
 def _read_tiers(
-    tiers: list[tuple[str, list[LockedPackage]]], pruner: Pruner, snapshot: str | None,
+    tiers: list[tuple[str, list[LockedPackage]]],
+    pruner: Pruner,
+    snapshot: str | None,
     progress: Progress,
 ) -> list[list[PackageContents]]:
     every = [p for _, pkgs in tiers for p in pkgs]
@@ -225,7 +247,9 @@ def _annotations(spec: ImageSpec, lock: Lock, created: str) -> dict[str, str]:
     return base
 
 
-def _finish_output(layout: Layout, staging: Path, output: Path, fmt: str, spec: ImageSpec, tag: str) -> None:
+def _finish_output(
+    layout: Layout, staging: Path, output: Path, fmt: str, spec: ImageSpec, tag: str
+) -> None:
     from hardbase.oci.write import write_docker_archive, write_oci_archive
 
     if fmt == "oci":
@@ -251,5 +275,3 @@ def _replace(src: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(src, dest)
-
-

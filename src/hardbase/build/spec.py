@@ -94,6 +94,13 @@ class PruneModel(_Model):
     keep: list[str] = Field(default_factory=list)
 
 
+Arch = Literal["amd64", "arm64"]
+
+
+def _default_archs() -> list[Arch]:
+    return ["amd64"]
+
+
 class SpecModel(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     extends: str | None = None
@@ -101,7 +108,7 @@ class SpecModel(_Model):
     sources: list[SourceModel] | None = None
     snapshot: str | None = None
     packages: list[str] = Field(default_factory=list)
-    archs: list[Literal["amd64", "arm64"]] = Field(default_factory=lambda: ["amd64"], min_length=1)
+    archs: list[Arch] = Field(default_factory=_default_archs, min_length=1)
     user: str | int = "nonroot"
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None

@@ -19,16 +19,25 @@ from hardbase.cli.progress import TerminalProgress
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="the image spec (YAML)")
     parser.add_argument(
-        "--output", "-o", type=Path, required=True,
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
         help="where to write the image: a directory for oci, a file for the archive formats",
     )
     parser.add_argument(
-        "--format", "-f", default="oci", choices=["oci", "oci-archive", "docker-archive"],
+        "--format",
+        "-f",
+        default="oci",
+        choices=["oci", "oci-archive", "docker-archive"],
         help="output format (default: oci, an OCI image layout directory)",
     )
-    parser.add_argument("--tag", "-t", default="latest", help="tag inside the output (default: latest)")
     parser.add_argument(
-        "--relock", action="store_true",
+        "--tag", "-t", default="latest", help="tag inside the output (default: latest)"
+    )
+    parser.add_argument(
+        "--relock",
+        action="store_true",
         help="resolve the packages again and rewrite the lock file before building",
     )
 

@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     write_lock(lock, spec.lock_path)
     for arch, packages in lock.packages.items():
         dropped = len(lock.dropped.get(arch, ()))
-        print(f"{arch}: {len(packages)} packages ({dropped} maintainer-script dependencies dropped)")
+        print(
+            f"{arch}: {len(packages)} packages ({dropped} maintainer-script dependencies dropped)"
+        )
     print(spec.lock_path)
     return 0

@@ -57,7 +57,7 @@ def write_docker_archive(layout: Layout, dest: Path, repo_tag: str) -> None:
         for layer, diff_id in zip(manifest["layers"], diff_ids, strict=True):
             hexid = diff_id.removeprefix("sha256:")
             with layout.blob_path(layer["digest"]).open("rb") as fh:
-                data = igzip.decompress(fh.read())
+                data = igzip.decompress(fh.read())  # type: ignore[no-untyped-call]
             name = f"{hexid}/layer.tar"
             tar.addfile(_tar_info(hexid, 0, directory=True))
             tar.addfile(_tar_info(name, len(data)), _bytes(data))

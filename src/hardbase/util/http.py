@@ -48,7 +48,7 @@ def fetch_bytes(url: str, *, max_size: int, timeout: float = 60.0, retries: int 
         try:
             response = _open(url, timeout)
             with response:  # type: ignore[attr-defined]
-                data = response.read(max_size + 1)  # type: ignore[attr-defined]
+                data: bytes = response.read(max_size + 1)  # type: ignore[attr-defined]
             if len(data) > max_size:
                 raise IntegrityError(f"{url} is larger than the {max_size}-byte limit")
             return data

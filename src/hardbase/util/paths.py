@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def cache_dir() -> Path:
-    """The cache root: `$HARDBASE_CACHE`, else `$XDG_CACHE_HOME/hardbase`, else `~/.cache/hardbase`."""
+    """The cache root: `$HARDBASE_CACHE`, `$XDG_CACHE_HOME/hardbase` or `~/.cache/hardbase`."""
     env = os.environ.get("HARDBASE_CACHE")
     if env:
         return Path(env)

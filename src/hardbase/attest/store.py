@@ -1,0 +1,215 @@
+"""Where signatures and attestations live: beside the image, under cosign's tags.
+
+For `docker://HOST/REPO` the artifacts are manifests tagged
+`sha256-<hex>.sig` / `.att` in the same repository; for `oci:DIR` they are
+entries of the layout's index with those tags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from typing import Any
+
+from hardbase.attest import cosign
+from hardbase.errors import ImageError, UsageError
+from hardbase.oci import mediatypes as mt
+from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
+from hardbase.oci.reference import ImageRef, parse_reference
+from hardbase.oci.registry import NotFoundError, RegistryClient, client_for
+
+
+def artifact_tag(digest: str, suffix: str) -> str:
+    """cosign's tag for an image digest: `sha256-<hex>.sig`, `.att`, `.sbom`."""
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}-{hexpart}.{suffix}"
+
+
+class ArtifactStore(ABC):
+    """An image's home: resolves it and reads or writes the artifacts tagged beside it."""
+
+    def __init__(self, ref: ImageRef) -> None:
+        self.ref = ref
+
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """The name signatures record (cosign's `docker-reference`)."""
+
+    @abstractmethod
+    def resolve(self) -> Descriptor:
+        """The descriptor of the image the reference names now."""
+
+    @abstractmethod
+    def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
+        """The manifest tagged `tag` (descriptor and JSON), or None."""
+
+    @abstractmethod
+    def read_blob(self, descriptor: Descriptor, max_size: int = 16 << 20) -> bytes: ...
+
+    @abstractmethod
+    def put_blob(self, data: bytes, media_type: str) -> Descriptor: ...
+
+    @abstractmethod
+    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
+        """Store an OCI manifest under `tag`; returns its digest."""
+
+    @abstractmethod
+    def tags(self) -> list[str]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> ArtifactStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RegistryStore(ArtifactStore):
+    def __init__(self, ref: ImageRef, client: RegistryClient) -> None:
+        super().__init__(ref)
+        self.client = client
+
+    @property
+    def identity(self) -> str:
+        return self.ref.docker_reference
+
+    def resolve(self) -> Descriptor:
+        reference = self.ref.digest or self.ref.tag or "latest"
+        desc = self.client.head_manifest(reference)
+        if desc is None:
+            raise NotFoundError(f"{self.ref} does not exist; check the repository and tag")
+        return desc
+
+    def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
+        try:
+            data, media_type, digest = self.client.get_manifest(tag)
+        except NotFoundError:
+            return None
+        return Descriptor(media_type, digest, len(data)), _parse(data, f"{self.ref} tag {tag}")
+
+    def read_blob(self, descriptor: Descriptor, max_size: int = 16 << 20) -> bytes:
+        return self.client.read_blob(descriptor, max_size)
+
+    def put_blob(self, data: bytes, media_type: str) -> Descriptor:
+        desc = Descriptor(media_type, sha256_digest(data), len(data))
+        self.client.push_blob(desc, lambda: _BytesReader(data))  # type: ignore[arg-type,return-value]
+        return desc
+
+    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
+        return self.client.put_manifest(tag, canonical_json(manifest), mt.OCI_MANIFEST)
+
+    def tags(self) -> list[str]:
+        return self.client.list_tags()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _BytesReader:
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else min(len(self._data), self._pos + n)
+        chunk = bytes(self._data[self._pos : end])
+        self._pos = end
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+class LayoutStore(ArtifactStore):
+    def __init__(self, ref: ImageRef) -> None:
+        super().__init__(ref)
+        assert ref.path is not None
+        self.layout = Layout.open(ref.path)
+
+    @property
+    def identity(self) -> str:
+        return self.ref.path.name if self.ref.path else ""
+
+    def resolve(self) -> Descriptor:
+        return self.layout.find(self.ref.tag)
+
+    def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
+        try:
+            desc = self.layout.find(tag)
+        except ImageError:
+            return None
+        return desc, _parse(self.layout.read_blob(desc.digest), f"{self.ref.path} tag {tag}")
+
+    def read_blob(self, descriptor: Descriptor, max_size: int = 16 << 20) -> bytes:
+        data = self.layout.read_blob(descriptor.digest, max_size=max_size)
+        if len(data) != descriptor.size:
+            raise ImageError(f"blob {descriptor.digest} in {self.ref.path} has the wrong size")
+        return data
+
+    def put_blob(self, data: bytes, media_type: str) -> Descriptor:
+        return self.layout.put_bytes(data, media_type)
+
+    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
+        desc = self.layout.put_json(manifest, mt.OCI_MANIFEST)
+        self.layout.set_entry(desc, tag)
+        return desc.digest
+
+    def tags(self) -> list[str]:
+        return [
+            tag
+            for entry in self.layout.entries()
+            if (tag := (entry.annotations or {}).get(mt.REF_NAME))
+        ]
+
+
+def _parse(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise ImageError(f"the manifest at {where} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise ImageError(f"the manifest at {where} is not a JSON object")
+    return doc
+
+
+def open_store(ref: str | ImageRef, *, insecure: bool = False, **options: Any) -> ArtifactStore:
+    """The store for a `docker://` or `oci:` reference."""
+    image = ref if isinstance(ref, ImageRef) else parse_reference(ref)
+    if image.transport == "docker":
+        return RegistryStore(image, client_for(image, insecure=insecure, **options))
+    if image.transport == "oci":
+        return LayoutStore(image)
+    raise UsageError(
+        f"{image} cannot hold signatures; sign docker://HOST/REPO[:TAG] or oci:DIR[:TAG] images"
+    )
+
+
+def with_tag(ref: ImageRef, tag: str) -> ImageRef:
+    return dataclasses.replace(ref, tag=tag, digest=None)
+
+
+def existing_layers(store: ArtifactStore, tag: str, media_type: str) -> list[Descriptor]:
+    """The layers of media type `media_type` in the manifest tagged `tag` (if any)."""
+    found = store.get_tagged(tag)
+    if found is None:
+        return []
+    _, manifest = found
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise ImageError(f"the manifest tagged {tag} in {store.ref} has no layers list")
+    return [
+        desc
+        for desc in (Descriptor.from_json(entry) for entry in layers)
+        if desc.media_type == media_type
+    ]
+
+
+def publish(store: ArtifactStore, tag: str, layers: list[Descriptor]) -> str:
+    """Store an artifact manifest of `layers` (with cosign's config) under `tag`."""
+    config_data, config = cosign.config_descriptor(layers)
+    store.put_blob(config_data, config.media_type)
+    return store.put_manifest(cosign.artifact_manifest(config, layers), tag)

@@ -1,0 +1,236 @@
+"""Verify an image's cosign signature and attestations against a public key.
+
+Checks, each reported: the signature tag for the image's current digest
+exists; a simple-signing payload in it names that digest; its signature
+verifies with the key; every attestation's DSSE signature verifies and its
+subject is the image's digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hardbase.attest import cosign, keys
+from hardbase.attest.attestation import STATEMENT_V1
+from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store
+from hardbase.errors import ImageError
+from hardbase.oci.layout import Descriptor
+from hardbase.oci.reference import ImageRef
+
+log = logging.getLogger(__name__)
+
+MAX_SIG_TAGS = 200
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ref: str
+    digest: str
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    @property
+    def reason(self) -> str:
+        """The first failure's explanation ('' when everything passed)."""
+        failures = self.failures
+        return failures[0].detail if failures else ""
+
+
+@dataclass(frozen=True)
+class _Signature:
+    payload_digest: str | None  # the digest the payload names (None when unreadable)
+    valid: bool
+
+
+def verify_image(
+    ref: str | ImageRef,
+    pub_path: Path | str,
+    *,
+    insecure: bool = False,
+    require_attestations: bool = False,
+) -> VerifyResult:
+    """Run every check on the image `ref` names now; never raises for a failed check."""
+    key_path = Path(pub_path)
+    public = keys.load_public_key(key_path)
+    with open_store(ref, insecure=insecure) as store:
+        image = store.resolve()
+        checks = [Check("image", True, f"{store.ref} is {image.digest}")]
+        checks += _signature_checks(store, image.digest, public, key_path)
+        checks += _attestation_checks(store, image.digest, public, key_path, require_attestations)
+        return VerifyResult(str(store.ref), image.digest, tuple(checks))
+
+
+def _signature_checks(
+    store: ArtifactStore, digest: str, public: ec.EllipticCurvePublicKey, key_path: Path
+) -> list[Check]:
+    tag = artifact_tag(digest, "sig")
+    if store.get_tagged(tag) is None:
+        return [Check("signature tag", False, _explain_missing(store, digest, public, tag))]
+    checks = [Check("signature tag", True, f"{tag} exists")]
+    signatures = [_read_signature(store, layer, public) for layer in _sig_layers(store, tag)]
+    if not signatures:
+        checks.append(Check("signature", False, f"{tag} in {store.ref} holds no signature"))
+        return checks
+    if any(s.valid and s.payload_digest == digest for s in signatures):
+        checks.append(Check("payload digest", True, f"a signed payload names {digest}"))
+        checks.append(Check("signature", True, f"verified with {key_path}"))
+        return checks
+    valid_for = sorted({s.payload_digest or "?" for s in signatures if s.valid})
+    if valid_for:
+        checks.append(
+            Check(
+                "payload digest",
+                False,
+                f"the signature in {tag} was made for {', '.join(valid_for)}, not for the "
+                f"image's {digest}; the signature was moved from another image",
+            )
+        )
+    else:
+        names = any(s.payload_digest == digest for s in signatures)
+        checks.append(
+            Check(
+                "payload digest",
+                names,
+                f"a payload names {digest}" if names else f"no payload in {tag} names {digest}",
+            )
+        )
+        checks.append(
+            Check(
+                "signature",
+                False,
+                f"no signature in {tag} verifies with {key_path}: the image was signed with "
+                "another key, or the signature was altered",
+            )
+        )
+    return checks
+
+
+def _sig_layers(store: ArtifactStore, tag: str) -> list[Descriptor]:
+    return existing_layers(store, tag, cosign.SIMPLESIGNING)
+
+
+def _read_signature(
+    store: ArtifactStore, layer: Descriptor, public: ec.EllipticCurvePublicKey
+) -> _Signature:
+    try:
+        payload = store.read_blob(layer, max_size=1 << 20)
+        doc = json.loads(payload)
+        named = doc["critical"]["image"]["docker-manifest-digest"]
+        kind = doc["critical"]["type"]
+        signature = base64.b64decode(
+            (layer.annotations or {}).get(cosign.SIGNATURE_ANNOTATION, ""), validate=True
+        )
+    except (ImageError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+        log.debug("unreadable signature layer %s: %s", layer.digest, exc)
+        return _Signature(None, False)
+    if not isinstance(named, str) or kind != cosign.SIGNATURE_TYPE:
+        return _Signature(None, False)
+    return _Signature(named, keys.verify(public, signature, payload))
+
+
+def _explain_missing(
+    store: ArtifactStore, digest: str, public: ec.EllipticCurvePublicKey, tag: str
+) -> str:
+    """Say whether the image changed since it was signed, or was never (or no longer) signed."""
+    signed: set[str] = set()
+    sig_tags = [t for t in store.tags() if t.startswith("sha256-") and t.endswith(".sig")]
+    for other in sig_tags[:MAX_SIG_TAGS]:
+        for layer in _sig_layers(store, other):
+            found = _read_signature(store, layer, public)
+            if found.valid and found.payload_digest and found.payload_digest != digest:
+                signed.add(found.payload_digest)
+    if signed:
+        return (
+            f"{store.ref} is now {digest}, but the key signed {', '.join(sorted(signed))}: "
+            "the manifest changed after it was signed"
+        )
+    return (
+        f"there is no signature tag {tag} for {digest}: the image was never signed or its "
+        "signature was removed; sign it with `hardbase sign`"
+    )
+
+
+def _attestation_checks(
+    store: ArtifactStore,
+    digest: str,
+    public: ec.EllipticCurvePublicKey,
+    key_path: Path,
+    required: bool,
+) -> list[Check]:
+    tag = artifact_tag(digest, "att")
+    if store.get_tagged(tag) is None:
+        detail = f"no attestations ({tag} does not exist)"
+        return [Check("attestations", not required, detail)]
+    layers = existing_layers(store, tag, cosign.DSSE_ENVELOPE)
+    if not layers:
+        return [Check("attestations", not required, f"{tag} holds no DSSE envelopes")]
+    return [_check_envelope(store, layer, digest, public, key_path) for layer in layers]
+
+
+def _check_envelope(
+    store: ArtifactStore,
+    layer: Descriptor,
+    digest: str,
+    public: ec.EllipticCurvePublicKey,
+    key_path: Path,
+) -> Check:
+    declared = (layer.annotations or {}).get(cosign.PREDICATE_ANNOTATION, "?")
+    name = f"attestation {declared}"
+    try:
+        env = json.loads(store.read_blob(layer, max_size=64 << 20))
+        payload_type = env["payloadType"]
+        payload = base64.b64decode(env["payload"], validate=True)
+        sigs = [base64.b64decode(s["sig"], validate=True) for s in env["signatures"]]
+    except (ImageError, ValueError, KeyError, TypeError, binascii.Error):
+        return Check(name, False, f"layer {layer.digest} is not a DSSE envelope")
+    if payload_type != cosign.IN_TOTO:
+        return Check(name, False, f"the envelope's payloadType is '{payload_type}', not in-toto")
+    signed = cosign.pae(payload_type, payload)
+    if not any(keys.verify(public, sig, signed) for sig in sigs):
+        return Check(
+            name,
+            False,
+            f"the envelope's signature does not verify with {key_path}: it was signed with "
+            "another key or altered",
+        )
+    try:
+        statement: Any = json.loads(payload)
+        subjects = statement["subject"]
+        predicate_type = statement["predicateType"]
+        kind = statement["_type"]
+        hexes = {s["digest"]["sha256"] for s in subjects if "sha256" in s.get("digest", {})}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return Check(name, False, "the envelope's payload is not an in-toto statement")
+    if kind not in (STATEMENT_V1, "https://in-toto.io/Statement/v0.1"):
+        return Check(name, False, f"the payload's _type is '{kind}', not an in-toto statement")
+    name = f"attestation {predicate_type}"
+    if digest.partition(":")[2] not in hexes:
+        others = ", ".join(f"sha256:{h}" for h in sorted(hexes)) or "nothing"
+        return Check(
+            name, False, f"the attestation's subject is {others}, not the image's {digest}"
+        )
+    if declared != predicate_type:
+        return Check(name, False, f"the layer says {declared} but the statement {predicate_type}")
+    return Check(name, True, f"signed, subject {digest}")

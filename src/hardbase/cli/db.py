@@ -1,0 +1,183 @@
+"""Build, refresh or inspect the local vulnerability database.
+
+`hardbase db update` runs the feed importers (all of them, or those named with
+--source NAME[=LOCATION], repeatable); `hardbase db status` shows what each
+source holds and how old it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+from hardbase.cli.progress import TerminalProgress
+from hardbase.errors import HardbaseError, UsageError
+
+DEFAULT_MAX_AGE_HOURS = 48.0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="db_command", metavar="ACTION")
+    update = sub.add_parser("update", help="import vulnerability feeds into the database")
+    update.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME[=LOCATION]",
+        help="import only this source, optionally from LOCATION (a file, directory, .zip "
+        "or URL); repeatable. Sources: osv, debian-tracker, debian-changelog, "
+        "debian-security-support",
+    )
+    update.add_argument(
+        "--release",
+        action="append",
+        default=[],
+        metavar="CODENAME",
+        help="Debian releases for debian-changelog (default: trixie and bookworm)",
+    )
+    update.add_argument(
+        "--arch", default="amd64", help="architecture whose binaries debian-changelog reads"
+    )
+    _db_option(update)
+    status = sub.add_parser("status", help="show the database's sources and their age")
+    status.add_argument(
+        "--max-age",
+        type=float,
+        default=DEFAULT_MAX_AGE_HOURS,
+        metavar="HOURS",
+        help=f"warn about sources older than this (default {DEFAULT_MAX_AGE_HOURS:g})",
+    )
+    _db_option(status)
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="database file or SQLAlchemy URL (default: $HARDBASE_DB or the cache directory)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.db_command == "update":
+        return _update(args)
+    if args.db_command == "status":
+        return _status(args)
+    raise UsageError(
+        "say what to do with the database: `hardbase db update` or `hardbase db status`"
+    )
+
+
+def _parse_sources(values: list[str]) -> dict[str, list[str]]:
+    from hardbase.vuln.importers.interface import IMPORTERS
+
+    wanted: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, location = value.partition("=")
+        name = name.strip()
+        if name not in IMPORTERS:
+            raise UsageError(
+                f"--source {value}: there is no source {name!r}; "
+                f"choose one of {', '.join(sorted(IMPORTERS))}"
+            )
+        if sep and not location:
+            raise UsageError(f"--source {value}: the location after '=' is empty")
+        locations = wanted.setdefault(name, [])
+        if location:
+            locations.append(location)
+    return wanted
+
+
+def _update(args: argparse.Namespace) -> int:
+    from hardbase.vuln.db import VulnDB
+    from hardbase.vuln.importers.interface import IMPORTERS, Importer, get_importer
+
+    wanted = _parse_sources(args.source) or {name: [] for name in IMPORTERS}
+    progress = TerminalProgress(enabled=not args.quiet)
+    failed: list[HardbaseError] = []
+    with VulnDB.open(args.db) as db:
+        for name, locations in wanted.items():
+            importer: Importer
+            if name == "debian-changelog":
+                from hardbase.vuln.importers.debian_changelog import DebianChangelogImporter
+
+                importer = DebianChangelogImporter(
+                    releases=tuple(args.release) or None, archs=(args.arch,)
+                )
+            else:
+                importer = get_importer(name)
+            try:
+                stats = importer.run(db, locations, progress)
+            except HardbaseError as exc:
+                if len(wanted) == 1:
+                    raise
+                print(f"hardbase: error: {name}: {exc.diagnostics()}", file=sys.stderr)
+                failed.append(exc)
+                continue
+            extra = f", {stats.skipped} skipped" if stats.skipped else ""
+            extra += f", {stats.unchanged} unchanged" if stats.unchanged else ""
+            print(
+                f"{name}: {stats.advisories} advisories, {stats.affected} package records{extra}",
+                file=sys.stderr,
+            )
+    if failed:
+        print(f"hardbase: {len(failed)} of {len(wanted)} sources failed", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _age(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"{int(delta.total_seconds() // 60)}m"
+    if hours < 48:
+        return f"{hours:.0f}h"
+    return f"{hours / 24:.0f}d"
+
+
+def _status(args: argparse.Namespace) -> int:
+    from hardbase.vuln.db import VulnDB
+
+    with VulnDB.open(args.db) as db:
+        sources = db.sources()
+        counts = db.counts()
+        location = db.location
+    print(f"database: {location}")
+    print(
+        f"advisories: {counts['advisories']}, package records: {counts['affected']}, "
+        f"support notes: {counts['support']}"
+    )
+    now = datetime.now(UTC)
+    if not sources:
+        print("no sources imported yet")
+        print(
+            "hardbase: warning: the vulnerability database is empty; run `hardbase db update`",
+            file=sys.stderr,
+        )
+        return 0
+    rows = [("SOURCE", "RECORDS", "UPDATED", "AGE", "LOCATION")]
+    stale: list[str] = []
+    for s in sources:
+        delta = now - s.imported_at
+        rows.append(
+            (
+                s.name,
+                str(s.records),
+                s.imported_at.astimezone(UTC).isoformat(timespec="seconds"),
+                _age(delta),
+                s.location,
+            )
+        )
+        if delta > timedelta(hours=args.max_age):
+            stale.append(f"{s.name} ({_age(delta)})")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if stale:
+        print(
+            f"hardbase: warning: older than {args.max_age:g} hours: {', '.join(stale)}; "
+            "run `hardbase db update`",
+            file=sys.stderr,
+        )
+    return 0

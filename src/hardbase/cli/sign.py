@@ -1,0 +1,70 @@
+"""Sign an image (cosign-compatible), and optionally attest a predicate about it.
+
+The signature is stored beside the image under the tag `sha256-<hex>.sig`;
+attestations (DSSE envelopes of in-toto statements) under `sha256-<hex>.att`.
+The key's password comes from HARDBASE_KEY_PASSWORD. Prints the signed digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hardbase.attest.attestation import CYCLONEDX, SLSA_PROVENANCE_V1, SPDX, attest_image
+from hardbase.attest.keys import password_from_env
+from hardbase.attest.sign import sign_image
+from hardbase.errors import UsageError
+from hardbase.oci.reference import parse_reference
+
+PREDICATE_TYPES = {"slsaprovenance": SLSA_PROVENANCE_V1, "spdx": SPDX, "cyclonedx": CYCLONEDX}
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="REF", help="image to sign (docker://… or oci:DIR[:TAG])")
+    parser.add_argument("--key", required=True, type=Path, help="private key (from keygen)")
+    parser.add_argument(
+        "--insecure", action="store_true", help="plain HTTP to the registry (local only)"
+    )
+    parser.add_argument(
+        "--predicate",
+        type=Path,
+        metavar="FILE",
+        help="also attest this JSON predicate (SLSA provenance, SPDX or CycloneDX document)",
+    )
+    parser.add_argument(
+        "--type",
+        dest="predicate_type",
+        default="slsaprovenance",
+        help="predicate type: slsaprovenance, spdx, cyclonedx or a URI (default slsaprovenance)",
+    )
+
+
+def _load_predicate(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read predicate {path} ({exc.strerror})") from None
+    except ValueError:
+        raise UsageError(f"predicate {path} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"predicate {path} must be a JSON object")
+    return doc
+
+
+def run(args: argparse.Namespace) -> int:
+    ref = parse_reference(args.ref)
+    password = password_from_env()
+    predicate = _load_predicate(args.predicate) if args.predicate else None
+    digest = sign_image(ref, args.key, password, insecure=args.insecure)
+    if predicate is not None:
+        kind = PREDICATE_TYPES.get(args.predicate_type, args.predicate_type)
+        if "://" not in kind:
+            raise UsageError(
+                f"'{args.predicate_type}' is not a predicate type; use slsaprovenance, spdx, "
+                "cyclonedx or a URI"
+            )
+        attest_image(ref, args.key, password, kind, predicate, insecure=args.insecure)
+    print(digest)
+    return 0

@@ -1,0 +1,42 @@
+"""Verify an image's signature and attestations against a public key.
+
+Prints each check; exits 0 when all pass and 1 (with the reason) when one fails:
+the manifest changed since signing, another key signed it, the signature tag
+was removed, or an attestation is about another digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hardbase.attest.verify import verify_image
+from hardbase.errors import GateFailed
+from hardbase.oci.reference import parse_reference
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="REF", help="image to verify (docker://… or oci:DIR[:TAG])")
+    parser.add_argument("--key", required=True, type=Path, help="public key (PEM)")
+    parser.add_argument(
+        "--insecure", action="store_true", help="plain HTTP to the registry (local only)"
+    )
+    parser.add_argument(
+        "--require-attestations",
+        action="store_true",
+        help="fail when the image has no attestations",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    result = verify_image(
+        parse_reference(args.ref),
+        args.key,
+        insecure=args.insecure,
+        require_attestations=args.require_attestations,
+    )
+    for check in result.checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    if not result.ok:
+        raise GateFailed(f"verification of {result.ref} failed: {result.reason}")
+    return 0

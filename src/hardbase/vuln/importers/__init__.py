@@ -1,0 +1,1 @@
+"""Vulnerability feed importers, one module per feed behind `interface.Importer`."""

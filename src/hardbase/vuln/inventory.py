@@ -1,0 +1,299 @@
+"""What is installed in an image: OS release, Debian, Python and npm packages.
+
+One streaming pass over the image's layers (or a `dir:` root filesystem) keeps
+only the files that declare packages, plus whatever a caller's `want_paths`
+asks for (the SBOM collects copyright files in the same pass).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+from collections.abc import Callable
+from typing import NamedTuple
+
+from packageurl import PackageURL
+from packaging.utils import canonicalize_name
+
+from hardbase.errors import UsageError
+from hardbase.oci.filetree import FileTreeResult, walk_dir, walk_layers
+from hardbase.oci.reference import ImageRef, parse_reference
+from hardbase.oci.safetar import DEFAULT_LIMITS, Limits
+from hardbase.oci.transports.open import open_source
+from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
+
+log = logging.getLogger(__name__)
+
+OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
+DPKG_STATUS = "var/lib/dpkg/status"
+DPKG_STATUS_D = "var/lib/dpkg/status.d/"
+
+_PY_DIST_INFO = re.compile(r"(?:^|/)(?:site|dist)-packages/[^/]+\.dist-info/METADATA$")
+_PY_EGG_INFO = re.compile(r"(?:^|/)[^/]+\.egg-info(?:/PKG-INFO)?$")
+_NPM = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/@.][^/]*/package\.json$")
+
+
+class InventoryResult(NamedTuple):
+    """The inventory and the file tree it was read from (unpacks as a pair)."""
+
+    inventory: Inventory
+    tree: FileTreeResult
+
+
+def wants(path: str) -> bool:
+    """True for the files the inventory reads."""
+    if path in OS_RELEASE or path == DPKG_STATUS:
+        return True
+    if path.startswith(DPKG_STATUS_D):
+        rest = path[len(DPKG_STATUS_D) :]
+        return "/" not in rest and not rest.endswith(".md5sums")
+    if path.endswith("package.json"):
+        return bool(_NPM.search(path))
+    return bool(_PY_DIST_INFO.search(path) or _PY_EGG_INFO.search(path))
+
+
+def inventory(
+    ref: str | ImageRef,
+    *,
+    insecure: bool = False,
+    arch: str | None = None,
+    want_paths: Callable[[str], bool] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> InventoryResult:
+    """Read the packages installed in `ref` (one platform: `arch`, default amd64 or the first).
+
+    Hostile layer members are skipped with a warning (see `tree.skipped`); a
+    corrupt layer or a digest mismatch raises ImageError / IntegrityError.
+    """
+    if isinstance(ref, str):
+        ref = parse_reference(ref)
+    extra = want_paths
+
+    def want(path: str) -> bool:
+        return wants(path) or (extra is not None and extra(path))
+
+    if ref.transport == "dir":
+        if ref.path is None:
+            raise UsageError(f"'{ref}' names no directory")
+        tree = walk_dir(ref.path, want)
+        return InventoryResult(inventory_from_tree(tree, reference=str(ref)), tree)
+    with open_source(ref, insecure=insecure) as source:
+        image = source.resolve(arch)
+        tree = walk_layers(source, image, want, limits=limits)
+    found = inventory_from_tree(
+        tree,
+        reference=str(ref),
+        digest=image.manifest.digest,
+        architecture=str(image.config.get("architecture", "")),
+    )
+    return InventoryResult(found, tree)
+
+
+def inventory_from_tree(
+    tree: FileTreeResult, *, reference: str, digest: str = "", architecture: str = ""
+) -> Inventory:
+    """The inventory of a file tree whose wanted contents include `wants()`'s files."""
+    os_release = _os_release(tree)
+    packages: list[InstalledPackage] = []
+    for path in sorted(tree.contents):
+        if path == DPKG_STATUS:
+            packages.extend(_dpkg(tree, path, os_release, require_status=True))
+        elif path.startswith(DPKG_STATUS_D) and wants(path):
+            packages.extend(_dpkg(tree, path, os_release, require_status=False))
+        elif path.endswith("package.json") and _NPM.search(path):
+            packages.extend(_npm(tree, path))
+        elif _PY_DIST_INFO.search(path) or _PY_EGG_INFO.search(path):
+            packages.extend(_python(tree, path))
+    unique = {(p.type, p.name, p.version, p.arch, p.path): p for p in packages}
+    ordered = sorted(unique.values(), key=lambda p: (p.type, p.name, p.version, p.arch, p.path))
+    if not architecture:
+        architecture = next((p.arch for p in ordered if p.type == "deb" and p.arch != "all"), "")
+    return Inventory(reference, digest, os_release, tuple(ordered), architecture)
+
+
+def _os_release(tree: FileTreeResult) -> OSRelease:
+    for path in OS_RELEASE:
+        data = tree.read(path)
+        if data is None:
+            continue
+        fields = parse_os_release(data.decode("utf-8", "replace"))
+        return OSRelease(
+            id=fields.get("ID", ""),
+            version_id=fields.get("VERSION_ID", ""),
+            version_codename=fields.get("VERSION_CODENAME", ""),
+            pretty_name=fields.get("PRETTY_NAME", ""),
+        )
+    return OSRelease()
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release's shell-style `KEY=value` lines (quotes and backslash escapes undone)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        try:
+            words = shlex.split(value)
+        except ValueError:  # unbalanced quotes: keep the text as written
+            words = [value.strip()]
+        fields[key.strip()] = " ".join(words)
+    return fields
+
+
+def parse_control(text: str) -> list[dict[str, str]]:
+    """Deb822 paragraphs (dpkg status, control files); continuation lines are kept joined."""
+    paragraphs: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current, key = {}, ""
+        elif line[0] in " \t":
+            if key:
+                current[key] += "\n" + line[1:]
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            current[key] = value.strip()
+        # other lines are malformed; dpkg would refuse them, we ignore them
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def _dpkg(
+    tree: FileTreeResult, path: str, os_release: OSRelease, *, require_status: bool
+) -> list[InstalledPackage]:
+    data = tree.contents[path].data
+    layer = tree.contents[path].layer
+    out = []
+    for para in parse_control(data.decode("utf-8", "replace")):
+        name = para.get("Package", "")
+        version = para.get("Version", "")
+        if not name or not version:
+            continue
+        status = para.get("Status")
+        if (require_status or status is not None) and not _installed(status or ""):
+            continue
+        arch = para.get("Architecture", "")
+        source_name, source_version = _source(para.get("Source", ""), name, version)
+        out.append(
+            InstalledPackage(
+                type="deb",
+                name=name,
+                version=version,
+                source_name=source_name,
+                source_version=source_version,
+                arch=arch,
+                purl=deb_purl(name, version, arch, os_release),
+                layer=layer,
+                path=path,
+            )
+        )
+    return out
+
+
+def _installed(status: str) -> bool:
+    # "want error state": hold is installed too; anything not fully installed is skipped
+    words = status.split()
+    return len(words) == 3 and words[0] in ("install", "hold") and words[2] == "installed"
+
+
+def _source(field: str, name: str, version: str) -> tuple[str, str]:
+    """`Source: foo (1.2-3)` → ("foo", "1.2-3"); missing parts default as dpkg does."""
+    match = re.match(r"^\s*([^\s(]+)\s*(?:\(\s*([^)\s]+)\s*\))?", field)
+    if not match:
+        return name, version
+    return match.group(1), match.group(2) or version
+
+
+def deb_purl(name: str, version: str, arch: str, os_release: OSRelease) -> str:
+    """`pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=debian-12` (ubuntu for Ubuntu)."""
+    namespace = os_release.id if os_release.id in ("debian", "ubuntu") else "debian"
+    qualifiers = {}
+    if arch:
+        qualifiers["arch"] = arch
+    if os_release.id in ("debian", "ubuntu"):
+        release = os_release.version_id or os_release.version_codename
+        if namespace == "debian" and os_release.version_id:
+            release = os_release.version_id.split(".")[0]
+        if release:
+            qualifiers["distro"] = f"{namespace}-{release}"
+    return PackageURL(
+        type="deb", namespace=namespace, name=name, version=version, qualifiers=qualifiers
+    ).to_string()
+
+
+def _python(tree: FileTreeResult, path: str) -> list[InstalledPackage]:
+    content = tree.contents[path]
+    headers = _metadata_headers(content.data.decode("utf-8", "replace"))
+    name = headers.get("Name", "").strip()
+    version = headers.get("Version", "").strip()
+    if not name or not version:
+        log.warning("ignoring %s: no Name or Version in its metadata", path)
+        return []
+    normalized = canonicalize_name(name)
+    licenses = (headers["License-Expression"],) if headers.get("License-Expression") else ()
+    return [
+        InstalledPackage(
+            type="pypi",
+            name=normalized,
+            version=version,
+            purl=PackageURL(type="pypi", name=normalized, version=version).to_string(),
+            layer=content.layer,
+            path=path,
+            licenses=licenses,
+            extra={"display_name": name},
+        )
+    ]
+
+
+def _metadata_headers(text: str) -> dict[str, str]:
+    # core metadata is RFC 822: headers end at the first blank line, then the description
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t" or ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        headers.setdefault(key.strip(), value.strip())
+    return headers
+
+
+def _npm(tree: FileTreeResult, path: str) -> list[InstalledPackage]:
+    content = tree.contents[path]
+    try:
+        doc = json.loads(content.data)
+    except ValueError:
+        log.warning("ignoring %s: not valid JSON", path)
+        return []
+    if not isinstance(doc, dict):
+        return []
+    full = doc.get("name")
+    version = doc.get("version")
+    if not isinstance(full, str) or not isinstance(version, str) or not full or not version:
+        return []  # a package.json without name and version is not an installed package
+    scope, _, name = full.rpartition("/")
+    if scope and not scope.startswith("@"):
+        return []
+    license_field = doc.get("license")
+    licenses = (license_field,) if isinstance(license_field, str) and license_field else ()
+    purl = PackageURL(type="npm", namespace=scope or None, name=name, version=version)
+    return [
+        InstalledPackage(
+            type="npm",
+            name=full,
+            version=version,
+            purl=purl.to_string(),
+            layer=content.layer,
+            path=path,
+            licenses=licenses,
+        )
+    ]

@@ -1,0 +1,453 @@
+"""Matching an inventory against the database: version orderings, ranges, statuses, merging.
+
+Debian packages match by source package and dpkg ordering in the image's
+release (`debian:12`, `debian:13`); PyPI packages by PEP 503 name and PEP 440;
+npm packages by semver. When several sources describe the same vulnerability
+of the same package (same id or alias), their findings merge into one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from hardbase.vuln.db import FIXED, NOT_AFFECTED, OPEN, WONT_FIX, Advisory, Affected, VulnDB
+from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
+from hardbase.vuln.severity import Severity, from_urgency
+
+log = logging.getLogger(__name__)
+
+# finding statuses
+FIXABLE: Final = "fixable"
+NO_FIX: Final = "no-fix"
+WONT_FIX_STATUS: Final = "wont-fix"
+NOT_AFFECTED_STATUS: Final = "not-affected"
+FINDING_STATUSES: Final = (FIXABLE, NO_FIX, WONT_FIX_STATUS, NOT_AFFECTED_STATUS)
+
+# which source decides when sources disagree about a fix (lower wins)
+SOURCE_RANK: Final = {"vex": 0, "debian-tracker": 1, "debian-changelog": 2, "osv": 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One vulnerability of one installed package."""
+
+    id: str
+    aliases: tuple[str, ...]
+    package: InstalledPackage
+    fixed_version: str | None
+    status: str  # fixable | no-fix | wont-fix | not-affected
+    severity: Severity
+    data_source: str  # the sources that contributed, the deciding one first
+    summary: str = ""
+    cvss_score: float | None = None
+    cvss_vector: str = ""
+    note: str = ""
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+
+# -- version orderings --------------------------------------------------------------------
+
+
+class VersionError(ValueError):
+    """A version string does not parse in its ecosystem's scheme."""
+
+
+Comparator = Callable[[str, str], int]
+
+
+def _debian_compare() -> Comparator:
+    try:
+        from hardbase.debian.version import compare_versions
+
+        return compare_versions
+    except ImportError:  # pragma: no cover - the archive engineer's module is optional
+        from debian.debian_support import version_compare
+
+        def compare(a: str, b: str) -> int:
+            try:
+                result: int = version_compare(a, b)
+            except ValueError as exc:
+                raise VersionError(str(exc)) from None
+            return (result > 0) - (result < 0)
+
+        return compare
+
+
+def compare_debian(a: str, b: str) -> int:
+    """dpkg ordering: negative, zero or positive as `a` is lower, equal or higher than `b`."""
+    result = _debian_compare()(a, b)
+    return (result > 0) - (result < 0)
+
+
+@functools.lru_cache(maxsize=65536)
+def _pep440(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise VersionError(f"{text!r} is not a PEP 440 version") from None
+
+
+def compare_pep440(a: str, b: str) -> int:
+    va, vb = _pep440(a), _pep440(b)
+    return (va > vb) - (va < vb)
+
+
+_SEMVER = re.compile(
+    r"^[v=\s]*(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\s*$"
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def _semver(text: str) -> tuple[int, int, int, tuple[str, ...]]:
+    m = _SEMVER.match(text)
+    if m is None:
+        raise VersionError(f"{text!r} is not a semantic version")
+    pre = tuple(m.group(4).split(".")) if m.group(4) else ()
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), pre
+
+
+def _pre_key(ident: str) -> tuple[int, int, str]:
+    # numeric identifiers compare numerically and sort before alphanumeric ones
+    return (0, int(ident), "") if ident.isdigit() else (1, 0, ident)
+
+
+def compare_semver(a: str, b: str) -> int:
+    """Semantic Versioning 2.0.0 precedence (build metadata ignored)."""
+    ma, mi_a, pa, pre_a = _semver(a)
+    mb, mi_b, pb, pre_b = _semver(b)
+    if (ma, mi_a, pa) != (mb, mi_b, pb):
+        return -1 if (ma, mi_a, pa) < (mb, mi_b, pb) else 1
+    if pre_a == pre_b:
+        return 0
+    if not pre_a:
+        return 1  # a release is higher than its pre-releases
+    if not pre_b:
+        return -1
+    ka = [_pre_key(x) for x in pre_a]
+    kb = [_pre_key(x) for x in pre_b]
+    return -1 if ka < kb else 1
+
+
+def comparator_for(ecosystem: str, range_type: str = "ECOSYSTEM") -> Comparator:
+    if range_type == "SEMVER" or ecosystem == "npm":
+        return compare_semver
+    if ecosystem.startswith("debian"):
+        return compare_debian
+    if ecosystem == "pypi":
+        return compare_pep440
+    raise VersionError(f"no version ordering for ecosystem {ecosystem!r}")
+
+
+# -- ranges ------------------------------------------------------------------------------
+
+
+def _is_zero(version: str) -> bool:
+    return version == "0"
+
+
+def in_range(version: str, events: Sequence[tuple[str, str]], compare: Comparator) -> bool:
+    """Whether `version` is affected by one OSV range (the OSV spec's evaluation)."""
+    limits = [v for k, v in events if k == "limit" and v != "*"]
+    if limits and not any(compare(version, lim) < 0 for lim in limits):
+        return False
+
+    def cmp_events(x: tuple[str, str], y: tuple[str, str]) -> int:
+        # "0" means "before every version"
+        zx, zy = _is_zero(x[1]), _is_zero(y[1])
+        if zx or zy:
+            return zy - zx
+        return compare(x[1], y[1])
+
+    keyed = sorted((e for e in events if e[0] != "limit"), key=functools.cmp_to_key(cmp_events))
+    affected = False
+    for kind, ref in keyed:
+        if kind == "introduced":
+            if _is_zero(ref) or compare(version, ref) >= 0:
+                affected = True
+        elif kind == "fixed":
+            if compare(version, ref) >= 0:
+                affected = False
+        elif kind == "last_affected" and compare(version, ref) > 0:
+            affected = False
+    return affected
+
+
+def _next_fix(version: str, events: Sequence[tuple[str, str]], compare: Comparator) -> str | None:
+    fixes = [v for k, v in events if k == "fixed" and compare(v, version) > 0]
+    if not fixes:
+        return None
+    return min(fixes, key=functools.cmp_to_key(compare))
+
+
+# -- evidence from one row ---------------------------------------------------------------
+
+_CLEAN = "clean"  # this source says the installed version is not (or no longer) affected
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    row: Affected
+    verdict: str  # _CLEAN | FIXABLE | NO_FIX | WONT_FIX_STATUS | NOT_AFFECTED_STATUS
+    fixed_version: str | None = None
+
+
+def evaluate(row: Affected, version: str) -> _Evidence:
+    """What one affected row says about an installed version."""
+    if row.status == NOT_AFFECTED:
+        return _Evidence(row, NOT_AFFECTED_STATUS)
+    if row.ranges or row.versions:
+        hit = version in row.versions
+        fix: str | None = None
+        for r in row.ranges:
+            compare = comparator_for(row.ecosystem, r.type)
+            if in_range(version, r.events, compare):
+                hit = True
+                candidate = _next_fix(version, r.events, compare)
+                if candidate is not None and (
+                    fix is None or comparator_for(row.ecosystem, r.type)(candidate, fix) < 0
+                ):
+                    fix = candidate
+        if not hit:
+            return _Evidence(row, _CLEAN)
+        if fix is not None:
+            return _Evidence(row, FIXABLE, fix)
+        return _Evidence(row, WONT_FIX_STATUS if row.status == WONT_FIX else NO_FIX)
+    if row.status == FIXED and row.fixed_version:
+        compare = comparator_for(row.ecosystem)
+        if compare(version, row.fixed_version) < 0:
+            return _Evidence(row, FIXABLE, row.fixed_version)
+        return _Evidence(row, _CLEAN)
+    if row.status == WONT_FIX:
+        return _Evidence(row, WONT_FIX_STATUS)
+    if row.status == OPEN:
+        return _Evidence(row, NO_FIX)
+    return _Evidence(row, _CLEAN)
+
+
+# -- the image side ----------------------------------------------------------------------
+
+
+def debian_ecosystem(os: OSRelease) -> str | None:
+    """`debian:12` for a Debian 12 image, None when the image is not a numbered Debian release."""
+    if os.id != "debian":
+        return None
+    major = os.version_id.split(".", 1)[0]
+    return f"debian:{major}" if major.isdigit() else None
+
+
+def package_coordinates(
+    pkg: InstalledPackage, debian_eco: str | None
+) -> tuple[str, str, str] | None:
+    """(ecosystem, database package name, version to compare) for an installed package."""
+    if pkg.type == "deb":
+        if debian_eco is None:
+            return None
+        return debian_eco, pkg.source_name or pkg.name, pkg.source_version or pkg.version
+    if pkg.type == "pypi":
+        return "pypi", str(canonicalize_name(pkg.name)), pkg.version
+    if pkg.type == "npm":
+        return "npm", pkg.name, pkg.version
+    return None
+
+
+@dataclass
+class _Group:
+    keys: set[str]
+    evidence: list[_Evidence] = field(default_factory=list)
+
+
+def match_inventory(inventory: Inventory, db: VulnDB) -> list[Finding]:
+    """Every finding for the inventory's packages, merged across sources and sorted."""
+    debian_eco = debian_ecosystem(inventory.os)
+    coords: list[tuple[InstalledPackage, tuple[str, str, str]]] = []
+    wanted: dict[str, set[str]] = {}
+    for pkg in inventory.packages:
+        c = package_coordinates(pkg, debian_eco)
+        if c is None:
+            continue
+        coords.append((pkg, c))
+        wanted.setdefault(c[0], set()).add(c[1])
+    rows = db.affected_for(wanted)
+    by_package: dict[tuple[str, str], list[Affected]] = {}
+    for row in rows:
+        by_package.setdefault((row.ecosystem, row.package), []).append(row)
+    advisories = db.advisories_for({r.advisory_id for r in rows})
+    findings: list[Finding] = []
+    for pkg, (eco, name, version) in coords:
+        candidates = by_package.get((eco, name), [])
+        if candidates:
+            findings.extend(match_package(pkg, version, candidates, advisories))
+    return sort_findings(findings)
+
+
+def _identity(row: Affected, advisories: dict[str, list[Advisory]]) -> set[str]:
+    keys = {row.advisory_id}
+    for adv in advisories.get(row.advisory_id, []):
+        if adv.source != row.source:
+            continue
+        keys.update(adv.aliases)
+        if len(adv.upstream) == 1:
+            keys.update(adv.upstream)
+    return keys
+
+
+def match_package(
+    pkg: InstalledPackage,
+    version: str,
+    rows: Iterable[Affected],
+    advisories: dict[str, list[Advisory]],
+) -> list[Finding]:
+    """Findings for one installed package from its candidate rows."""
+    groups: list[_Group] = []
+    for row in rows:
+        try:
+            ev = evaluate(row, version)
+        except VersionError as exc:
+            log.debug("cannot compare %s %s for %s: %s", pkg.name, version, row.advisory_id, exc)
+            continue
+        keys = _identity(row, advisories)
+        merged = _Group(keys, [ev])
+        rest: list[_Group] = []
+        for g in groups:
+            if g.keys & merged.keys:
+                merged.keys |= g.keys
+                merged.evidence.extend(g.evidence)
+            else:
+                rest.append(g)
+        groups = [*rest, merged]
+    out: list[Finding] = []
+    for g in groups:
+        finding = _decide(pkg, g, advisories)
+        if finding is not None:
+            out.append(finding)
+    return out
+
+
+def _rank(source: str) -> int:
+    return SOURCE_RANK.get(source, len(SOURCE_RANK))
+
+
+def _primary_id(keys: set[str]) -> str:
+    def order(k: str) -> tuple[int, str]:
+        for i, prefix in enumerate(("CVE-", "GHSA-", "PYSEC-")):
+            if k.startswith(prefix):
+                return i, k
+        return 9, k
+
+    return min(keys, key=order)
+
+
+def _decide(
+    pkg: InstalledPackage, g: _Group, advisories: dict[str, list[Advisory]]
+) -> Finding | None:
+    evidence = sorted(g.evidence, key=lambda e: (_rank(e.row.source), e.row.advisory_id))
+    verdicts = {e.verdict for e in evidence}
+    fixed: str | None = None
+    deciding: _Evidence
+    if NOT_AFFECTED_STATUS in verdicts:
+        deciding = next(e for e in evidence if e.verdict == NOT_AFFECTED_STATUS)
+        status = NOT_AFFECTED_STATUS
+    elif verdicts & {_CLEAN, FIXABLE}:
+        # the best-ranked source that knows about a fix decides; within it, a hit wins
+        best = min(_rank(e.row.source) for e in evidence if e.verdict in (_CLEAN, FIXABLE))
+        mine = [
+            e for e in evidence if _rank(e.row.source) == best and e.verdict in (_CLEAN, FIXABLE)
+        ]
+        hits = [e for e in mine if e.verdict == FIXABLE]
+        if not hits:
+            return None
+        deciding = hits[0]
+        status = FIXABLE
+        compare = comparator_for(deciding.row.ecosystem)
+        versions = [e.fixed_version for e in hits if e.fixed_version]
+        try:
+            fixed = max(versions, key=functools.cmp_to_key(compare)) if versions else None
+        except VersionError:
+            fixed = versions[0] if versions else None
+    elif WONT_FIX_STATUS in verdicts:
+        deciding = next(e for e in evidence if e.verdict == WONT_FIX_STATUS)
+        status = WONT_FIX_STATUS
+    else:
+        deciding = evidence[0]
+        status = NO_FIX
+    sources = [deciding.row.source] + sorted(
+        {e.row.source for e in evidence} - {deciding.row.source}, key=_rank
+    )
+    severity, score, vector, summary = _describe(g, evidence, advisories)
+    primary = _primary_id(g.keys)
+    notes = sorted({e.row.note for e in evidence if e.row.note})
+    return Finding(
+        id=primary,
+        aliases=tuple(sorted(g.keys - {primary})),
+        package=pkg,
+        fixed_version=fixed,
+        status=status,
+        severity=severity,
+        data_source=", ".join(sources),
+        summary=summary,
+        cvss_score=score,
+        cvss_vector=vector,
+        note="; ".join(notes),
+    )
+
+
+def _describe(
+    g: _Group, evidence: list[_Evidence], advisories: dict[str, list[Advisory]]
+) -> tuple[Severity, float | None, str, str]:
+    """Severity (the distribution's urgency first, then CVSS, then any label) and summary."""
+    advs: list[Advisory] = []
+    for key in sorted(g.keys):
+        advs.extend(advisories.get(key, []))
+    advs.sort(key=lambda a: (_rank(a.source), a.id))
+    severity = Severity.UNKNOWN
+    for e in evidence:
+        if e.row.source == "debian-tracker" and from_urgency(e.row.urgency) is not Severity.UNKNOWN:
+            severity = from_urgency(e.row.urgency)
+            break
+    scored = [a for a in advs if a.cvss_score is not None]
+    best = max(scored, key=lambda a: a.cvss_score or 0.0) if scored else None
+    if severity is Severity.UNKNOWN:
+        for a in advs:
+            if a.cvss_score is not None and a is best:
+                severity = Severity.parse(a.severity)
+                break
+    if severity is Severity.UNKNOWN:
+        for label in [a.severity for a in advs] + [e.row.urgency for e in evidence]:
+            if Severity.parse(label) is not Severity.UNKNOWN:
+                severity = Severity.parse(label)
+                break
+    summary = next((a.summary for a in advs if a.summary), "")
+    return (
+        severity,
+        best.cvss_score if best else None,
+        best.cvss_vector if best else "",
+        summary,
+    )
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(
+        findings,
+        key=lambda f: (
+            -int(f.severity),
+            f.package.type,
+            f.package.name,
+            f.package.version,
+            f.package.path,
+            f.package.layer,
+            f.id,
+        ),
+    )

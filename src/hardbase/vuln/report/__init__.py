@@ -1,0 +1,1 @@
+"""Scan report formats: table, JSON, SARIF, CycloneDX and OpenVEX."""

@@ -1,0 +1,98 @@
+"""What a scan report format is, and the helpers the formats share."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from packageurl import PackageURL
+
+from hardbase.errors import UsageError
+from hardbase.vuln.match import Finding
+from hardbase.vuln.model import Inventory
+from hardbase.vuln.scan import ScanResult
+
+INFORMATION_URI = "https://github.com/hardbase/hardbase"
+
+
+class ReportError(UsageError):
+    """A report cannot be produced in the requested format."""
+
+
+class ReportFormat(ABC):
+    """Renders a ScanResult as text."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def render(self, result: ScanResult) -> str:
+        """The whole report, ending with a newline."""
+
+
+# format name -> "module:Class" under hardbase.vuln.report
+FORMATS: dict[str, str] = {
+    "table": "table:TableFormat",
+    "json": "json:JSONFormat",
+    "sarif": "sarif:SARIFFormat",
+    "cyclonedx": "cyclonedx:CycloneDXFormat",
+    "openvex": "openvex:OpenVEXFormat",
+}
+
+
+def get_format(name: str) -> ReportFormat:
+    spec = FORMATS.get(name)
+    if spec is None:
+        raise ReportError(f"there is no report format {name!r}; use one of {', '.join(FORMATS)}")
+    module, _, cls_name = spec.partition(":")
+    mod = importlib.import_module(f"hardbase.vuln.report.{module}")
+    cls: type[ReportFormat] = getattr(mod, cls_name)
+    return cls()
+
+
+def timestamp() -> str:
+    """Now (or SOURCE_DATE_EPOCH, for reproducible reports) in RFC 3339, UTC."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (
+        datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime.now(UTC)
+    )
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def image_name(inventory: Inventory) -> str:
+    """A short name for the image: the repository's last part, or the directory's name."""
+    ref = inventory.reference
+    transport, _, rest = ref.partition(":")
+    if transport == "docker":
+        rest = rest.lstrip("/").split("@", 1)[0]
+        last = rest.rsplit("/", 1)[-1]
+        return last.split(":", 1)[0] or "image"
+    path = rest.split(":", 1)[0].rstrip("/")
+    return (path.rsplit("/", 1)[-1] or "image").lower()
+
+
+def image_purl(inventory: Inventory) -> str:
+    """`pkg:oci/NAME@DIGEST` for the image (no version when the digest is unknown)."""
+    qualifiers: dict[str, str] = {}
+    if inventory.reference.startswith("docker://"):
+        repo = inventory.reference[len("docker://") :].split("@", 1)[0]
+        head, _, last = repo.rpartition("/")
+        host_repo = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+        qualifiers["repository_url"] = host_repo
+    if inventory.architecture:
+        qualifiers["arch"] = inventory.architecture
+    purl = PackageURL(
+        type="oci",
+        name=image_name(inventory),
+        version=inventory.digest or None,
+        qualifiers=qualifiers or None,
+    )
+    return str(purl.to_string())
+
+
+def package_ref(finding: Finding) -> str:
+    """A stable reference to the finding's package: its purl, else type/name@version."""
+    p = finding.package
+    return p.purl or f"{p.type}/{p.name}@{p.version}"

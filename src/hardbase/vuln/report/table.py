@@ -1,0 +1,59 @@
+"""The table format: aligned columns for a terminal, then a summary line."""
+
+from __future__ import annotations
+
+from hardbase.vuln.match import NOT_AFFECTED_STATUS
+from hardbase.vuln.report.interface import ReportFormat
+from hardbase.vuln.scan import ScanResult
+
+_HEADERS = ("PACKAGE", "TYPE", "INSTALLED", "FIXED", "STATUS", "SEVERITY", "ID", "SOURCE")
+_MAX_CELL = 60
+
+
+def _cell(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+class TableFormat(ReportFormat):
+    """Findings one per line (not-affected ones counted, not listed)."""
+
+    name = "table"
+
+    def render(self, result: ScanResult) -> str:
+        rows = [
+            (
+                f.package.name,
+                f.package.type,
+                f.package.version,
+                f.fixed_version or "-",
+                f.status,
+                f.severity.label,
+                f.id,
+                f.data_source,
+            )
+            for f in result.findings
+            if f.status != NOT_AFFECTED_STATUS
+        ]
+        lines: list[str] = []
+        inv = result.inventory
+        os_name = inv.os.pretty_name or inv.os.id or "unknown OS"
+        lines.append(f"{inv.reference} ({os_name}, {len(inv.packages)} packages)")
+        if rows:
+            cells = [tuple(_cell(c) for c in row) for row in [_HEADERS, *rows]]
+            widths = [max(len(r[i]) for r in cells) for i in range(len(_HEADERS))]
+            for r in cells:
+                lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        else:
+            lines.append("No vulnerabilities found.")
+        for s in result.support:
+            when = f" on {s.date}" if s.date else ""
+            detail = f": {s.note}" if s.note else ""
+            lines.append(f"support {s.kind}{when}: {s.package.name} {s.package.version}{detail}")
+        by_sev = result.by_severity()
+        by_status = result.by_status()
+        shown = sum(by_sev.values())
+        sev_text = ", ".join(f"{k}: {v}" for k, v in by_sev.items() if v) or "none"
+        status_text = ", ".join(f"{k}: {v}" for k, v in by_status.items() if v) or "none"
+        lines.append(f"Total: {shown} ({sev_text}); by status: {status_text}")
+        return "\n".join(lines) + "\n"

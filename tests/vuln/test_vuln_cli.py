@@ -1,0 +1,249 @@
+"""`hardbase db update|status` and `hardbase scan` end to end, on an OCI image built here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+
+from conftest import DATA
+from data.images.fixture_images import file, gz, tar_bytes, write_oci
+from hardbase.cli.main import main
+
+STATUS = """\
+Package: libssl3
+Status: install ok installed
+Architecture: amd64
+Source: fixture-openssl
+Version: 3.0.11-1~deb12u2
+
+Package: zlib1g
+Status: install ok installed
+Architecture: amd64
+Source: fixture-zlib (1:1.2.13.dfsg-1)
+Version: 1:1.2.13.dfsg-1+b1
+
+Package: fixture-limited
+Status: install ok installed
+Architecture: all
+Version: 1.0
+
+Package: removed-thing
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0
+"""
+METADATA = "Metadata-Version: 2.1\nName: Fixture_Requests\nVersion: 2.30.0\n"
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> str:
+    layer = tar_bytes([
+        file("etc/os-release", 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n'
+             'VERSION_ID="12"\nVERSION_CODENAME=bookworm\n'),
+        file("var/lib/dpkg/status", STATUS),
+        file("usr/lib/python3/dist-packages/Fixture_Requests-2.30.0.dist-info/METADATA",
+             METADATA),
+    ])  # fmt: skip
+    return f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"
+
+
+@pytest.fixture
+def dbpath(tmp_path: Path) -> str:
+    path = str(tmp_path / "cli.db")
+    code = main([
+        "-q", "db", "update", "--db", path,
+        "--source", f"osv={DATA / 'osv'}",
+        "--source", f"debian-tracker={DATA / 'tracker.json'}",
+        "--source", f"debian-security-support={DATA / 'support'}",
+    ])  # fmt: skip
+    assert code == 0
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_db_update_over_http_and_status(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, feed_server: str
+) -> None:
+    path = str(tmp_path / "http.db")
+    code, _, err = run(capsys, "-q", "db", "update", "--db", path,
+                       "--source", f"debian-tracker={feed_server}/tracker.json")  # fmt: skip
+    assert code == 0, err
+    assert "debian-tracker: 7 advisories, 7 package records" in err
+    code, out, err = run(capsys, "db", "status", "--db", path)
+    assert code == 0
+    assert "debian-tracker" in out and f"{feed_server}/tracker.json" in out
+    assert "warning" not in err
+    code, out, err = run(capsys, "db", "status", "--db", path, "--max-age", "0")
+    assert code == 0 and "older than 0 hours: debian-tracker" in err
+
+
+def test_db_status_of_an_empty_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "db", "status", "--db", str(tmp_path / "empty.db"))
+    assert code == 0
+    assert "no sources imported yet" in out
+    assert "the vulnerability database is empty" in err
+
+
+def test_db_update_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "db", "update", "--db", str(tmp_path / "x.db"), "--source", "nvd")
+    assert code == 2 and "there is no source 'nvd'" in err
+    code, _, err = run(capsys, "db", "update", "--db", str(tmp_path / "x.db"),
+                       "--source", f"osv={tmp_path / 'missing.zip'}")  # fmt: skip
+    assert code == 2 and "does not exist" in err
+
+
+def test_scan_json(capsys: pytest.CaptureFixture[str], image: str, dbpath: str) -> None:
+    code, out, err = run(capsys, "scan", image, "--db", dbpath, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["image"]["reference"] == image
+    assert doc["image"]["digest"].startswith("sha256:")
+    assert doc["image"]["os"]["version_id"] == "12"
+    findings = {(f["package"]["name"], f["id"]): f for f in doc["findings"]}
+    zlib = findings[("zlib1g", "CVE-2099-1003")]
+    assert zlib["package"]["source_name"] == "fixture-zlib"
+    assert zlib["package"]["source_version"] == "1:1.2.13.dfsg-1"
+    assert zlib["package"]["type"] == "deb"
+    assert zlib["package"]["path"] == "var/lib/dpkg/status"
+    assert zlib["package"]["layer"].startswith("sha256:")
+    assert zlib["package"]["purl"].startswith("pkg:deb/debian/zlib1g@")
+    assert zlib["fixed_version"] == "1:1.2.13.dfsg-1+deb12u1" and zlib["status"] == "fixable"
+    req = findings[("fixture-requests", "CVE-2099-1001")]
+    assert req["package"]["type"] == "pypi" and req["severity"] == "critical"
+    assert findings[("libssl3", "CVE-2099-2002")]["fixed_version"] is None
+    assert doc["summary"]["by_status"]["fixable"] == 3
+    assert doc["summary"]["total"] == len(doc["findings"])
+    assert [s["package"]["name"] for s in doc["support"]] == ["fixture-limited"]
+
+
+def test_scan_gate_exit_codes(capsys: pytest.CaptureFixture[str], image: str, dbpath: str) -> None:
+    code, out, err = run(capsys, "scan", image, "--db", dbpath, "--fail-on", "critical")
+    assert code == 1 and "CVE-2099-1001" in err
+    assert "Total:" in out  # the report is still written
+    # no fixable finding at or above... none exists above critical; with VEX below
+    code, _, err = run(capsys, "scan", image, "--db", dbpath, "--fail-on", "low",
+                       "--ignore-unfixed")  # fmt: skip
+    assert code == 1
+    code, _, _ = run(capsys, "scan", "oci:/nonexistent/layout", "--db", dbpath)
+    assert code == 2
+    code, _, err = run(capsys, "scan", image, "--db", dbpath, "--vex", "/nonexistent/vex.json")
+    assert code == 2 and "cannot read the VEX document" in err
+
+
+def test_scan_gate_counts_unfixed_only_when_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, image: str
+) -> None:
+    path = str(tmp_path / "tracker-only.db")
+    tracker = json.loads((DATA / "tracker.json").read_text())
+    only_open = {"fixture-openssl": {"CVE-2099-2002": tracker["fixture-openssl"]["CVE-2099-2002"]}}
+    feed = tmp_path / "open.json"
+    feed.write_text(json.dumps(only_open))
+    assert main(["-q", "db", "update", "--db", path, "--source", f"debian-tracker={feed}"]) == 0
+    code, _, _ = run(capsys, "scan", image, "--db", path, "--fail-on", "low")
+    assert code == 0
+    code, _, _ = run(capsys, "scan", image, "--db", path, "--fail-on", "low", "--include-unfixed")
+    assert code == 1
+    vex = tmp_path / "vex.json"
+    vex.write_text(json.dumps({
+        "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.invalid/vex/1",
+        "author": "test", "timestamp": "2024-06-01T00:00:00Z", "version": 1,
+        "statements": [{"vulnerability": {"name": "CVE-2099-2002"},
+                        "products": [{"@id": "pkg:deb/debian/libssl3"}],
+                        "status": "not_affected", "justification": "component_not_present"}],
+    }))  # fmt: skip
+    code, _, _ = run(capsys, "scan", image, "--db", path, "--fail-on", "low", "--include-unfixed",
+                     "--vex", str(vex))  # fmt: skip
+    assert code == 0
+
+
+def test_scan_table_and_output_file(
+    capsys: pytest.CaptureFixture[str], image: str, dbpath: str, tmp_path: Path
+) -> None:
+    out_file = tmp_path / "report.txt"
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath, "--output", str(out_file))
+    assert code == 0 and out == ""
+    lines = out_file.read_text().splitlines()
+    header = next(line for line in lines if line.startswith("PACKAGE"))
+    row = next(line for line in lines if "CVE-2099-1003" in line)
+    assert row.index("fixable") == header.index("STATUS")  # aligned columns
+    assert lines[-1].startswith("Total: ")
+    assert any(line.startswith("support limited: fixture-limited") for line in lines)
+    assert not any("CVE-2099-2004" in line for line in lines)  # not-affected: counted, not listed
+
+
+def test_scan_empty_database_warns(
+    capsys: pytest.CaptureFixture[str], image: str, tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "scan", image, "--db", str(tmp_path / "empty.db"))
+    assert code == 0
+    assert "the vulnerability database is empty; run `hardbase db update`" in err
+    assert "No vulnerabilities found." in out
+
+
+def _schema(name: str) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((DATA / "schemas" / name).read_text())
+    return loaded
+
+
+def test_sarif_validates_against_the_official_schema(
+    capsys: pytest.CaptureFixture[str], image: str, dbpath: str
+) -> None:
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath, "--format", "sarif")
+    assert code == 0
+    doc = json.loads(out)
+    jsonschema.Draft4Validator(_schema("sarif-schema-2.1.0.json")).validate(doc)
+    results = doc["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} >= {"CVE-2099-1001", "CVE-2099-1003"}
+    assert all(r["level"] in ("error", "warning", "note") for r in results)
+
+
+def test_cyclonedx_validates_against_the_1_6_schema(
+    capsys: pytest.CaptureFixture[str], image: str, dbpath: str
+) -> None:
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath, "--format", "cyclonedx")
+    assert code == 0
+    doc = json.loads(out)
+    registry: Registry = Registry().with_resources(
+        (name, Resource.from_contents(_schema(name)))
+        for name in ("spdx.SNAPSHOT.schema.json", "jsf-0.82.SNAPSHOT.schema.json")
+    )
+    schema = _schema("bom-1.6.SNAPSHOT.schema.json")
+    jsonschema.Draft7Validator(schema, registry=registry).validate(doc)
+    assert doc["specVersion"] == "1.6"
+    refs = {c["bom-ref"] for c in doc["components"]}
+    assert all(a["ref"] in refs for v in doc["vulnerabilities"] for a in v["affects"])
+
+
+def test_openvex_output_round_trips(
+    capsys: pytest.CaptureFixture[str], image: str, dbpath: str, tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath, "--format", "openvex")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["@context"] == "https://openvex.dev/ns/v0.2.0"
+    for st in doc["statements"]:
+        assert st["status"] in ("affected", "not_affected")
+        if st["status"] == "not_affected":
+            assert st["justification"] or st["impact_statement"]
+        else:
+            assert st["action_statement"]
+        assert st["products"][0]["@id"].startswith("pkg:oci/image@sha256:")
+    # our own OpenVEX, fed back, suppresses the not-affected findings only
+    vex = tmp_path / "ours.json"
+    vex.write_text(out)
+    code, out2, _ = run(capsys, "scan", image, "--db", dbpath, "--format", "json",
+                        "--vex", str(vex))  # fmt: skip
+    assert code == 0
+    statuses = {f["id"]: f["status"] for f in json.loads(out2)["findings"]}
+    assert statuses["CVE-2099-2004"] == "not-affected"
+    assert statuses["CVE-2099-1003"] == "fixable"
