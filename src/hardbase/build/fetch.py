@@ -13,7 +13,6 @@ from pathlib import Path
 
 from hardbase.build.lock import LockedPackage
 from hardbase.errors import FetchError
-from hardbase.util.http import NotFound, download
 from hardbase.util.paths import cache_dir
 from hardbase.util.progress import NullProgress, Progress
 
@@ -56,6 +55,8 @@ def fetch_packages(
 
 
 def _fetch_one(pkg: LockedPackage, snapshot: str | None, progress: Progress) -> None:
+    from hardbase.util.http import NotFound, download  # urllib is slow to import
+
     dest = cached_path(pkg)
     try:
         download(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import pickle
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardbase.debian.model import DEFAULT_KEYRING, SourceEntry
 from hardbase.errors import SpecError
+from hardbase.util.fs import write_atomic
+from hardbase.util.paths import cache_dir
+
+log = logging.getLogger(__name__)
 
 RELEASES = {"trixie": "13", "bookworm": "12"}
 ARCHS = ("amd64", "arm64")
@@ -33,7 +39,8 @@ USERS = {"root": 0, "nonroot": NONROOT_UID, "nobody": 65534}
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # defer_build: a spec read from the validated-spec cache never builds a schema.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class SourceModel(_Model):
@@ -288,17 +295,44 @@ def _keyring(value: str, spec_path: Path) -> Path:
 
 
 def load_spec(path: Path) -> ImageSpec:
-    """Read and validate the spec at `path`."""
+    """Read and validate the spec at `path`.
+
+    A validated spec is cached by the hash of its bytes and path, so repeated
+    builds of an unchanged spec skip validation (it gives the same result).
+    """
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SpecError(f"spec {path} does not exist") from None
     except OSError as exc:
         raise SpecError(f"cannot read spec {path}") from exc
+    resolved = path.resolve()
+    cached = _spec_cache_path(raw, resolved)
     try:
-        data = yaml.safe_load(text)
+        with cached.open("rb") as fh:
+            spec = pickle.load(fh)
+        if isinstance(spec, ImageSpec):
+            return spec
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
+        pass
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"{path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SpecError(f"{path} is not valid YAML{where}") from None
-    return parse_spec(data, path.resolve())
+    spec = parse_spec(data, resolved)
+    try:
+        write_atomic(cached, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError as exc:
+        log.debug("could not cache the validated spec: %s", exc)
+    return spec
+
+
+def _spec_cache_path(raw: bytes, path: Path) -> Path:
+    from hardbase import __version__
+
+    key = hashlib.sha256(b"\0".join([__version__.encode(), str(path).encode(), raw]))
+    return cache_dir() / "specs" / f"{key.hexdigest()}.pickle"
