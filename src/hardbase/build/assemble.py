@@ -44,6 +44,7 @@ class PackageContents:
     replaces: frozenset[str]
     entries: tuple[Entry, ...]
     newest: int
+    certs: tuple[Entry, ...] = ()  # CA certificates, kept for the bundle even when pruned
 
 
 def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
@@ -55,6 +56,7 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         entries: list[Entry] = []
         regular: dict[str, Entry] = {}
         links: list[tuple[str, str, tarfile.TarInfo]] = []
+        certs: list[Entry] = []
         newest = 0
         with open_data_tar(path) as tar:
             for member in tar:
@@ -84,6 +86,8 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                         rel, REG, mode, member.uid, member.gid, int(member.mtime), data=data
                     )
                     regular[rel] = entry
+                    if rel.startswith(CA_DIR) and rel.endswith(".crt"):
+                        certs.append(entry.with_owner(name))
                 elif member.islnk():
                     links.append((rel, member.linkname, member))
                     continue
@@ -126,6 +130,7 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         replaces=_replaces(control),
         entries=tuple(entries),
         newest=newest,
+        certs=tuple(certs),
     )
 
 
@@ -170,15 +175,7 @@ def generated_entries(contents: list[PackageContents], mtime: int) -> list[Entry
                     owner=pkg.name,
                 )
             )
-    certs = sorted(
-        (
-            e
-            for pkg in contents
-            for e in pkg.entries
-            if e.kind == REG and e.path.startswith(CA_DIR) and e.path.endswith(".crt")
-        ),
-        key=lambda e: e.path,
-    )
+    certs = sorted((e for pkg in contents for e in pkg.certs), key=lambda e: e.path)
     if certs:
         bundle = b"".join(c.data if c.data.endswith(b"\n") else c.data + b"\n" for c in certs)
         out.append(Entry(CA_BUNDLE, REG, 0o644, mtime=mtime, data=bundle, owner=certs[0].owner))

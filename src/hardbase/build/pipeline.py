@@ -23,7 +23,7 @@ from hardbase.build.assemble import (
 from hardbase.build.fetch import fetch_packages
 from hardbase.build.files import files_entries
 from hardbase.build.image import NamedLayer, created_time, write_index, write_manifest
-from hardbase.build.layers import LayerCache, layer_key, source_date_epoch, tar_entries
+from hardbase.build.layers import BuiltLayer, LayerCache, layer_key, source_date_epoch, tar_entries
 from hardbase.build.lock import (
     Lock,
     LockedPackage,
@@ -143,6 +143,7 @@ def _arch_layers(
                 "tier": name,
                 "epoch": epoch,
                 "prune": prune_doc,
+                "rules": pruner.fingerprint,
                 "packages": [[p.name, p.sha256] for p in pkgs],
             },
         )
@@ -152,20 +153,20 @@ def _arch_layers(
         NamedLayer(name, hit, len(pkgs)) if (hit := cache.get(key)) else None
         for (name, pkgs), key in zip(tiers, keys, strict=True)
     ]
-    if any(layer is None for layer in layers):
-        contents = _read_tiers(tiers, pruner, spec.model.snapshot, progress)
-        check_conflicts(contents)
-        progress.start(f"building {arch} layers", len(tiers))
-        with ThreadPoolExecutor(WORKERS) as pool:
-            futures = {
-                i: pool.submit(_build_tier, cache, keys[i], contents[i], epoch)
-                for i, layer in enumerate(layers)
-                if layer is None
-            }
-            for i, future in futures.items():
-                layers[i] = NamedLayer(tiers[i][0], future.result(), len(tiers[i][1]))
-                progress.advance()
-        progress.finish()
+    missing = [i for i, layer in enumerate(layers) if layer is None]
+    if missing:
+        built = _build_tiers(
+            tiers,
+            [keys[i] for i in missing],
+            missing,
+            cache,
+            pruner,
+            spec.model.snapshot,
+            epoch,
+            progress,
+        )
+        for i in missing:
+            layers[i] = NamedLayer(tiers[i][0], built[i], len(tiers[i][1]))
     mtime = epoch or 0
     skeleton_key = layer_key("skeleton", {"arch": arch, "v": SKELETON_VERSION, "epoch": epoch})
     skeleton = cache.get(skeleton_key)
@@ -186,32 +187,52 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_tiers(
+def _build_tiers(
     tiers: list[tuple[str, list[LockedPackage]]],
+    keys: list[str],
+    wanted: list[int],
+    cache: LayerCache,
     pruner: Pruner,
     snapshot: str | None,
+    epoch: int | None,
     progress: Progress,
-) -> list[list[PackageContents]]:
+) -> dict[int, BuiltLayer]:
+    """Read every package (conflicts are checked across all tiers), build the wanted tiers.
+
+    Packages are read largest first so both cores stay busy (xz decompression
+    dominates), and a tier's layer is built as soon as its packages are read.
+    """
     every = [p for _, pkgs in tiers for p in pkgs]
     paths = fetch_packages(every, snapshot=snapshot, progress=progress)
-    progress.start("unpacking packages", len(every))
+    progress.start("unpacking packages and building layers", len(every) + len(wanted))
     with ThreadPoolExecutor(WORKERS) as pool:
-        futures = [
-            [pool.submit(read_package, paths[p.sha256], p.name, pruner) for p in pkgs]
-            for _, pkgs in tiers
-        ]
-        out: list[list[PackageContents]] = []
-        for group in futures:
-            contents = []
-            for future in group:
-                contents.append(future.result())
+        reads = {
+            p.sha256: pool.submit(read_package, paths[p.sha256], p.name, pruner)
+            for p in sorted(every, key=lambda p: p.size, reverse=True)
+        }
+        contents: list[list[PackageContents]] = []
+        builds = {}
+        for i, (_, pkgs) in enumerate(tiers):
+            group = []
+            for p in pkgs:
+                group.append(reads[p.sha256].result())
                 progress.advance()
-            out.append(contents)
+            contents.append(group)
+            if i in wanted:
+                key = keys[wanted.index(i)]
+                builds[i] = pool.submit(_build_tier, cache, key, group, epoch)
+        check_conflicts(contents)
+        out = {}
+        for i, future in builds.items():
+            out[i] = future.result()
+            progress.advance()
     progress.finish()
     return out
 
 
-def _build_tier(cache: LayerCache, key: str, contents: list[PackageContents], epoch: int | None):  # type: ignore[no-untyped-def]
+def _build_tier(
+    cache: LayerCache, key: str, contents: list[PackageContents], epoch: int | None
+) -> BuiltLayer:
     newest = max((c.newest for c in contents), default=0)
     if epoch is not None:
         newest = min(newest, epoch)

@@ -8,6 +8,8 @@ tests prove the images still work (ssl, sqlite3, zoneinfo, CA bundle).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from fnmatch import translate
@@ -35,6 +37,10 @@ RULES: dict[str, tuple[str, ...]] = {
         "usr/lib/python3.*/lib2to3/*",
         "usr/lib/python3.*/pydoc_data/*",
         "usr/lib/python3.*/config-3.*/*",
+        "usr/lib/python3.*/lib-dynload/_test*.so",
+        "usr/lib/python3.*/lib-dynload/_ctypes_test*.so",
+        "usr/lib/python3.*/lib-dynload/xxlimited*.so",
+        "usr/lib/python3.*/lib-dynload/_xxtestfuzz*.so",
         "usr/bin/pydoc3*",
         "usr/bin/pygettext3*",
         "usr/bin/idle*",
@@ -53,7 +59,11 @@ RULES: dict[str, tuple[str, ...]] = {
         "etc/update-motd.d/*",
         "usr/share/base-files/*",
         "usr/share/debconf/*",
-        "usr/share/ca-certificates/*.crt.new",
+        # the certificates are concatenated into /etc/ssl/certs/ca-certificates.crt
+        "usr/share/ca-certificates/*",
+        # gdb pretty-printers shipped by libstdc++6 and glibc
+        "usr/share/gcc/*",
+        "usr/share/gdb/*",
     ),
 }
 ALWAYS_KEEP = ("usr/share/doc/*/copyright",)
@@ -71,6 +81,10 @@ class Pruner:
         globs.extend(p.lstrip("/") for p in config.paths)
         keep = list(ALWAYS_KEEP) + [p.lstrip("/") for p in config.keep]
         self._cut = _compile(globs)
+        # Layer cache keys include this, so a change to the rules rebuilds layers.
+        self.fingerprint = hashlib.sha256(
+            json.dumps([globs, keep], sort_keys=True).encode()
+        ).hexdigest()
         self._keep = _compile(keep)
 
     def cuts(self, path: str, symlink: bool = False) -> bool:

@@ -1,0 +1,206 @@
+"""Throwaway build roots: the image's Debian packages plus a tool, run with runc.
+
+A build root is assembled from the same lock as the image (the same .deb
+files, so the interpreter and libc are the image's) plus the packages the
+ecosystem's tool needs (python3-pip, npm). Commands run in it as the nonroot
+user under runc: in their own network namespace (no network) unless the
+step is the one that downloads, where the host's network is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardbase.build.app.interface import AppError
+from hardbase.build.assemble import PackageContents, generated_entries, read_package
+from hardbase.build.fetch import fetch_packages
+from hardbase.build.lock import LockedPackage
+from hardbase.build.prune import Pruner
+from hardbase.build.skeleton import skeleton_entries
+from hardbase.build.spec import NONROOT_UID, PruneModel
+from hardbase.build.tree import DIR, SYMLINK, Entry
+from hardbase.util.progress import NullProgress, Progress
+
+log = logging.getLogger(__name__)
+
+WORK = "hb"  # the build root's scratch directory, /hb, writable by the nonroot user
+RUN_TIMEOUT = 900.0
+HOST_FILES = ("etc/resolv.conf", "etc/hosts")  # bound read-only when the step has network
+_STDERR_TAIL = 4000
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def require_runc() -> str:
+    runc = shutil.which("runc")
+    if runc is None:
+        raise AppError(
+            "app images run pip or npm in a build root with runc, which is not installed; "
+            "install it (apt-get install runc)"
+        )
+    return runc
+
+
+class BuildRoot:
+    """A root filesystem on disk under `bundle/rootfs`, with a runc bundle around it."""
+
+    def __init__(self, bundle: Path) -> None:
+        self.bundle = bundle
+
+    @property
+    def path(self) -> Path:
+        return self.bundle / "rootfs"
+
+    @property
+    def work(self) -> Path:
+        return self.path / WORK
+
+    @classmethod
+    def assemble(
+        cls,
+        bundle: Path,
+        packages: list[LockedPackage],
+        arch: str,
+        progress: Progress | None = None,
+    ) -> BuildRoot:
+        """Unpack `packages` (no maintainer scripts, as the image is made) under bundle/rootfs."""
+        require_runc()
+        progress = progress or NullProgress()
+        paths = fetch_packages(packages, progress=progress)
+        pruner = Pruner(PruneModel())
+        with ThreadPoolExecutor(8) as pool:
+            contents: list[PackageContents] = list(
+                pool.map(lambda p: read_package(paths[p.sha256], p.name, pruner), packages)
+            )
+        root = cls(bundle)
+        root.path.mkdir(parents=True)
+        entries = skeleton_entries(arch, 0)
+        entries += [e for pkg in contents for e in pkg.entries]
+        entries += generated_entries(contents, 0)
+        for entry in entries:
+            _materialize(root.path, entry)
+        for name in HOST_FILES:
+            (root.path / name).touch()
+        for scratch in (root.work, root.work / "home"):
+            scratch.mkdir()
+            os.chown(scratch, NONROOT_UID, NONROOT_UID)
+        return root
+
+    def run(
+        self,
+        args: list[str],
+        *,
+        network: bool,
+        what: str,
+        timeout: float = RUN_TIMEOUT,
+        env: dict[str, str] | None = None,
+        cwd: str = f"/{WORK}",
+    ) -> RunResult:
+        """Run `args` in the root as the nonroot user; never raises for a non-zero exit."""
+        runc = require_runc()
+        config = _runtime_config(self.bundle, args, network=network, env=env or {}, cwd=cwd)
+        (self.bundle / "config.json").write_text(json.dumps(config))
+        name = f"hardbase-build-{uuid.uuid4().hex[:12]}"
+        log.info("%s (network %s)", what, "on" if network else "off")
+        try:
+            proc = subprocess.run(
+                [runc, "run", "--bundle", str(self.bundle), name],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise AppError(f"{what} took longer than {timeout:.0f} s and was stopped") from None
+        except OSError as exc:
+            raise AppError(f"cannot start runc for {what}") from exc
+        finally:
+            subprocess.run([runc, "delete", "--force", name], capture_output=True, check=False)
+        log.debug("%s exited %d; stderr: %s", what, proc.returncode, proc.stderr[-_STDERR_TAIL:])
+        return RunResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _runtime_config(
+    bundle: Path, args: list[str], *, network: bool, env: dict[str, str], cwd: str
+) -> dict[str, Any]:
+    # runc's own default spec (namespaces, masked paths, capabilities), adjusted.
+    template = bundle / "config.json"
+    template.unlink(missing_ok=True)
+    try:
+        subprocess.run(
+            [require_runc(), "spec"], cwd=bundle, check=True, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise AppError("`runc spec` failed; check the runc installation") from exc
+    config: dict[str, Any] = json.loads(template.read_text())
+    process = config["process"]
+    process["terminal"] = False
+    process["args"] = args
+    process["cwd"] = cwd
+    process["user"] = {"uid": NONROOT_UID, "gid": NONROOT_UID}
+    base_env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": f"/{WORK}/home",
+        "LANG": "C.UTF-8",
+        "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    base_env.update(env)
+    process["env"] = [f"{k}={v}" for k, v in base_env.items()]
+    process["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 8192, "soft": 8192}]
+    config["root"] = {"path": "rootfs", "readonly": False}
+    config["hostname"] = "hardbase-build"
+    if network:
+        config["linux"]["namespaces"] = [
+            ns for ns in config["linux"]["namespaces"] if ns["type"] != "network"
+        ]
+        for name in HOST_FILES:
+            if Path("/", name).is_file():
+                config["mounts"].append(
+                    {
+                        "destination": f"/{name}",
+                        "type": "bind",
+                        "source": f"/{name}",
+                        "options": ["rbind", "ro"],
+                    }
+                )
+    return config
+
+
+def _materialize(root: Path, entry: Entry) -> None:
+    path = root / entry.path
+    parent = path.parent
+    # Entries come from verified .debs, but a link must still not lead a write outside the root.
+    if not parent.resolve().is_relative_to(root.resolve()):
+        raise AppError(f"/{entry.path} would be written outside the build root")
+    if entry.kind == DIR:
+        if path.is_symlink():
+            return  # merged-/usr links stay links
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, entry.mode & 0o7777)
+        return
+    parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or path.exists():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if entry.kind == SYMLINK:
+        os.symlink(entry.target, path)
+    else:
+        path.write_bytes(entry.data)
+        os.chmod(path, entry.mode & 0o7777)
