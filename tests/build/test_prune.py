@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from hardbase.build.prune import Pruner
-from hardbase.build.spec import PruneModel
+from hardbase.build.spec import PruneSettings, _settings
+from hardbase.build.spec_schema import PruneModel, SpecModel
+
+
+def prune(data: dict[str, object]) -> PruneSettings:
+    """Validate a `prune:` section as a spec would."""
+    PruneModel.model_validate(data)
+    return _settings(SpecModel.model_validate({"name": "x", "prune": data})).prune
 
 
 def test_default_rules() -> None:
-    p = Pruner(PruneModel())
+    p = Pruner(PruneSettings())
     assert p.cuts("usr/share/doc/libc6/changelog.Debian.gz")
     assert not p.cuts("usr/share/doc/libc6/copyright")
     assert p.cuts("usr/share/man/man1/python3.1.gz")
@@ -22,16 +29,14 @@ def test_default_rules() -> None:
 
 
 def test_doc_symlink_kept_for_copyright() -> None:
-    p = Pruner(PruneModel())
+    p = Pruner(PruneSettings())
     assert not p.cuts("usr/share/doc/libpython3.13-stdlib", symlink=True)
     assert p.cuts("usr/share/doc/libpython3.13-stdlib/README", symlink=True)
 
 
 def test_rules_switch_off_and_extra_paths() -> None:
     p = Pruner(
-        PruneModel.model_validate(
-            {"docs": False, "paths": ["/usr/bin/xyz"], "keep": ["usr/share/man/man1/keep.1.gz"]}
-        )
+        prune({"docs": False, "paths": ["/usr/bin/xyz"], "keep": ["usr/share/man/man1/keep.1.gz"]})
     )
     assert not p.cuts("usr/share/doc/libc6/changelog.Debian.gz")
     assert p.cuts("usr/bin/xyz")
@@ -54,5 +59,5 @@ def test_nothing_cut_when_all_off() -> None:
             "tools",
         )
     }
-    p = Pruner(PruneModel.model_validate(off))
+    p = Pruner(prune(off))
     assert not p.cuts("usr/share/doc/x/README")

@@ -6,6 +6,7 @@ into place only when complete, so a failed build leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -133,7 +134,7 @@ def _arch_layers(
     progress: Progress,
 ) -> list[NamedLayer]:
     pruner = Pruner(spec.model.prune)
-    prune_doc = spec.model.prune.model_dump()
+    prune_doc = dataclasses.asdict(spec.model.prune)
     tiers = lock.tiers(arch)
     keys = [
         layer_key(

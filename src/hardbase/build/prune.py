@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from fnmatch import translate
 
-from hardbase.build.spec import PruneModel
+from hardbase.build.spec import PruneSettings
 
 # rule name -> globs (relative paths, fnmatch syntax; `*` also crosses `/`)
 RULES: dict[str, tuple[str, ...]] = {
@@ -73,7 +73,7 @@ _DOC_LINK = re.compile(r"^usr/share/doc/[^/]+$")
 class Pruner:
     """Decides, path by path, what stays in the image."""
 
-    def __init__(self, config: PruneModel) -> None:
+    def __init__(self, config: PruneSettings) -> None:
         globs: list[str] = []
         for rule, patterns in RULES.items():
             if getattr(config, rule):

@@ -11,15 +11,11 @@ import hashlib
 import json
 import logging
 import pickle
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import Path, PurePosixPath
-from typing import Any, Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pathlib import Path
+from typing import Any
 
 from hardbase.debian.model import DEFAULT_KEYRING, SourceEntry
 from hardbase.errors import SpecError
@@ -38,54 +34,29 @@ NONROOT_UID = 65532
 USERS = {"root": 0, "nonroot": NONROOT_UID, "nobody": 65534}
 
 
-class _Model(BaseModel):
-    # defer_build: a spec read from the validated-spec cache never builds a schema.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
+@dataclass(frozen=True)
+class SourceSettings:
+    uris: tuple[str, ...]
+    suites: tuple[str, ...]
+    components: tuple[str, ...]
+    signed_by: str
 
 
-class SourceModel(_Model):
-    uris: list[str] = Field(min_length=1)
-    suites: list[str] = Field(min_length=1)
-    components: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
-    signed_by: str = Field(default=str(DEFAULT_KEYRING), alias="signed-by")
-
-    @field_validator("uris")
-    @classmethod
-    def _http(cls, value: list[str]) -> list[str]:
-        for uri in value:
-            if not re.match(r"^(https?|file)://", uri):
-                raise ValueError(f"'{uri}' is not an http(s):// or file:// URL")
-        return value
-
-
-class FileModel(_Model):
+@dataclass(frozen=True)
+class FileSettings:
     """An extra file, directory or symlink placed in the image's last layer."""
 
     dst: str
     src: str | None = None
     content: str | None = None
-    type: Literal["file", "dir", "symlink"] = "file"
+    type: str = "file"
     target: str | None = None
     mode: int | str = 0o644
     owner: str = "0:0"
 
-    @field_validator("dst")
-    @classmethod
-    def _abs(cls, value: str) -> str:
-        path = PurePosixPath(value)
-        if not path.is_absolute() or ".." in path.parts:
-            raise ValueError(f"'{value}' must be an absolute path without '..'")
-        return value
 
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        if not re.match(r"^\d+:\d+$", value):
-            raise ValueError(f"'{value}' must be UID:GID, numeric")
-        return value
-
-
-class PruneModel(_Model):
+@dataclass(frozen=True)
+class PruneSettings:
     """What to cut from the assembled tree; `copyright` files always stay."""
 
     docs: bool = True
@@ -93,52 +64,70 @@ class PruneModel(_Model):
     locales: bool = True
     lintian: bool = True
     headers: bool = True
-    static_libs: bool = Field(default=True, alias="static-libs")
+    static_libs: bool = True
     gconv: bool = True
-    python_extras: bool = Field(default=True, alias="python-extras")
+    python_extras: bool = True
     tools: bool = True
-    paths: list[str] = Field(default_factory=list)
-    keep: list[str] = Field(default_factory=list)
+    paths: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
 
 
-Arch = Literal["amd64", "arm64"]
+@dataclass(frozen=True)
+class SpecSettings:
+    """A validated spec, as plain values (see spec_schema.SpecModel for the rules)."""
+
+    name: str
+    extends: str | None
+    release: str
+    sources: tuple[SourceSettings, ...] | None
+    snapshot: str | None
+    packages: tuple[str, ...]
+    archs: tuple[str, ...]
+    user: str | int
+    entrypoint: tuple[str, ...] | None
+    cmd: tuple[str, ...] | None
+    env: dict[str, str]
+    workdir: str | None
+    files: tuple[FileSettings, ...]
+    annotations: dict[str, str]
+    prune: PruneSettings
+    app: Any = None  # the validated `app` section (issue: application images), if any
 
 
-def _default_archs() -> list[Arch]:
-    return ["amd64"]
+def _settings(model: Any) -> SpecSettings:
+    """Plain values from a validated SpecModel."""
 
+    def opt(value: list[str] | None) -> tuple[str, ...] | None:
+        return tuple(value) if value is not None else None
 
-class SpecModel(_Model):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
-    extends: str | None = None
-    release: Literal["trixie", "bookworm"] = "trixie"
-    sources: list[SourceModel] | None = None
-    snapshot: str | None = None
-    packages: list[str] = Field(default_factory=list)
-    archs: list[Arch] = Field(default_factory=_default_archs, min_length=1)
-    user: str | int = "nonroot"
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    workdir: str | None = None
-    files: list[FileModel] = Field(default_factory=list)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    prune: PruneModel = Field(default_factory=PruneModel)
-
-    @field_validator("packages")
-    @classmethod
-    def _names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not re.match(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$", name):
-                raise ValueError(f"'{name}' is not a Debian package name")
-        return value
-
-    @field_validator("user")
-    @classmethod
-    def _user(cls, value: str | int) -> str | int:
-        if isinstance(value, int) or value in USERS or re.match(r"^\d+(:\d+)?$", value):
-            return value
-        raise ValueError(f"'{value}' is not root, nonroot, nobody or a numeric UID[:GID]")
+    prune = model.prune
+    return SpecSettings(
+        name=model.name,
+        extends=model.extends,
+        release=model.release,
+        sources=tuple(
+            SourceSettings(tuple(s.uris), tuple(s.suites), tuple(s.components), s.signed_by)
+            for s in model.sources
+        )
+        if model.sources is not None
+        else None,
+        snapshot=model.snapshot,
+        packages=tuple(model.packages),
+        archs=tuple(model.archs),
+        user=model.user,
+        entrypoint=opt(model.entrypoint),
+        cmd=opt(model.cmd),
+        env=dict(model.env),
+        workdir=model.workdir,
+        files=tuple(FileSettings(**f.model_dump()) for f in model.files),
+        annotations=dict(model.annotations),
+        prune=PruneSettings(
+            **{k: v for k, v in prune.model_dump().items() if k not in ("paths", "keep")},
+            paths=tuple(prune.paths),
+            keep=tuple(prune.keep),
+        ),
+        app=getattr(model, "app", None),
+    )
 
 
 @dataclass(frozen=True)
@@ -154,7 +143,7 @@ class ImageSpec:
     """A spec with its preset chain applied."""
 
     path: Path
-    model: SpecModel
+    model: SpecSettings
     tiers: tuple[Tier, ...]
     sources: tuple[SourceEntry, ...]
     entrypoint: tuple[str, ...] | None
@@ -202,6 +191,8 @@ def lock_path_for(spec_path: Path) -> Path:
 @cache
 def presets() -> dict[str, Any]:
     text = resources.files("hardbase.build.presets").joinpath("presets.yaml").read_text()
+    import yaml
+
     data: dict[str, Any] = yaml.safe_load(text)
     return data
 
@@ -245,6 +236,10 @@ def parse_spec(data: Any, path: Path) -> ImageSpec:
     """Validate `data` (the spec's YAML) and apply its presets."""
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec must be a YAML mapping")
+    from pydantic import ValidationError
+
+    from hardbase.build.spec_schema import SpecModel
+
     try:
         model = SpecModel.model_validate(data)
     except ValidationError as exc:
@@ -279,7 +274,7 @@ def parse_spec(data: Any, path: Path) -> ImageSpec:
         entrypoint = model.entrypoint
     return ImageSpec(
         path=path,
-        model=model,
+        model=_settings(model),
         tiers=tuple(tiers),
         sources=sources,
         entrypoint=tuple(entrypoint) if entrypoint else None,
@@ -315,6 +310,8 @@ def load_spec(path: Path) -> ImageSpec:
             return spec
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
         pass
+    import yaml
+
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -1,0 +1,169 @@
+"""CycloneDX 1.6 JSON documents, built with cyclonedx-python-lib.
+
+The image is `metadata.component` (type container); every package is a
+library component that the image depends on. The serial number is derived
+from the image, the timestamp is the caller's, so the output is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import datetime
+
+from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement, LicenseExpression
+from cyclonedx.model.tool import ToolRepository
+from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.spdx import is_supported_id
+from packageurl import PackageURL
+
+from hardbase.sbom.interface import (
+    TOOL_NAME,
+    TOOL_VERSION,
+    SbomError,
+    SbomFormat,
+    SbomInput,
+    SbomPackage,
+    creation_time,
+)
+
+logger = logging.getLogger(__name__)
+
+PROPERTY_PREFIX = "hardbase"
+IMAGE_REF = "image"
+_SERIAL_NAMESPACE = uuid.UUID("5d0c2a38-8d0e-4f55-9a39-6a55a3f1e0b1")  # hardbase's own
+_HASHES = (
+    ("sha256", HashAlgorithm.SHA_256),
+    ("sha1", HashAlgorithm.SHA_1),
+    ("md5", HashAlgorithm.MD5),
+    ("sha512", HashAlgorithm.SHA_512),
+)
+
+
+def bom_ref(item: SbomPackage) -> str:
+    """The component's bom-ref: its purl plus a package id that keeps it unique."""
+    base = item.package.purl or f"{item.package.type}:{item.package.name}@{item.package.version}"
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}package-id={item.key}"
+
+
+def _licenses(item: SbomPackage) -> list[LicenseExpression | DisjunctiveLicense]:
+    expression = item.expression
+    if expression is None:
+        return []
+    acknowledgement = LicenseAcknowledgement.DECLARED
+    if is_supported_id(expression):
+        return [DisjunctiveLicense(id=expression, acknowledgement=acknowledgement)]
+    return [LicenseExpression(expression, acknowledgement=acknowledgement)]
+
+
+def _purl(text: str) -> PackageURL | None:
+    if not text:
+        return None
+    try:
+        return PackageURL.from_string(text)
+    except ValueError:
+        logger.warning("ignoring malformed purl %r", text)
+        return None
+
+
+def _component(item: SbomPackage) -> Component:
+    pkg = item.package
+    properties = [Property(name=f"{PROPERTY_PREFIX}:package:type", value=pkg.type)]
+    if pkg.type == "deb":
+        properties += [
+            Property(name=f"{PROPERTY_PREFIX}:deb:source", value=pkg.source_name or pkg.name),
+            Property(
+                name=f"{PROPERTY_PREFIX}:deb:source-version",
+                value=pkg.source_version or pkg.version,
+            ),
+        ]
+        if pkg.arch:
+            properties.append(Property(name=f"{PROPERTY_PREFIX}:deb:arch", value=pkg.arch))
+    if pkg.path:
+        properties.append(Property(name=f"{PROPERTY_PREFIX}:location:path", value=pkg.path))
+    if pkg.layer:
+        properties.append(Property(name=f"{PROPERTY_PREFIX}:location:layer", value=pkg.layer))
+    hashes = [
+        HashType(alg=algorithm, content=pkg.extra[key].lower())
+        for key, algorithm in _HASHES
+        if re.fullmatch(r"[0-9a-fA-F]+", pkg.extra.get(key, ""))
+    ]
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=pkg.name,
+        version=pkg.version,
+        purl=_purl(pkg.purl),
+        bom_ref=bom_ref(item),
+        licenses=_licenses(item),
+        properties=properties,
+        hashes=hashes,
+    )
+
+
+def _image(sbom: SbomInput) -> Component:
+    hashes = []
+    if sbom.digest.startswith("sha256:"):
+        hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=sbom.digest[7:]))
+    properties = [Property(name=f"{PROPERTY_PREFIX}:image:reference", value=sbom.reference)]
+    if sbom.os.pretty_name:
+        properties.append(
+            Property(name=f"{PROPERTY_PREFIX}:os:pretty-name", value=sbom.os.pretty_name)
+        )
+    return Component(
+        type=ComponentType.CONTAINER,
+        name=sbom.name,
+        version=sbom.digest or sbom.identity,
+        purl=_purl(sbom.purl),
+        bom_ref=IMAGE_REF,
+        hashes=hashes,
+        properties=properties,
+    )
+
+
+def serial_number(sbom: SbomInput) -> uuid.UUID:
+    """A serial number that depends only on the image (and the tool's version)."""
+    return uuid.uuid5(_SERIAL_NAMESPACE, f"{sbom.identity} {TOOL_NAME}-{TOOL_VERSION}")
+
+
+def bom(sbom: SbomInput, *, created: datetime | None = None) -> Bom:
+    """The CycloneDX model of the image."""
+    tool = Component(type=ComponentType.APPLICATION, name=TOOL_NAME, version=TOOL_VERSION)
+    image = _image(sbom)
+    document = Bom(
+        serial_number=serial_number(sbom),
+        metadata=BomMetaData(
+            tools=ToolRepository(components=[tool]),
+            component=image,
+            timestamp=creation_time(created),
+        ),
+    )
+    components = [_component(item) for item in sbom.sorted_packages()]
+    for component in components:
+        document.components.add(component)
+    document.register_dependency(image, components)
+    return document
+
+
+class CycloneDxJson(SbomFormat):
+    """CycloneDX 1.6, JSON serialisation."""
+
+    name = "cyclonedx-json"
+    filename = "sbom.cdx.json"
+    media_type = "application/vnd.cyclonedx+json"
+
+    def render(self, sbom: SbomInput, *, created: datetime | None = None) -> bytes:
+        model = bom(sbom, created=created)
+        try:
+            text = JsonV1Dot6(model).output_as_string()
+        except Exception as exc:  # the library raises its own and plain errors alike
+            raise SbomError(f"could not write the CycloneDX document of {sbom.reference}") from exc
+        doc = json.loads(text)
+        # packageurl-python writes a digest version's ':' bare; the purl spec encodes it
+        doc["metadata"]["component"]["purl"] = sbom.purl
+        return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()

@@ -1,0 +1,172 @@
+"""The SBOM interface: what a document is made from, and what every format implements.
+
+`SbomInput` holds one image's packages with their licenses already resolved to
+SPDX expressions; each format (`spdx.py`, `cyclonedx.py`) turns it into bytes
+without reading anything else, so the same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from packageurl import PackageURL
+
+from hardbase import __version__
+from hardbase.errors import HardbaseError, UsageError
+from hardbase.sbom.licenses import combine
+from hardbase.vuln.model import InstalledPackage, OSRelease
+
+TOOL_NAME = "hardbase"
+TOOL_VERSION = __version__
+_LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
+
+
+class SbomError(HardbaseError):
+    """An SBOM could not be made or written."""
+
+
+@dataclass(frozen=True)
+class SbomPackage:
+    """One package of the image with the licenses it declares (SPDX expressions)."""
+
+    package: InstalledPackage
+    licenses: tuple[str, ...] = ()
+    license_source: str = ""  # "copyright" (Debian), "metadata" (Python, npm) or ""
+
+    @property
+    def expression(self) -> str | None:
+        """All declared licenses as one expression, or None when nothing is known."""
+        return combine(self.licenses)
+
+    @property
+    def key(self) -> str:
+        """A short stable id, unique within an image even for same-named packages."""
+        p = self.package
+        text = "\0".join((p.type, p.name, p.version, p.arch, p.path))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SbomInput:
+    """Everything an SBOM of one image (one platform) says."""
+
+    reference: str  # as the user gave it, e.g. oci:out/py:latest
+    name: str  # the image's name, e.g. "python3"
+    digest: str  # manifest digest, "" for dir:
+    architecture: str
+    os: OSRelease
+    packages: tuple[SbomPackage, ...]
+    # license text for LicenseRef-* ids, as found in copyright files
+    license_texts: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    tag: str = ""  # oci tag or registry tag, when the reference named one
+    repository_url: str = ""  # registry HOST/REPO for docker:// references
+
+    def sorted_packages(self) -> list[SbomPackage]:
+        """Packages in document order: type, name, version, arch, path."""
+        return sorted(
+            self.packages,
+            key=lambda s: (
+                s.package.type,
+                s.package.name,
+                s.package.version,
+                s.package.arch,
+                s.package.path,
+            ),
+        )
+
+    @property
+    def identity(self) -> str:
+        """What makes this image unique: its digest, or for dir: a hash of its package list."""
+        if self.digest:
+            return self.digest
+        listing = "\n".join(
+            f"{s.package.type} {s.package.name} {s.package.version} {s.package.arch}"
+            for s in self.sorted_packages()
+        )
+        return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+
+    @property
+    def purl(self) -> str:
+        """`pkg:oci/NAME@sha256%3A...?arch=...` for the image itself."""
+        qualifiers: dict[str, str] = {}
+        if self.architecture:
+            qualifiers["arch"] = self.architecture
+        if self.repository_url:
+            qualifiers["repository_url"] = self.repository_url
+        if self.tag:
+            qualifiers["tag"] = self.tag
+        text = PackageURL(
+            type="oci", name=self.name, version=self.digest or None, qualifiers=qualifiers
+        ).to_string()
+        if self.digest:
+            # the purl spec percent-encodes the ':' of a digest version
+            text = text.replace(f"@{self.digest}", "@" + self.digest.replace(":", "%3A"), 1)
+        return text
+
+    def license_ids(self) -> list[str]:
+        """Every LicenseRef-* id the packages use, sorted."""
+        found: set[str] = set()
+        for item in self.packages:
+            for expression in item.licenses:
+                found.update(_LICENSE_REF.findall(expression))
+        return sorted(found)
+
+    def license_text(self, license_id: str) -> str:
+        """The text recorded for a LicenseRef, or a sentence saying where it was named."""
+        text = self.license_texts.get(license_id)
+        if text:
+            return text
+        users = sorted(
+            {
+                s.package.name
+                for s in self.packages
+                if any(license_id in _LICENSE_REF.findall(e) for e in s.licenses)
+            }
+        )
+        where = ", ".join(users[:10]) + (" and others" if len(users) > 10 else "")
+        return (
+            f"The license '{license_id[len('LicenseRef-') :]}' is named by {where}; "
+            "its text is not part of this document."
+        )
+
+
+class SbomFormat(ABC):
+    """One SBOM document format."""
+
+    name: str  # the --format value, e.g. "spdx-json"
+    filename: str  # the file name beside an image, e.g. "sbom.spdx.json"
+    media_type: str
+
+    @abstractmethod
+    def render(self, sbom: SbomInput, *, created: datetime | None = None) -> bytes:
+        """The document as bytes (UTF-8 JSON ending in a newline)."""
+
+
+def creation_time(created: datetime | None = None) -> datetime:
+    """`created` in UTC to the second; by default SOURCE_DATE_EPOCH when set, else now."""
+    if created is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if epoch:
+            try:
+                created = datetime.fromtimestamp(int(epoch), UTC)
+            except (ValueError, OverflowError, OSError) as exc:
+                raise UsageError(
+                    f"SOURCE_DATE_EPOCH='{epoch}' is not a Unix time; set it to whole seconds "
+                    "since 1970 or unset it"
+                ) from exc
+        else:
+            created = datetime.now(UTC)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return created.astimezone(UTC).replace(microsecond=0)
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2024-01-02T03:04:05Z`, the form both SPDX and CycloneDX accept."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
