@@ -290,3 +290,59 @@ def test_build_help_documents_every_option() -> None:
     out = subprocess.run(["hardbase", "build", "--help"], capture_output=True, text=True).stdout
     for option in ("--output", "--format", "--tag", "--relock"):
         assert option in out
+
+
+def test_sboms_beside_output_and_signed_build(
+    tmp_path: Path,
+    archive: FixtureArchive,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HARDBASE_KEY_PASSWORD", "pw")
+    assert main(["keygen", "--output-prefix", str(tmp_path / "key")]) == 0
+    spec = write_spec(tmp_path, archive)
+    out = tmp_path / "img"
+    assert (
+        main(["-q", "build", str(spec), "-o", str(out), "--sign-key", str(tmp_path / "key.key")])
+        == 0
+    )
+    digest = capsys.readouterr().out.strip().splitlines()[-1]
+    spdx = json.loads((tmp_path / "img.spdx.json").read_text())
+    cdx = json.loads((tmp_path / "img.cdx.json").read_text())
+    names = {p["name"] for p in spdx["packages"]}
+    assert {"hello", "libhello1", "mawk", "legacy"} <= names
+    assert {c["name"] for c in cdx["components"]} >= {"hello", "libhello1", "mawk", "legacy"}
+    assert (
+        main(
+            [
+                "verify",
+                f"oci:{out}:latest",
+                "--key",
+                str(tmp_path / "key.pub"),
+                "--require-attestations",
+            ]
+        )
+        == 0
+    )
+    report = capsys.readouterr().out
+    assert digest in report and "slsa.dev/provenance/v1" in report and "spdx" in report
+    # a warm rebuild writes the same SBOMs (they are cached by image and reference)
+    before = (tmp_path / "img.spdx.json").read_bytes()
+    assert main(["-q", "build", str(spec), "-o", str(out)]) == 0
+    assert (tmp_path / "img.spdx.json").read_bytes() == before
+
+
+def test_sign_key_needs_oci_format(
+    tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "k.key").write_text("x")
+    err = bad(
+        tmp_path,
+        capsys,
+        write_spec(tmp_path, archive),
+        "--format",
+        "oci-archive",
+        "--sign-key",
+        str(tmp_path / "k.key"),
+    )
+    assert "--sign-key needs --format oci" in err

@@ -58,6 +58,8 @@ class BuildResult:
     layers: dict[str, list[NamedLayer]] = field(default_factory=dict)
     packages: dict[str, int] = field(default_factory=dict)
     relocked: bool = False
+    created: str = ""
+    lock: Lock | None = None
 
     @property
     def reference(self) -> str:
@@ -100,7 +102,9 @@ def build(
     cache = cache or LayerCache()
     epoch = source_date_epoch()
     created = created_time([r.date for r in lock.releases], epoch)
-    result = BuildResult("", output, fmt, tag, spec.lock_path, relocked=relocked)
+    result = BuildResult(
+        "", output, fmt, tag, spec.lock_path, relocked=relocked, created=created, lock=lock
+    )
     for arch in spec.archs:
         if arch not in lock.packages:
             raise UsageError(f"{spec.lock_path} has no {arch} packages; relock with --relock")

@@ -4,6 +4,9 @@ Uses `<spec>.lock.json` when present and never re-resolves it (resolving
 first when there is none, or with --relock). Writes an OCI image layout (a
 multi-arch index when the spec names several architectures), or an
 oci-archive / docker-archive tar, atomically: a failed build leaves nothing.
+Writes SPDX and CycloneDX SBOMs beside the output (`NAME.spdx.json`,
+`NAME.cdx.json`). With --sign-key, signs the image and attaches SLSA
+provenance and the SBOMs as attestations (cosign-compatible).
 The last line of stdout is the image index digest.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hardbase.cli.progress import TerminalProgress
@@ -40,17 +44,50 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resolve the packages again and rewrite the lock file before building",
     )
+    parser.add_argument(
+        "--no-sbom",
+        dest="sbom",
+        action="store_false",
+        help="do not write SBOMs beside the output",
+    )
+    parser.add_argument(
+        "--sign-key", type=Path, metavar="KEY",
+        help="sign the image with this key (from `hardbase keygen`; password in "
+        "HARDBASE_KEY_PASSWORD) and attach provenance and SBOM attestations; needs --format oci",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     from hardbase.build.pipeline import build
     from hardbase.build.spec import load_spec
+    from hardbase.errors import UsageError
 
     spec = load_spec(args.spec)
+    if args.sign_key is not None:
+        if args.format != "oci":
+            raise UsageError("--sign-key needs --format oci, where the signature is stored")
+        if not args.sign_key.is_file():
+            raise UsageError(f"signing key {args.sign_key} does not exist; run `hardbase keygen`")
     progress = TerminalProgress(enabled=not args.quiet)
+    started = datetime.now(UTC)
     result = build(
         spec, args.output, fmt=args.format, tag=args.tag, relock=args.relock, progress=progress
     )
+    finished = datetime.now(UTC)
+    sboms = {}
+    if args.sbom or args.sign_key is not None:
+        from hardbase.build.artifacts import write_sboms
+
+        sboms = write_sboms(result, spec.name, result.created)
+    signed = None
+    if args.sign_key is not None:
+        from hardbase.attest.keys import password_from_env
+        from hardbase.build.artifacts import sign_build
+
+        assert result.lock is not None
+        signed = sign_build(
+            result, spec, result.lock, args.sign_key, password_from_env(), started, finished, sboms
+        )
     if not args.quiet:
         for arch, digest in result.manifests.items():
             size = result.compressed_size(arch) / 1e6
@@ -60,5 +97,13 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         print(f"hardbase: wrote {result.reference}", file=sys.stderr)
+        for path in sboms.values():
+            print(f"hardbase: wrote {path}", file=sys.stderr)
+        if signed is not None:
+            print(
+                f"hardbase: signed {signed.digest} and attached "
+                f"{len(signed.attestations)} attestations (provenance, SBOMs)",
+                file=sys.stderr,
+            )
     print(result.index_digest)
     return 0

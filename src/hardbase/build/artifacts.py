@@ -1,0 +1,128 @@
+"""What a build writes besides the image: SBOMs beside it, signature and attestations in it.
+
+SBOMs are a pure function of the image (their creation time is the image's),
+so they are cached by image digest and a warm build copies them. Signing
+stores a cosign-compatible signature, SLSA provenance and the SBOMs as
+attestations in the OCI layout, from where `hardbase push --signatures`
+carries them to a registry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hardbase.build.lock import Lock
+from hardbase.build.pipeline import BuildResult
+from hardbase.build.spec import ImageSpec
+from hardbase.errors import UsageError
+from hardbase.util.fs import write_atomic
+from hardbase.util.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+SBOM_FORMATS = {"spdx-json": "spdx.json", "cyclonedx-json": "cdx.json"}
+
+
+@dataclass(frozen=True)
+class SignedBuild:
+    digest: str
+    attestations: tuple[str, ...]
+
+
+def sbom_paths(result: BuildResult) -> dict[str, Path]:
+    """Where the SBOMs of each architecture go: beside the output."""
+    out: dict[str, Path] = {}
+    multi = len(result.manifests) > 1
+    stem = result.output.name.removesuffix(".tar")
+    for arch in result.manifests:
+        for fmt, suffix in SBOM_FORMATS.items():
+            name = f"{stem}.{arch}.{suffix}" if multi else f"{stem}.{suffix}"
+            out[f"{arch}/{fmt}"] = result.output.with_name(name)
+    return out
+
+
+def write_sboms(result: BuildResult, name: str, created: str) -> dict[str, Path]:
+    """Write an SPDX and a CycloneDX SBOM per architecture beside the output."""
+    when = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    paths = sbom_paths(result)
+    for arch, manifest in result.manifests.items():
+        cached = {fmt: _cache_path(manifest, result.reference, fmt) for fmt in SBOM_FORMATS}
+        if not all(p.is_file() for p in cached.values()):
+            from hardbase.sbom.generate import collect, render
+
+            sbom = collect(result.reference, arch=arch, name=name)
+            for fmt, path in cached.items():
+                write_atomic(path, render(sbom, fmt, created=when))
+        for fmt, path in cached.items():
+            dest = paths[f"{arch}/{fmt}"]
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            shutil.copyfile(path, tmp)
+            tmp.replace(dest)
+    return paths
+
+
+def _cache_path(manifest_digest: str, reference: str, fmt: str) -> Path:
+    """SBOMs by image and reference (the CycloneDX document names the reference)."""
+    import hashlib
+
+    from hardbase import __version__
+
+    key = hashlib.sha256(f"{__version__}\0{manifest_digest}\0{reference}".encode()).hexdigest()
+    return cache_dir() / "sboms" / f"{key}.{SBOM_FORMATS[fmt]}"
+
+
+def sign_build(
+    result: BuildResult,
+    spec: ImageSpec,
+    lock: Lock,
+    key: Path,
+    password: str | bytes | None,
+    started: datetime,
+    finished: datetime,
+    sboms: dict[str, Path],
+) -> SignedBuild:
+    """Sign the built image and attach SLSA provenance and the SBOMs as attestations."""
+    if result.format != "oci":
+        raise UsageError(
+            f"--sign-key needs --format oci (a layout holds the signature); "
+            f"build as oci, then `hardbase push` it to {result.format}"
+        )
+    from hardbase.attest.attestation import CYCLONEDX, SPDX, attest_image
+    from hardbase.attest.provenance import Material, slsa_provenance
+    from hardbase.attest.sign import sign_image
+
+    ref = result.reference
+    digest = sign_image(ref, key, password)
+    lock_material = Material(uri=str(spec.lock_path.name), sha256=_sha256_file(spec.lock_path))
+    debs = {p.sha256: Material(uri=p.url, sha256=p.sha256) for p in lock.all_packages()}
+    predicate = slsa_provenance(
+        spec={
+            "name": spec.name,
+            "path": spec.path.name,
+            "extends": spec.model.extends,
+            "release": spec.release,
+            "archs": list(spec.archs),
+            "tiers": {t.name: list(t.roots) for t in spec.tiers},
+        },
+        packages=[debs[k] for k in sorted(debs)],
+        lock=lock_material,
+        started=started,
+        finished=finished,
+    )
+    attached = [attest_image(ref, key, password, "https://slsa.dev/provenance/v1", predicate)]
+    types = {"spdx-json": SPDX, "cyclonedx-json": CYCLONEDX}
+    for name, path in sorted(sboms.items()):
+        fmt = name.split("/", 1)[1]
+        attached.append(attest_image(ref, key, password, types[fmt], json.loads(path.read_bytes())))
+    return SignedBuild(digest, tuple(attached))
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
