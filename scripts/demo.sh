@@ -1,31 +1,63 @@
 #!/usr/bin/env bash
-# The main job, end to end: build a python3 image from the Debian archive,
-# then report where it is, its digest, size and package count.
+# The main job, end to end, on a fresh machine (after `make setup`):
+# build a signed python3 image from the Debian archive, write its SBOMs,
+# build the vulnerability database for its packages, scan it, verify it,
+# and score it against a debian:trixie-slim-style image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-demo}
 mkdir -p "$DEMO"
+export HARDBASE_DB=${HARDBASE_DB:-$PWD/$DEMO/vuln.db}
+export HARDBASE_KEY_PASSWORD=${HARDBASE_KEY_PASSWORD:-}
 cp images/python3.yaml "$DEMO/python3.yaml"
+t0=$(date +%s)
 
-echo "==> building the python3 image (Debian trixie, amd64)"
-start=$(date +%s.%N)
-digest=$(hardbase build "$DEMO/python3.yaml" --output "$DEMO/python3" --relock | tail -n 1)
-end=$(date +%s.%N)
-hardbase build "$DEMO/python3.yaml" --output "$DEMO/python3.tar" --format oci-archive -q >/dev/null
+step() { printf '\n==> %s\n' "$*"; }
 
-python3 - "$DEMO" "$digest" "$start" "$end" <<'PY'
-import json, sys
+step "signing key ($DEMO/cosign.key, password from HARDBASE_KEY_PASSWORD)"
+[ -f "$DEMO/cosign.key" ] || hardbase keygen --output-prefix "$DEMO/cosign"
+
+step "building the python3 image (Debian trixie, amd64) from the archive"
+digest=$(hardbase build "$DEMO/python3.yaml" --output "$DEMO/python3" --relock \
+  --sign-key "$DEMO/cosign.key" | tail -n 1)
+
+step "vulnerability database: Debian changelogs of the image's source packages + security support"
+sources=$(python3 -c 'import json,sys; l=json.load(open(sys.argv[1])); print(",".join(sorted({p["source"] for a in l["archs"].values() for p in a["packages"]})))' "$DEMO/python3.lock.json")
+hardbase db update --source "debian-changelog=trixie:$sources" --source debian-security-support
+
+step "scanning oci:$DEMO/python3:latest (gate: any fixable finding of high or critical severity)"
+hardbase scan "oci:$DEMO/python3:latest" --format json --output "$DEMO/scan.json" --fail-on high
+hardbase scan "oci:$DEMO/python3:latest" --fail-on high | tail -n 5
+
+step "verifying the signature and attestations"
+hardbase verify "oci:$DEMO/python3:latest" --key "$DEMO/cosign.pub" --require-attestations | tail -n 4
+
+if [ -x scripts/scorecard.sh ]; then
+  step "scoring it against a debian:trixie-slim + python3 reference image"
+  scripts/scorecard.sh "$DEMO"
+fi
+
+step "summary"
+python3 - "$DEMO" "$digest" "$t0" <<'PY'
+import json, sys, time
 from pathlib import Path
-demo, digest, start, end = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+demo, digest, t0 = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 lock = json.loads((demo / "python3.lock.json").read_text())
 pkgs = lock["archs"]["amd64"]["packages"]
 layout = demo / "python3"
 index = json.loads((layout / "blobs/sha256" / digest.removeprefix("sha256:")).read_text())
 manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
 size = sum(layer["size"] for layer in manifest["layers"])
-print(f"image:     oci:{layout}:latest  (also {demo}/python3.tar as oci-archive)")
-print(f"digest:    {digest}")
-print(f"size:      {size / 1e6:.1f} MB compressed, {len(manifest['layers'])} layers")
-print(f"packages:  {len(pkgs)} Debian packages ({lock['release']})")
-print(f"built in:  {end - start:.1f} s (including resolving and downloading)")
+scan = json.loads((demo / "scan.json").read_text())
+fixable = sum(1 for f in scan["findings"] if f["status"] == "fixable")
+print(f"image:      oci:{layout}:latest")
+print(f"digest:     {digest}")
+print(f"size:       {size / 1e6:.1f} MB compressed, {len(manifest['layers'])} layers, "
+      f"{len(pkgs)} Debian packages ({lock['release']})")
+print(f"SBOMs:      {demo}/python3.spdx.json, {demo}/python3.cdx.json")
+print(f"signature:  {demo}/cosign.pub verifies it (hardbase verify)")
+print(f"scan:       {len(scan['findings'])} findings, {fixable} fixable ({demo}/scan.json)")
+if (demo / "scorecard.html").exists():
+    print(f"scorecard:  {demo}/scorecard.html")
+print(f"total time: {time.time() - t0:.0f} s")
 PY
