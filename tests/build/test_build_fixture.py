@@ -346,3 +346,31 @@ def test_sign_key_needs_oci_format(
         str(tmp_path / "k.key"),
     )
     assert "--sign-key needs --format oci" in err
+
+
+def test_snapshot_stands_in_for_a_package_that_left_the_mirror(
+    tmp_path: Path, archive: FixtureArchive
+) -> None:
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    snapshot = tmp_path / "snapshot"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(snapshot))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        spec = write_spec(tmp_path, archive, snapshot=url)
+        assert main(["-q", "lock", str(spec)]) == 0
+        deb = next(d for d in archive.debs(SUITE) if d.name == "legacy")
+        pool_path = archive.path_of(deb)
+        rel = pool_path.relative_to(archive.root)
+        (snapshot / rel).parent.mkdir(parents=True)
+        shutil.move(pool_path, snapshot / rel)  # gone from the mirror, kept by the snapshot
+        assert main(["-q", "build", str(spec), "--output", str(tmp_path / "out")]) == 0
+        assert "usr/bin/legacy" in layer_members(tmp_path / "out")
+    finally:
+        server.shutdown()
+        server.server_close()
