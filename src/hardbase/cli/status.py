@@ -1,0 +1,43 @@
+"""Show the state of a managed fleet: per image the published digest, open findings by status,
+the last rebuild and why, and remediation time (fix first seen -> published: last, p50, p95).
+
+Reads the state database the fleet file names (or --state URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hardbase.errors import UsageError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fleet", "-f", type=Path, help="the fleet file (YAML)")
+    parser.add_argument("--state", metavar="URL", help="state database URL (instead of --fleet)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardbase.lifecycle.fleet import load_fleet
+    from hardbase.lifecycle.state import StateDB
+    from hardbase.lifecycle.status import fleet_status, render_table
+
+    names = None
+    if args.state:
+        url = args.state
+    elif args.fleet:
+        fleet = load_fleet(args.fleet)
+        url, names = fleet.state, [i.name for i in fleet.images]
+    else:
+        raise UsageError("give --fleet FILE or --state URL")
+    with StateDB.open(url) as state:
+        statuses = fleet_status(state, names)
+    if args.format == "json":
+        json.dump({"images": [s.to_json() for s in statuses]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_table(statuses))
+    return 0

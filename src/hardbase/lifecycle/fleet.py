@@ -1,0 +1,288 @@
+"""The fleet file: which images the controller manages, where they go and how they are checked.
+
+YAML, validated with pydantic; relative paths are relative to the fleet file.
+Registry credentials never live here: the registry client reads them from the
+environment (HARDBASE_REGISTRY_USERNAME / _PASSWORD) or a docker config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hardbase.errors import SpecError
+from hardbase.vuln.severity import Severity
+
+DEFAULT_STATE = "sqlite:///var/lib/hardbase/state.db"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$"
+_REPO = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from `90`, `30s`, `5m`, `1h` or `250ms`."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"'{value}' is not a duration such as 30s, 5m or 1h")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError(f"'{value}' is negative")
+    return seconds
+
+
+LEVELS = ("negligible", "low", "medium", "high", "critical")
+
+
+def parse_severity(value: str) -> Severity:
+    """A gate threshold: one of LEVELS."""
+    if str(value).strip().lower() not in LEVELS:
+        raise ValueError(f"'{value}' is not one of {', '.join(LEVELS)}")
+    return Severity.parse(str(value))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistryModel(_Model):
+    url: str = Field(min_length=1)
+    insecure: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.removeprefix("docker://").rstrip("/")
+        if "://" in value or "/" in value:
+            raise ValueError(f"'{value}' must be HOST[:PORT], without scheme or path")
+        return value
+
+
+class WebhookModel(_Model):
+    url: str
+    secret_env: str = "HARDBASE_WEBHOOK_SECRET"
+    retries: int = Field(default=4, ge=0, le=20)
+    timeout: float = Field(default=5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not an http(s):// URL")
+        return value
+
+
+class FeedModel(_Model):
+    name: str
+    locations: list[str] = Field(default_factory=list)
+
+
+class ImageModel(_Model):
+    spec: str
+    repository: str = Field(pattern=_REPO)
+    tags: list[str] = Field(min_length=1)
+    policy: str | None = None
+    smoke: list[str] | None = Field(default=None, min_length=1)
+    relock: Literal["minimal", "full"] | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.match(_TAG, tag):
+                raise ValueError(f"'{tag}' is not a valid image tag")
+        if len(set(value)) != len(value):
+            raise ValueError("tags repeat")
+        return value
+
+
+class FleetModel(_Model):
+    registry: RegistryModel
+    state: str = DEFAULT_STATE
+    vulndb: str | None = None
+    interval: str | float = "5m"
+    sign_key: str
+    webhook: WebhookModel | None = None
+    feeds: list[str | FeedModel] = Field(default_factory=list)
+    relock: Literal["minimal", "full"] = "minimal"
+    concurrency: int = Field(default=2, ge=1, le=64)
+    fail_on: str = "high"
+    lease: str | float = "10m"
+    registry_wait: str | float = "15m"
+    workdir: str | None = None
+    images: list[ImageModel] = Field(min_length=1)
+
+    @field_validator("interval", "lease", "registry_wait")
+    @classmethod
+    def _duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+    @field_validator("fail_on")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        parse_severity(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ManagedImage:
+    """One image of the fleet, paths resolved."""
+
+    name: str  # the repository: unique in the fleet
+    spec: Path
+    repository: str
+    tags: tuple[str, ...]
+    policy: Path | None
+    smoke: tuple[str, ...] | None
+    relock: str
+    fail_on: Severity
+
+
+@dataclass(frozen=True)
+class Fleet:
+    path: Path
+    registry: str
+    insecure: bool
+    state: str
+    vulndb: str | None
+    interval: float
+    sign_key: Path
+    webhook: WebhookModel | None
+    feeds: tuple[Feed, ...]
+    concurrency: int
+    lease: float
+    registry_wait: float
+    workdir: Path
+    images: tuple[ManagedImage, ...]
+
+    def image(self, name: str) -> ManagedImage:
+        for image in self.images:
+            if image.name == name:
+                return image
+        raise SpecError(f"{self.path} manages no image {name!r}")
+
+
+def _policy_threshold(path: Path, default: Severity) -> Severity:
+    """The `fail_on` severity of a policy file (top level or under `vulnerabilities`)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SpecError(f"cannot read policy {path} ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise SpecError(f"policy {path} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"policy {path} must be a YAML mapping")
+    section = data.get("vulnerabilities")
+    value = data.get("fail_on")
+    if value is None and isinstance(section, dict):
+        value = section.get("fail_on")
+    if value is None:
+        return default
+    try:
+        return parse_severity(str(value))
+    except ValueError:
+        raise SpecError(
+            f"policy {path}: fail_on '{value}' is not one of {', '.join(LEVELS)}"
+        ) from None
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _state_url(base: Path, value: str) -> str:
+    if "://" not in value:
+        return f"sqlite:///{_resolve(base, value)}"
+    prefix = "sqlite:///"
+    if value.startswith(prefix) and not value.startswith(prefix + "/"):
+        return f"{prefix}{_resolve(base, value[len(prefix) :])}"
+    return value
+
+
+def parse_fleet(data: Any, path: Path) -> Fleet:
+    """Validate `data` (the fleet file's YAML) and resolve its paths against `path`."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a fleet file must be a YAML mapping")
+    try:
+        model = FleetModel.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise SpecError(f"{path}: field '{loc}': {first['msg']}{more}") from None
+    base = path.resolve().parent
+    default_fail = parse_severity(model.fail_on)
+    images: list[ManagedImage] = []
+    for item in model.images:
+        policy = _resolve(base, item.policy) if item.policy else None
+        images.append(
+            ManagedImage(
+                name=item.repository,
+                spec=_resolve(base, item.spec),
+                repository=item.repository,
+                tags=tuple(item.tags),
+                policy=policy,
+                smoke=tuple(item.smoke) if item.smoke else None,
+                relock=item.relock or model.relock,
+                fail_on=_policy_threshold(policy, default_fail) if policy else default_fail,
+            )
+        )
+    names = [i.name for i in images]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{path}: two images publish to the same repository")
+    feeds = tuple(
+        Feed(f, ()) if isinstance(f, str) else Feed(f.name, tuple(f.locations)) for f in model.feeds
+    )
+    workdir = _resolve(base, model.workdir) if model.workdir else base / ".hardbase-watch"
+    return Fleet(
+        path=path.resolve(),
+        registry=model.registry.url,
+        insecure=model.registry.insecure,
+        state=_state_url(base, model.state),
+        vulndb=model.vulndb
+        if model.vulndb is None or "://" in model.vulndb
+        else str(_resolve(base, model.vulndb)),
+        interval=parse_duration(model.interval),
+        sign_key=_resolve(base, model.sign_key),
+        webhook=model.webhook,
+        feeds=feeds,
+        concurrency=model.concurrency,
+        lease=parse_duration(model.lease),
+        registry_wait=parse_duration(model.registry_wait),
+        workdir=workdir,
+        images=tuple(images),
+    )
+
+
+def load_fleet(path: Path) -> Fleet:
+    """Read and validate the fleet file at `path`."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"fleet file {path} does not exist") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read fleet file {path} ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path} is not valid YAML{where}") from None
+    return parse_fleet(data, path)

@@ -1,0 +1,124 @@
+"""Fixtures for the lifecycle tests: real .debs in a signed fixture archive, a real registry,
+a fleet of two images, a webhook receiver and PostgreSQL.
+
+The .debs of trixie's `static` preset (base-files, ca-certificates, media-types,
+netbase, tzdata: about 560 kB) are downloaded once from deb.debian.org into
+pytest's cache directory. "A newer netbase" is a fixture: the real
+netbase_6.5_all.deb unpacked and rebuilt by dpkg-deb as 6.5+deb13u1.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lifecycle_world import STATIC, WEBHOOK_SECRET, WebhookReceiver, World
+
+from archive_fixture import FixtureArchive
+from hardbase.attest.keys import write_keypair
+from registry_fixture import KEY_PASSWORD, running_registry
+
+
+@pytest.fixture(scope="session")
+def real_debs(pytestconfig: pytest.Config) -> dict[str, Path]:
+    """name -> real .deb of trixie's static preset, downloaded once from deb.debian.org."""
+    assert pytestconfig.cache is not None
+    store = Path(pytestconfig.cache.mkdir("hardbase-lifecycle-debs"))
+    manifest = store / "manifest.json"
+    if manifest.is_file():
+        listed = json.loads(manifest.read_text())
+        paths = {name: store / entry["file"] for name, entry in listed.items()}
+        if all(
+            p.is_file() and hashlib.sha256(p.read_bytes()).hexdigest() == listed[n]["sha256"]
+            for n, p in paths.items()
+        ):
+            return paths
+    from hardbase.build.lock import resolve_lock
+    from hardbase.build.spec import load_spec
+    from hardbase.util.http import download
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_path = Path(tmp) / "static.yaml"
+        spec_path.write_text("name: static\nrelease: trixie\nextends: static\n")
+        try:
+            lock = resolve_lock(load_spec(spec_path))
+        except Exception as exc:  # no mirror here: these tests cannot run
+            pytest.skip(f"deb.debian.org is not reachable: {exc}")
+    listed = {}
+    for pkg in lock.packages["amd64"]:
+        name = f"{pkg.name}_{pkg.version.replace(':', '%3a')}_{pkg.arch}.deb"
+        download(pkg.url, store / name, max_size=64 << 20, sha256=pkg.sha256, size=pkg.size)
+        listed[pkg.name] = {"file": name, "sha256": pkg.sha256, "version": pkg.version}
+    manifest.write_text(json.dumps(listed, indent=1))
+    assert set(listed) == set(STATIC), listed
+    return {name: store / entry["file"] for name, entry in listed.items()}
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, real_debs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    monkeypatch.setenv("HARDBASE_KEY_PASSWORD", KEY_PASSWORD)
+    monkeypatch.setenv("HARDBASE_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    archive = FixtureArchive(tmp_path / "archive")
+    for deb in real_debs.values():
+        archive.add_deb(deb, suite="trixie")
+    archive.publish("trixie")
+    archive.publish("trixie-security")
+    key, pub = write_keypair(tmp_path / "keys" / "cosign", KEY_PASSWORD)
+    webhook = WebhookReceiver(WEBHOOK_SECRET)
+    try:
+        with running_registry(tmp_path / "registry") as registry:
+            yield World(tmp_path, archive, registry, webhook, real_debs, key, pub)
+    finally:
+        webhook.close()
+        archive.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server from Debian's packages on 127.0.0.1 (the tests/vuln pattern)."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg2 is not installed (pip install psycopg2-binary)")
+    bindir = Path(bins[-1]).parent
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("needs runuser to start PostgreSQL as a non-root user")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="hardbase-lc-pg-"))
+    if as_user:
+        shutil.chown(root, "postgres", "postgres")
+    data, port = root / "data", _free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
+                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                    "-l", str(root / "log"), "start"], check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], check=False, capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)

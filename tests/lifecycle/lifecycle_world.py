@@ -1,0 +1,163 @@
+"""The lifecycle tests' world: a fixture archive holding real .debs, a registry, keys,
+a webhook receiver, and the fleet files written for them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archive_fixture import FixtureArchive
+from registry_fixture import RegistryServer
+
+DATA = Path(__file__).parents[1] / "data" / "lifecycle"
+STATIC = ("base-files", "ca-certificates", "media-types", "netbase", "tzdata")
+NEW_NETBASE = "6.5+deb13u1"
+WEBHOOK_SECRET = "fixture-webhook-secret"
+
+
+def repack(deb: Path, version: str, dest: Path) -> Path:
+    """The same package rebuilt by dpkg-deb with another Version (a fixture upload)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        subprocess.run(["dpkg-deb", "-R", str(deb), str(root)], check=True, capture_output=True)
+        control = root / "DEBIAN" / "control"
+        lines = [
+            f"Version: {version}" if line.startswith("Version:") else line
+            for line in control.read_text().splitlines()
+        ]
+        control.write_text("\n".join(lines) + "\n")
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "-Zxz", "-b", str(root), str(dest)],
+            check=True,
+            capture_output=True,
+        )
+    return dest
+
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that records POSTs and checks their HMAC-SHA256."""
+
+    def __init__(self, secret: str, fail_first: int = 0) -> None:
+        self.secret = secret.encode()
+        self.posts: list[dict[str, Any]] = []
+        self.bad_signatures = 0
+        self.fail_first = fail_first
+        self.attempts = 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.attempts += 1
+                if receiver.attempts <= receiver.fail_first:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                want = "sha256=" + hmac.new(receiver.secret, body, hashlib.sha256).hexdigest()
+                got = self.headers.get("X-Hardbase-Signature", "")
+                if not hmac.compare_digest(want, got):
+                    receiver.bad_signatures += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                receiver.posts.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@dataclass
+class World:
+    """A fixture archive with the real static .debs, a registry, keys and a fleet of two."""
+
+    root: Path
+    archive: FixtureArchive
+    registry: RegistryServer
+    webhook: WebhookReceiver
+    debs: dict[str, Path]
+    key: Path
+    pub: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def spec(self, name: str, body: str) -> Path:
+        path = self.root / "images" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"name: {name}\nrelease: trixie\n{body}"
+            "sources:\n"
+            f"  - uris: ['{self.archive.url}']\n"
+            "    suites: [trixie, trixie-security]\n"
+            f"    signed-by: {self.archive.keyring}\n"
+        )
+        return path
+
+    def fleet(
+        self,
+        *,
+        feeds: list[str] | None = None,
+        state: str | None = None,
+        images: tuple[str, ...] = ("a", "b"),
+        smoke: bool = False,
+        extra: str = "",
+    ) -> Path:
+        osv = [str(DATA / d) for d in (feeds or ["osv-fix"])]
+        lines = [
+            f"registry: {{url: '{self.registry.host}', insecure: true}}",
+            f"state: '{state or 'sqlite:///' + str(self.root / 'state.db')}'",
+            f"vulndb: {self.root / 'vuln.db'}",
+            "interval: 1s",
+            f"sign_key: {self.key}",
+            f"workdir: {self.root / 'work'}",
+            f"webhook: {{url: '{self.webhook.url}', secret_env: HARDBASE_TEST_WEBHOOK_SECRET}}",
+            "feeds:",
+            "  - name: osv",
+            f"    locations: {json.dumps(osv)}",
+            "registry_wait: 60s",
+            extra,
+            "images:",
+        ]
+        specs = {
+            "a": self.spec("a", "extends: static\n"),
+            "b": self.spec("b", "packages: [base-files, netbase, media-types]\n"),
+        }
+        for name in images:
+            lines += [
+                f"  - spec: {specs[name]}",
+                f"    repository: hardbase/{name}",
+                "    tags: ['13', latest]",
+            ]
+            if smoke:
+                lines.append("    smoke: ['/nonexistent-smoke-binary']")
+        path = self.root / "fleet.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def fix_netbase(self) -> None:
+        """Publish netbase 6.5+deb13u1 (a fixture rebuild of the real .deb) to trixie-security."""
+        new = repack(self.debs["netbase"], NEW_NETBASE, self.root / "netbase-new.deb")
+        self.archive.add_deb(new, suite="trixie-security")
+        self.archive.publish("trixie-security")
