@@ -4,7 +4,8 @@ Every platform of an index is copied. Blobs always go before the manifests
 that name them, child manifests before their index, and the tag last, so a
 reader of the destination never meets a manifest naming a missing blob. Blobs
 the destination already holds are skipped (and counted), so a second image
-sharing base layers uploads only its new layers.
+sharing base layers uploads only its new layers (mounting, within one registry,
+the blobs other repositories hold; see `locations`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,17 @@ from typing import IO, Any
 from hardbase.errors import ImageError, UsageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout
+from hardbase.oci.locations import BlobLocations
 from hardbase.oci.reference import ImageRef, parse_reference
-from hardbase.oci.registry import NotFoundError, RegistryClient, RegistrySource, client_for
+from hardbase.oci.registry import (
+    NotFoundError,
+    RegistryAuthError,
+    RegistryClient,
+    RegistryError,
+    RegistrySource,
+    RegistryUnavailable,
+    client_for,
+)
 from hardbase.oci.transports.interface import ImageSource, VerifyingReader
 from hardbase.util.fs import atomic_writer
 from hardbase.util.progress import NullProgress, Progress
@@ -67,18 +77,49 @@ class Destination(ABC):
 
 
 class RegistryDestination(Destination):
-    def __init__(self, client: RegistryClient, mount_from: str | None = None) -> None:
+    """A repository; blobs another repository of the registry holds are mounted, not sent.
+
+    The repository to mount from is the source's (registry to registry) or the
+    one `BlobLocations` remembers from earlier pushes.
+    """
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        mount_from: str | None = None,
+        locations: BlobLocations | None = None,
+    ) -> None:
         self.client = client
         self.mount_from = mount_from
+        self.locations = locations
 
     def put_blob(self, descriptor: Descriptor, opener: Callable[[], IO[bytes]]) -> str:
-        return self.client.push_blob(descriptor, opener, mount_from=self.mount_from)
+        registry = self.client.registry
+        remembered = self.locations.lookup(registry, descriptor.digest) if self.locations else None
+        mount_from = self.mount_from or remembered
+        try:
+            outcome = self.client.push_blob(descriptor, opener, mount_from=mount_from)
+        except RegistryError as exc:
+            if mount_from is None or mount_from != remembered or _transient(exc):
+                raise
+            # a stale hint some registries answer with an error rather than an upload session
+            log.debug("mounting %s from %s failed (%s)", descriptor.digest, mount_from, exc)
+            outcome = self.client.push_blob(descriptor, opener)
+        if self.locations is not None:
+            self.locations.record(registry, descriptor.digest, self.client.repository)
+        return outcome
 
     def put_manifest(self, descriptor: Descriptor, data: bytes, tag: str | None) -> None:
         self.client.put_manifest(tag or descriptor.digest, data, descriptor.media_type)
 
     def close(self) -> None:
         self.client.close()
+        if self.locations is not None:
+            self.locations.save()
+
+
+def _transient(exc: RegistryError) -> bool:
+    return isinstance(exc, RegistryUnavailable | RegistryAuthError)
 
 
 class LayoutDestination(Destination):
@@ -138,7 +179,9 @@ def open_destination(
         mount_from = None
         if source is not None and source.transport == "docker" and source.registry == ref.registry:
             mount_from = source.repository
-        return RegistryDestination(client_for(ref, insecure=insecure, **options), mount_from)
+        return RegistryDestination(
+            client_for(ref, insecure=insecure, **options), mount_from, BlobLocations()
+        )
     if ref.transport == "oci":
         assert ref.path is not None
         return LayoutDestination(ref.path)
