@@ -8,6 +8,7 @@ of the same package (same id or alias), their findings merge into one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -66,6 +67,7 @@ class VersionError(ValueError):
 Comparator = Callable[[str, str], int]
 
 
+@functools.cache  # resolved once: compare_debian runs millions of times in a fleet
 def _debian_compare() -> Comparator:
     try:
         from hardbase.debian.version import compare_versions
@@ -271,26 +273,50 @@ class _Group:
 
 def match_inventory(inventory: Inventory, db: VulnDB) -> list[Finding]:
     """Every finding for the inventory's packages, merged across sources and sorted."""
-    debian_eco = debian_ecosystem(inventory.os)
-    coords: list[tuple[InstalledPackage, tuple[str, str, str]]] = []
+    return match_inventories([inventory], db)[0]
+
+
+def match_inventories(inventories: Sequence[Inventory], db: VulnDB) -> list[list[Finding]]:
+    """The findings of many inventories (stored ones, a fleet's), in one database read.
+
+    The rows for every package any inventory holds are loaded once, and each distinct
+    (ecosystem, package, version) is evaluated once; the result is in input order.
+    """
+    per_inventory: list[list[tuple[InstalledPackage, tuple[str, str, str]]]] = []
     wanted: dict[str, set[str]] = {}
-    for pkg in inventory.packages:
-        c = package_coordinates(pkg, debian_eco)
-        if c is None:
-            continue
-        coords.append((pkg, c))
-        wanted.setdefault(c[0], set()).add(c[1])
-    rows = db.affected_for(wanted)
+    for inventory in inventories:
+        debian_eco = debian_ecosystem(inventory.os)
+        coords: list[tuple[InstalledPackage, tuple[str, str, str]]] = []
+        for pkg in inventory.packages:
+            c = package_coordinates(pkg, debian_eco)
+            if c is None:
+                continue
+            coords.append((pkg, c))
+            wanted.setdefault(c[0], set()).add(c[1])
+        per_inventory.append(coords)
+    rows = db.affected_for(wanted) if wanted else []
     by_package: dict[tuple[str, str], list[Affected]] = {}
     for row in rows:
         by_package.setdefault((row.ecosystem, row.package), []).append(row)
-    advisories = db.advisories_for({r.advisory_id for r in rows})
-    findings: list[Finding] = []
-    for pkg, (eco, name, version) in coords:
-        candidates = by_package.get((eco, name), [])
-        if candidates:
-            findings.extend(match_package(pkg, version, candidates, advisories))
-    return sort_findings(findings)
+    advisories = db.advisories_for({r.advisory_id for r in rows}) if rows else {}
+    memo: dict[tuple[str, str, str], list[Finding]] = {}
+    out: list[list[Finding]] = []
+    for coords in per_inventory:
+        findings: list[Finding] = []
+        for pkg, (eco, name, version) in coords:
+            candidates = by_package.get((eco, name))
+            if not candidates:
+                continue
+            known = memo.get((eco, name, version))
+            if known is None:
+                known = memo[(eco, name, version)] = match_package(
+                    pkg, version, candidates, advisories
+                )
+                findings.extend(known)
+            else:  # the same verdicts, for this image's copy of the package
+                findings.extend(dataclasses.replace(f, package=pkg) for f in known)
+        out.append(sort_findings(findings))
+    return out
 
 
 def _identity(row: Affected, advisories: dict[str, list[Advisory]]) -> set[str]:

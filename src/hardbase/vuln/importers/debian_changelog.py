@@ -14,6 +14,11 @@ that entry, not by the unstable version. Entries dated before the release
 (the history the release was cut from) fix their CVEs at their own version,
 unless a later release-targeted entry has a lower version (a rebase onto a
 newer upstream), in which case that entry fixes them.
+
+Locations are mirror URLs (the main archive, then the security archive) and,
+optionally, selectors that narrow the import: `bookworm` (one release) or
+`bookworm:libssl3,zlib` (only the sources of these source or binary packages),
+e.g. `hardbase db update --source debian-changelog=bookworm:libssl3,zlib1g`.
 """
 
 from __future__ import annotations
@@ -198,16 +203,30 @@ def _data_tar(path: Path) -> AbstractContextManager[tarfile.TarFile]:
 
 def changelog_from_deb(path: Path, binary: str) -> bytes | None:
     """The gzipped Debian changelog of `binary` from its .deb, None when it is not a file there."""
-    wanted = {
-        f"usr/share/doc/{binary}/changelog.Debian.gz",
-        f"usr/share/doc/{binary}/changelog.gz",
-    }
+    return read_doc(path, binary)[0]
+
+
+def read_doc(path: Path, binary: str) -> tuple[bytes | None, str | None]:
+    """(gzipped changelog, None), or (None, the package `usr/share/doc/BINARY` links to).
+
+    Many binaries' doc directories are symlinks to a sibling's (libgcc-s1 → gcc-12-base);
+    the sibling's .deb then holds the changelog.
+    """
+    doc = f"usr/share/doc/{binary}"
+    wanted = {f"{doc}/changelog.Debian.gz", f"{doc}/changelog.gz"}
     found: dict[str, bytes] = {}
+    link: str | None = None
     try:
         with _data_tar(path) as tar:
             for member in tar:
-                name = member.name.removeprefix("./")
-                if name in wanted and member.isfile() and member.size <= MAX_CHANGELOG:
+                name = member.name.removeprefix("./").rstrip("/")
+                if name == doc and member.issym():
+                    target = member.linkname.rstrip("/")
+                    if re.fullmatch(
+                        r"(?:/usr/share/doc/|(?:\.\./)?(?:doc/)?)[a-z0-9][a-z0-9+.-]+", target
+                    ):
+                        link = target.rsplit("/", 1)[-1]
+                elif name in wanted and member.isfile() and member.size <= MAX_CHANGELOG:
                     extracted = tar.extractfile(member)
                     if extracted is not None:
                         found[name] = extracted.read()
@@ -215,8 +234,8 @@ def changelog_from_deb(path: Path, binary: str) -> bytes | None:
         raise FeedError(f"cannot read {path}; delete it from the cache and retry") from exc
     for name in sorted(wanted):  # changelog.Debian.gz before changelog.gz
         if name in found:
-            return found[name]
-    return None
+            return found[name], None
+    return None, link
 
 
 # -- choosing what to read ---------------------------------------------------------------
@@ -252,6 +271,46 @@ def select_targets(packages: Iterator[BinaryPackage], codename: str) -> list[Sou
         ordered = sorted(unique.values(), key=lambda p: (p.name != source, p.size, p.name))
         out.append(SourceTarget(codename, source, version, tuple(ordered)))
     return out
+
+
+def parse_locations(
+    locations: Sequence[str],
+) -> tuple[tuple[str, ...], dict[str, frozenset[str] | None]]:
+    """Split locations into mirror URLs and selectors ({codename: package names or None}).
+
+    A selector is `CODENAME` or `CODENAME:NAME,NAME...`, NAME a source or binary package.
+    """
+    mirrors: list[str] = []
+    selected: dict[str, frozenset[str] | None] = {}
+    for location in locations:
+        if re.match(r"^(https?|file)://", location):
+            mirrors.append(location)
+            continue
+        codename, _, rest = location.partition(":")
+        codename = codename.strip()
+        if codename not in CODENAMES:
+            raise FeedError(
+                f"{location!r} is neither a mirror URL nor a selector such as "
+                "'bookworm' or 'bookworm:libssl3,zlib1g'; check --source debian-changelog=..."
+            )
+        names = frozenset(n.strip() for n in rest.split(",") if n.strip())
+        if codename in selected:
+            before = selected[codename]
+            selected[codename] = None if before is None or not names else before | names
+        else:
+            selected[codename] = names or None
+    return tuple(mirrors), selected
+
+
+def sources_named(
+    packages: Sequence[BinaryPackage], names: frozenset[str] | None
+) -> frozenset[str] | None:
+    """The source packages that `names` (source or binary names) stand for; None means all."""
+    if names is None:
+        return None
+    return frozenset(
+        p.source or p.name for p in packages if p.name in names or (p.source or p.name) in names
+    )
 
 
 # -- the importer ------------------------------------------------------------------------
@@ -303,24 +362,31 @@ class DebianChangelogImporter(Importer):
     def run(self, db: VulnDB, locations: Sequence[str], progress: Progress) -> ImportStats:
         from hardbase.debian.archive import Archive
 
+        mirrors, selected = parse_locations(locations)
         locations = tuple(locations) or self.default_locations
+        mirrors = mirrors or self.default_locations
+        releases = tuple(selected) or self.releases
         cache = (self.cache_dir or default_cache_dir()) / "changelogs"
         previous = db.source(self.name)
         state: dict[str, str] = dict(previous.state) if previous else {}
         targets: list[SourceTarget] = []
-        for codename in self.releases:
+        for codename in releases:
             archive = Archive(
-                self.entries(locations, codename), cache_dir=cache.parent / "archive",
+                self.entries(mirrors, codename), cache_dir=cache.parent / "archive",
                 progress=progress,
             )  # fmt: skip
             try:
                 index, _ = archive.load(self.archs)
             except HardbaseError as exc:
                 raise FeedError(
-                    f"reading the {codename} archive at {locations[0]} failed: {exc.diagnostics()}"
+                    f"reading the {codename} archive at {mirrors[0]} failed: {exc.diagnostics()}"
                 ) from None
-            for t in select_targets(index.packages(), codename):
-                if self.only_sources is None or t.source in self.only_sources:
+            packages = list(index.packages())
+            wanted = sources_named(packages, selected.get(codename))
+            for t in select_targets(iter(packages), codename):
+                if self.only_sources is not None and t.source not in self.only_sources:
+                    continue
+                if wanted is None or t.source in wanted:
                     targets.append(t)
         todo = [t for t in targets if state.get(f"{t.release}/{t.source}") != t.version]
         unchanged = len(targets) - len(todo)
@@ -362,7 +428,7 @@ class DebianChangelogImporter(Importer):
         )
         if failures and not done:
             raise FeedError(
-                f"no changelog could be read from {locations[0]} ({failures[0]}); check the mirror"
+                f"no changelog could be read from {mirrors[0]} ({failures[0]}); check the mirror"
             )
         details = {"sources": len(targets), "read": len(done), "failed": len(failures)}
         return ImportStats(self.name, locations, 0, len(rows), len(failures), unchanged, details)
@@ -379,15 +445,26 @@ class DebianChangelogImporter(Importer):
             return FeedError(exc.diagnostics())
 
     def _changelog(self, target: SourceTarget, cache: Path) -> str | None:
-        for pkg in target.binaries[: self.max_candidates]:
+        by_name = {b.name: b for b in target.binaries}
+        queue = list(target.binaries[: self.max_candidates])
+        tried: set[str] = set()
+        while queue:
+            pkg = queue.pop(0)
+            if pkg.name in tried:
+                continue
+            tried.add(pkg.name)
             stored = cache / pkg.sha256[:2] / f"{pkg.sha256}.{pkg.name}.changelog.gz"
+            link: str | None = None
             if stored.is_file():
                 data: bytes | None = stored.read_bytes()
             else:
-                data = self._fetch_changelog(pkg, cache)
+                data, link = self._fetch_changelog(pkg, cache)
                 if data is not None:
                     write_atomic(stored, data)
             if data is None:
+                # a doc dir linked to a sibling of the same source: read that one next
+                if link in by_name and link not in tried and len(tried) <= self.max_candidates:
+                    queue.insert(0, by_name[link])
                 continue
             try:
                 with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
@@ -397,10 +474,10 @@ class DebianChangelogImporter(Importer):
             return raw[:MAX_CHANGELOG].decode("utf-8", errors="replace")
         return None
 
-    def _fetch_changelog(self, pkg: BinaryPackage, cache: Path) -> bytes | None:
+    def _fetch_changelog(self, pkg: BinaryPackage, cache: Path) -> tuple[bytes | None, str | None]:
         deb = cache / "debs" / f"{pkg.sha256}.deb"
         try:
             download(pkg.url, deb, max_size=MAX_DEB, sha256=pkg.sha256, size=pkg.size)
-            return changelog_from_deb(deb, pkg.name)
+            return read_doc(deb, pkg.name)
         finally:
             deb.unlink(missing_ok=True)  # only the changelog is kept

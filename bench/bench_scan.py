@@ -1,0 +1,141 @@
+"""The vulnerability database and the scanner on real data.
+
+- `hardbase db update --source debian-changelog` for bookworm and for trixie from
+  an empty cache (cold: every updated source's smallest binary is downloaded),
+  then both again (incremental: nothing changed, nothing downloaded);
+- `hardbase scan` of the trixie python3 image (images/python3.yaml, all suites)
+  with that database: median of 5 warm runs, a whole CLI process each (target < 1 s);
+- re-matching 500 stored inventories against the whole database with
+  `match_inventories` (one database read; target < 2 s);
+- how many fixable findings the python3 image has (the goal is 0);
+- Trivy, when a `trivy` binary and its database are on this machine.
+
+The cold build downloads about 700 MB and takes minutes. To re-run the rest
+against a database built before, set HARDBASE_BENCH_VULN_DB=/path/to/vuln.db.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from common import REPO, Result, sh, timed
+
+from hardbase.vuln.db import VulnDB
+from hardbase.vuln.inventory import inventory
+from hardbase.vuln.match import FIXABLE, match_inventories
+from hardbase.vuln.model import Inventory
+
+FLEET = 500
+
+
+def _db_update(db: Path, env: dict[str, str], *releases: str) -> float:
+    args: list[str | Path] = ["hardbase", "-q", "db", "update", "--source", "debian-changelog"]
+    for release in releases:
+        args += ["--release", release]
+    start = time.perf_counter()
+    sh(*args, "--db", db, env=env)
+    return time.perf_counter() - start
+
+
+def _fleet(base: Inventory, db: VulnDB, n: int) -> list[Inventory]:
+    """`n` inventories like stored ones: the image's packages, some at older real versions
+    (versions the database knows as fixes), half of them as Debian 12 images."""
+    names = {p.source_name or p.name for p in base.packages if p.type == "deb"}
+    known: dict[tuple[str, str], list[str]] = {}
+    for eco in ("debian:12", "debian:13"):
+        for row in db.affected_for({eco: names}):
+            if row.fixed_version:
+                known.setdefault((eco, row.package), []).append(row.fixed_version)
+    out = []
+    for i in range(n):
+        rng = random.Random(i)
+        eco = "debian:12" if i % 2 else "debian:13"
+        os_release = replace(base.os, version_id=eco.split(":")[1])
+        packages = []
+        for p in base.packages:
+            versions = known.get((eco, p.source_name or p.name), [])
+            if p.type == "deb" and versions and rng.random() < 0.3:
+                old = rng.choice(versions)
+                p = replace(p, version=old, source_version=old)
+            packages.append(replace(p, layer=f"sha256:{i:064x}"))
+        out.append(Inventory(f"fleet/{i}", f"sha256:{i:064x}", os_release, tuple(packages)))
+    return out
+
+
+def run(work: Path) -> list[Result]:
+    env = {"HARDBASE_CACHE": str(work / "cache")}
+    results: list[Result] = []
+    given = os.environ.get("HARDBASE_BENCH_VULN_DB")
+    if given:
+        db_path = Path(given)
+        results.append(Result(f"debian-changelog database: given ({db_path}), not built", 0, ""))
+    else:
+        db_path = work / "vuln.db"
+        for release in ("bookworm", "trixie"):
+            cold = _db_update(db_path, env, release)
+            results.append(Result(f"db update debian-changelog {release}, cold", cold, "s"))
+        incremental = _db_update(db_path, env, "bookworm", "trixie")
+        results.append(Result("db update debian-changelog both, incremental", incremental, "s"))
+    with VulnDB.open(db_path) as db:
+        counts = db.counts()
+    results.append(Result("database: package records", counts["affected"], ""))
+
+    spec = work / "python3.yaml"
+    shutil.copy(REPO / "images/python3.yaml", spec)
+    layout = work / "python3"
+    sh("hardbase", "-q", "build", spec, "--output", layout, env=env)
+    ref = f"oci:{layout}:latest"
+    report = work / "scan.json"
+    scan = ["hardbase", "-q", "scan", ref, "--db", db_path, "--format", "json", "-o", report]
+    sh(*scan, env=env)  # warm-up: page cache, bytecode
+    results.append(
+        Result(
+            "hardbase scan python3 (trixie), warm, median of 5",
+            timed(lambda: sh(*scan, env=env), 5),
+            "s",
+        )
+    )
+    findings = json.loads(report.read_text())["findings"]
+    fixable = [f for f in findings if f["status"] == FIXABLE]
+    note = ", ".join(sorted({f"{f['package']['name']} {f['id']}" for f in fixable})[:5])
+    results.append(Result("python3 (trixie) fixable findings (goal 0)", len(fixable), "", note))
+    results.append(Result("python3 (trixie) findings, any status", len(findings), ""))
+
+    with VulnDB.open(db_path) as db:
+        base = inventory(ref).inventory
+        fleet = _fleet(base, db, FLEET)
+        matched: list[int] = []
+
+        def rematch() -> None:
+            matched[:] = [len(f) for f in match_inventories(fleet, db)]
+
+        elapsed = timed(rematch, 3)
+    results.append(
+        Result(
+            f"re-match {FLEET} stored inventories, whole database (median of 3)",
+            elapsed,
+            "s",
+            f"{sum(matched)} findings",
+        )
+    )
+    results.append(_trivy(ref, layout))
+    return results
+
+
+def _trivy(ref: str, layout: Path) -> Result:
+    if shutil.which("trivy") is None:
+        return Result("trivy: not installed (not in Debian, PyPI or npm here): not measured", 0, "")
+    try:
+        seconds = timed(
+            lambda: sh("trivy", "image", "--offline-scan", "--skip-db-update", "--input", layout),
+            5,
+        )
+    except Exception as exc:  # no database: Trivy's comes from ghcr.io, unreachable here
+        return Result(f"trivy: installed but could not scan ({type(exc).__name__})", 0, "")
+    return Result("trivy image python3, warm, median of 5", seconds, "s")
