@@ -258,7 +258,16 @@ class LayerReader:
         probe = counter.peek_empty()
         if probe:
             return  # a zero-byte layer: nothing in it
-        tar = tarfile.open(fileobj=cast(IO[bytes], counter), mode="r|", tarinfo=_RecordingTarInfo)
+        # Layers that fit in memory are read whole (fast decompression in large
+        # blocks), then walked seekably, so skipping file contents costs nothing;
+        # larger ones are streamed.
+        buffered = _read_up_to(counter, IN_MEMORY)
+        if buffered is not None:
+            tar = tarfile.open(fileobj=io.BytesIO(buffered), mode="r:", tarinfo=_RecordingTarInfo)
+        else:
+            tar = tarfile.open(
+                fileobj=cast(IO[bytes], counter), mode="r|", tarinfo=_RecordingTarInfo
+            )
         self._tar = tar
         count = 0
         for info in tar:
@@ -356,6 +365,7 @@ class _Counting(io.RawIOBase):
         self._where = where
         self._limit = limit
         self._head = b""
+        self._replay = b""
         self.count = 0
         self.hash = hashlib.sha256()
 
@@ -366,7 +376,17 @@ class _Counting(io.RawIOBase):
         self._head = self._inner.read(512)
         return not self._head
 
+    def push_back(self, data: bytes) -> None:
+        """Put back data already read (and counted): it is returned again, not recounted."""
+        self._replay = data + self._replay
+
     def read(self, n: int | None = -1) -> bytes:
+        if self._replay:
+            if n is None or n < 0 or n >= len(self._replay):
+                data, self._replay = self._replay, b""
+            else:
+                data, self._replay = self._replay[:n], self._replay[n:]
+            return data
         if self._head:
             data, self._head = self._head, b""
             if n is not None and 0 <= n < len(data):
@@ -390,6 +410,23 @@ class _Counting(io.RawIOBase):
     def drain(self) -> None:
         while self.read(_CHUNK):
             pass
+
+
+IN_MEMORY = 256 << 20  # uncompressed layer size up to which a layer is read whole
+
+
+def _read_up_to(counter: _Counting, limit: int) -> bytes | None:
+    """All of `counter` if it ends within `limit` bytes; else None, with nothing consumed."""
+    chunks = []
+    size = 0
+    while size <= limit:
+        chunk = counter.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    counter.push_back(b"".join(chunks))
+    return None
 
 
 class _Prefixed(io.RawIOBase):
