@@ -417,7 +417,7 @@ IN_MEMORY = 256 << 20  # uncompressed layer size up to which a layer is read who
 
 def _read_up_to(counter: _Counting, limit: int) -> bytes | None:
     """All of `counter` if it ends within `limit` bytes; else None, with nothing consumed."""
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
     while size <= limit:
         chunk = counter.read(1 << 20)
