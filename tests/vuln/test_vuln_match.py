@@ -216,3 +216,28 @@ def test_non_debian_os_warns(loaded: VulnDB) -> None:
 def test_support_pattern_names(loaded: VulnDB, tmp_path: Path) -> None:
     result = scan(inventory(deb("php-fixture", "1.0", "fixture-php-horde")), loaded)
     assert [(s.kind, s.date) for s in result.support] == [("ended", "2099-02-28")]
+
+
+def test_vex_for_another_image_does_not_apply(loaded: VulnDB, tmp_path: Path) -> None:
+    """A statement about image A's subcomponent says nothing about image B."""
+    import json
+
+    other = "pkg:oci/other@sha256:" + "c" * 64
+    doc = {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.invalid/vex/fixture-other-image",
+        "author": "hardbase test fixture",
+        "timestamp": "2024-06-01T00:00:00Z",
+        "version": 1,
+        "statements": [{
+            "vulnerability": {"name": "CVE-2099-2002"},
+            "products": [{"@id": other, "subcomponents": [{"@id": "pkg:deb/debian/libssl3"}]}],
+            "status": "not_affected",
+            "justification": "vulnerable_code_not_in_execute_path",
+        }],
+    }  # fmt: skip
+    path = tmp_path / "other.vex.json"
+    path.write_text(json.dumps(doc))
+    result = scan(inventory(deb("libssl3", "3.0.11-1~deb12u2", "fixture-openssl")), loaded,
+                  vex=load_vex(path))  # fmt: skip
+    assert by_id(list(result.findings))[("libssl3", "CVE-2099-2002")].status != NOT_AFFECTED_STATUS

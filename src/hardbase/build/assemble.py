@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 CA_DIR = "usr/share/ca-certificates/"
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 STATUS_D = "var/lib/dpkg/status.d"
+RUN_LINKS = {"var/run": "/run", "var/lock": "/run/lock"}
 # Applets linked in -debug images; all are in Debian's busybox build.
 BUSYBOX_APPLETS = (
     "sh", "ash", "cat", "cp", "ls", "mv", "rm", "mkdir", "rmdir", "ln", "echo", "env",
@@ -67,7 +68,12 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                     continue  # the skeleton layer owns the merged-/usr links
                 newest = max(newest, int(member.mtime))
                 mode = member.mode & 0o7777
-                if member.isdir():
+                if member.isdir() and rel in RUN_LINKS:
+                    # base-files' postinst makes these links to /run; nothing is world-writable
+                    entry = Entry(
+                        rel, SYMLINK, 0o777, 0, 0, int(member.mtime), target=RUN_LINKS[rel]
+                    )
+                elif member.isdir():
                     entry = Entry(rel, DIR, mode, member.uid, member.gid, int(member.mtime))
                 elif member.issym():
                     entry = Entry(

@@ -22,7 +22,7 @@ from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 
 # Bump when the bytes a layer is made of change for the same inputs.
-LAYER_FORMAT = 2
+LAYER_FORMAT = 3
 GZIP_LEVEL = 3  # isal's best; about zlib -6 in size, several times faster
 
 

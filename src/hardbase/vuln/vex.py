@@ -171,6 +171,8 @@ def statement_applies(st: VexStatement, finding: Finding, inventory: Inventory) 
                 return True
             if any(purl_matches(s, finding.package) for s in product.subcomponents):
                 return True
+        elif product.id.startswith("pkg:oci/"):
+            continue  # another image: its statements say nothing about this one
         elif purl_matches(product.id, finding.package):
             return True
         elif any(purl_matches(s, finding.package) for s in product.subcomponents):

@@ -1,0 +1,1 @@
+"""Measuring images: the facts of one image, and the six-dimension scorecard of several."""
