@@ -21,8 +21,19 @@ step "building the python3 image (Debian trixie, amd64) from the archive"
 digest=$(hardbase build "$DEMO/python3.yaml" --output "$DEMO/python3" --relock \
   --sign-key "$DEMO/cosign.key" | tail -n 1)
 
-step "vulnerability database: Debian changelogs of the image's source packages + security support"
-sources=$(python3 -c 'import json,sys; l=json.load(open(sys.argv[1])); print(",".join(sorted({p["source"] for a in l["archs"].values() for p in a["packages"]})))' "$DEMO/python3.lock.json")
+step "reference image: debian:trixie-slim + apt-get install python3 (mmdebstrap --variant=minbase)"
+[ -d "$DEMO/reference" ] || scripts/reference-image.sh "$DEMO/reference" trixie
+
+step "vulnerability database: Debian changelogs of both images' source packages + security support"
+sources=$(python3 - "$DEMO" <<'PY'
+import sys
+from hardbase.vuln.inventory import inventory
+names = set()
+for ref in (f"oci:{sys.argv[1]}/python3:latest", f"oci:{sys.argv[1]}/reference:latest"):
+    names |= {p.source_name for p in inventory(ref).inventory.packages if p.type == "deb"}
+print(",".join(sorted(names)))
+PY
+)
 hardbase db update --source "debian-changelog=trixie:$sources" --source debian-security-support
 
 step "scanning oci:$DEMO/python3:latest (gate: any fixable finding of high or critical severity)"
@@ -32,10 +43,11 @@ hardbase scan "oci:$DEMO/python3:latest" --fail-on high | tail -n 5
 step "verifying the signature and attestations"
 hardbase verify "oci:$DEMO/python3:latest" --key "$DEMO/cosign.pub" --require-attestations | tail -n 4
 
-if [ -x scripts/scorecard.sh ]; then
-  step "scoring it against a debian:trixie-slim + python3 reference image"
-  scripts/scorecard.sh "$DEMO"
-fi
+step "scorecard: hardbase python3 against the reference, on six dimensions"
+hardbase compare "oci:$DEMO/python3:latest" "oci:$DEMO/reference:latest" \
+  --html "$DEMO/scorecard.html" --json "$DEMO/scorecard.json" --markdown "$DEMO/scorecard.md" \
+  --rebuild "oci:$DEMO/python3:latest=$DEMO/python3.yaml" \
+  --smoke "python3 -c 'import ssl, sqlite3; print(ssl.OPENSSL_VERSION)'" --summary
 
 step "summary"
 python3 - "$DEMO" "$digest" "$t0" <<'PY'

@@ -7,17 +7,21 @@ resolution inputs. `build` uses the lock and never re-resolves.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardbase.build.spec import ImageSpec
 from hardbase.errors import SpecError
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 from hardbase.util.progress import Progress
+
+if TYPE_CHECKING:
+    from hardbase.build.app.interface import AppLock
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class Lock:
     releases: tuple[LockedRelease, ...]
     packages: dict[str, tuple[LockedPackage, ...]]  # arch -> packages, tier order
     dropped: dict[str, tuple[DroppedDependency, ...]]
+    app: AppLock | None = None  # application images: see hardbase.build.app
 
     def tiers(self, arch: str) -> list[tuple[str, list[LockedPackage]]]:
         """Packages grouped by tier, in layer order."""
@@ -75,7 +80,7 @@ class Lock:
         return [p for pkgs in self.packages.values() for p in pkgs]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "lockVersion": LOCK_VERSION,
             "spec": {"name": self.spec_name, "sha256": self.spec_hash},
             "release": self.release,
@@ -88,6 +93,9 @@ class Lock:
                 for arch, pkgs in self.packages.items()
             },
         }
+        if self.app is not None:  # app section
+            doc["app"] = self.app.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Lock:
@@ -110,11 +118,18 @@ class Lock:
                     arch: tuple(DroppedDependency(**d) for d in body.get("dropped", []))
                     for arch, body in data["archs"].items()
                 },
+                app=_app_from_json(data.get("app")),  # app section
             )
         except SpecError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise SpecError(f"{where} is not a valid hardbase lock file ({exc!r})") from None
+
+
+def _app_from_json(data: Any) -> AppLock | None:
+    from hardbase.build.app.interface import AppLock
+
+    return None if data is None else AppLock.from_json(data)
 
 
 def read_lock(path: Path) -> Lock:
@@ -140,6 +155,10 @@ def check_current(lock: Lock, spec: ImageSpec, path: Path) -> None:
             "(packages, presets, sources or archs changed); run `hardbase lock` "
             "or `hardbase build --relock`"
         )
+    if spec.model.app is not None:  # app section
+        from hardbase.build.app.builder import check_app_current
+
+        check_app_current(spec, lock, path)
 
 
 def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
@@ -180,7 +199,7 @@ def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
         packages[arch] = tuple(locked)
         dropped[arch] = tuple(drops[k] for k in sorted(drops))
         log.debug("resolved %d packages for %s", len(locked), arch)
-    return Lock(
+    lock = Lock(
         spec_name=spec.name,
         spec_hash=spec.resolution_hash(),
         release=spec.release,
@@ -191,3 +210,8 @@ def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
         packages=packages,
         dropped=dropped,
     )
+    if spec.model.app is not None:  # app section
+        from hardbase.build.app.builder import lock_app
+
+        lock = dataclasses.replace(lock, app=lock_app(spec, lock, index, progress))
+    return lock

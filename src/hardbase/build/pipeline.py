@@ -179,6 +179,10 @@ def _arch_layers(
         tar, files = tar_entries(skeleton_entries(arch, mtime), epoch)
         skeleton = cache.put(skeleton_key, tar, files)
     out = [NamedLayer("skeleton", skeleton, 0)] + [x for x in layers if x is not None]
+    if spec.model.app is not None:  # app section: the app's dependencies and files
+        from hardbase.build.app.builder import app_layers
+
+        out += app_layers(spec, lock, arch, cache, epoch, progress)
     if spec.model.files:
         tar, files = tar_entries(files_entries(spec, mtime), epoch)
         files_layer = cache.put(layer_key("files", {"sha": _sha(tar)}), tar, files)

@@ -328,8 +328,19 @@ def load_spec(path: Path) -> ImageSpec:
     return spec
 
 
+# The modules whose classes a cached spec holds: a change to any of them invalidates it.
+_SCHEMA_SOURCES = ("spec.py", "spec_schema.py", "app/model.py")
+
+
 def _spec_cache_path(raw: bytes, path: Path) -> Path:
     from hardbase import __version__
 
-    key = hashlib.sha256(b"\0".join([__version__.encode(), str(path).encode(), raw]))
+    here = Path(__file__).parent
+    parts = [__version__.encode(), str(path).encode(), raw]
+    for name in _SCHEMA_SOURCES:
+        try:
+            parts.append((here / name).read_bytes())
+        except OSError:
+            parts.append(b"")
+    key = hashlib.sha256(b"\0".join(parts))
     return cache_dir() / "specs" / f"{key.hexdigest()}.pickle"

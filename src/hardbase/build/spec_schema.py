@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hardbase.build.app.model import AppModel
 from hardbase.build.spec import USERS
 from hardbase.debian.model import DEFAULT_KEYRING
 
@@ -103,6 +104,16 @@ class SpecModel(_Model):
     files: list[FileModel] = Field(default_factory=list)
     annotations: dict[str, str] = Field(default_factory=dict)
     prune: PruneModel = Field(default_factory=PruneModel)
+    app: AppModel | None = None  # application images: see hardbase.build.app
+
+    @model_validator(mode="before")
+    @classmethod
+    def _app_workdir(cls, data: Any) -> Any:
+        # `app.workdir` is the image's working directory unless `workdir` is set
+        if isinstance(data, dict) and isinstance(data.get("app"), dict):
+            if data["app"].get("workdir") and not data.get("workdir"):
+                data = {**data, "workdir": data["app"]["workdir"]}
+        return data
 
     @field_validator("packages")
     @classmethod

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hardbase.build.lock import LockedPackage
 from hardbase.errors import BuildError
+
+if TYPE_CHECKING:
+    from hardbase.build.app.sandbox import BuildRoot
 
 LOCK_KIND_PYTHON = "python"
 LOCK_KIND_NODE = "node"
@@ -82,9 +85,10 @@ class AppLock:
 
 
 class Backend(Protocol):
-    """An ecosystem's installer, run inside the build root."""
+    """An ecosystem's installer, run inside a build root."""
 
     kind: str
+    lock_needs_root: bool  # False when the input already pins every file (package-lock.json)
 
     def build_roots(self) -> tuple[str, ...]:
         """Debian packages the tool needs besides the runtime image's (e.g. python3-pip)."""
@@ -94,24 +98,13 @@ class Backend(Protocol):
         """What decides the pinned set: file hashes and options (hashed into the lock)."""
         ...
 
-    def lock(self, root: BuildRootLike) -> list[AppPackage]:
-        """Pin the app's packages, with network access for the download step."""
+    def lock(self, root: BuildRoot | None, arch: str) -> list[AppPackage]:
+        """Pin the app's packages; the download step may use the network."""
         ...
 
-    def install(self, root: BuildRootLike, packages: list[AppPackage], files: dict[str, Path]) -> Path:
-        """Install the pinned files (sha256 -> local path) offline; return the tree to layer.
+    def install(self, root: BuildRoot, packages: list[AppPackage], files: dict[str, Path]) -> Path:
+        """Install the pinned files (sha256 -> local path) offline, as the image root.
 
-        The returned directory stands for the image root: its contents are the layer.
+        Returns a directory whose contents are laid over the image root by the layer.
         """
         ...
-
-
-class BuildRootLike(Protocol):
-    """The part of a build root a backend uses (see sandbox.BuildRoot)."""
-
-    @property
-    def path(self) -> Path: ...
-
-    def run(
-        self, args: list[str], *, network: bool, what: str, timeout: float = ...
-    ) -> str: ...

@@ -21,14 +21,7 @@ def _absolute(value: str) -> str:
 class PythonAppModel(_Model):
     """Python dependencies: a pinned requirements file, installed by pip."""
 
-    requirements: str
-    # Where pip installs: `--prefix`; Debian's python3 looks in /usr/local/lib/python3.X/dist-packages.
-    prefix: str = "/usr/local"
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        return _absolute(value)
+    requirements: str  # installed into /usr/local/lib/python3.X/dist-packages (Debian's site)
 
 
 class NodeAppModel(_Model):
@@ -74,6 +67,8 @@ class AppModel(_Model):
     node: NodeAppModel | None = None
     files: list[AppFileModel] = Field(default_factory=list)
     workdir: str | None = None
+    # The directory app paths are relative to and must stay in (default: the spec's own).
+    context: str | None = None
 
     @field_validator("workdir")
     @classmethod

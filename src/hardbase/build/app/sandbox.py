@@ -26,7 +26,7 @@ from hardbase.build.fetch import fetch_packages
 from hardbase.build.lock import LockedPackage
 from hardbase.build.prune import Pruner
 from hardbase.build.skeleton import skeleton_entries
-from hardbase.build.spec import NONROOT_UID, PruneModel
+from hardbase.build.spec import NONROOT_UID, PruneSettings
 from hardbase.build.tree import DIR, SYMLINK, Entry
 from hardbase.util.progress import NullProgress, Progress
 
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 WORK = "hb"  # the build root's scratch directory, /hb, writable by the nonroot user
 RUN_TIMEOUT = 900.0
 HOST_FILES = ("etc/resolv.conf", "etc/hosts")  # bound read-only when the step has network
+# The download step trusts the host's CA bundle too (TLS-inspecting proxies); what it
+# downloads is checked against pinned hashes, so trust adds no way in.
+HOST_CA = "etc/ssl/certs/ca-certificates.crt"
+BUILD_CA = f"{WORK}/host-ca.crt"
+PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 _STDERR_TAIL = 4000
 
 
@@ -81,7 +86,7 @@ class BuildRoot:
         require_runc()
         progress = progress or NullProgress()
         paths = fetch_packages(packages, progress=progress)
-        pruner = Pruner(PruneModel())
+        pruner = Pruner(PruneSettings())
         with ThreadPoolExecutor(8) as pool:
             contents: list[PackageContents] = list(
                 pool.map(lambda p: read_package(paths[p.sha256], p.name, pruner), packages)
@@ -91,13 +96,14 @@ class BuildRoot:
         entries = skeleton_entries(arch, 0)
         entries += [e for pkg in contents for e in pkg.entries]
         entries += generated_entries(contents, 0)
+        checked: set[Path] = set()
         for entry in entries:
-            _materialize(root.path, entry)
-        for name in HOST_FILES:
-            (root.path / name).touch()
+            _materialize(root.path, entry, checked)
         for scratch in (root.work, root.work / "home"):
             scratch.mkdir()
             os.chown(scratch, NONROOT_UID, NONROOT_UID)
+        for name in (*HOST_FILES, BUILD_CA):
+            (root.path / name).touch()  # bind-mount targets
         return root
 
     def run(
@@ -112,6 +118,7 @@ class BuildRoot:
     ) -> RunResult:
         """Run `args` in the root as the nonroot user; never raises for a non-zero exit."""
         runc = require_runc()
+        _give(self.work)  # what the host put in /hb belongs to the user the step runs as
         config = _runtime_config(self.bundle, args, network=network, env=env or {}, cwd=cwd)
         (self.bundle / "config.json").write_text(json.dumps(config))
         name = f"hardbase-build-{uuid.uuid4().hex[:12]}"
@@ -159,6 +166,11 @@ def _runtime_config(
         "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if network:
+        base_env.update({k: v for k, v in os.environ.items() if k in PROXY_VARS})
+        if Path("/", HOST_CA).is_file():
+            for var in ("SSL_CERT_FILE", "PIP_CERT", "NPM_CONFIG_CAFILE"):
+                base_env[var] = f"/{BUILD_CA}"
     base_env.update(env)
     process["env"] = [f"{k}={v}" for k, v in base_env.items()]
     process["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 8192, "soft": 8192}]
@@ -168,25 +180,36 @@ def _runtime_config(
         config["linux"]["namespaces"] = [
             ns for ns in config["linux"]["namespaces"] if ns["type"] != "network"
         ]
-        for name in HOST_FILES:
-            if Path("/", name).is_file():
+        binds = [(f"/{name}", f"/{name}") for name in HOST_FILES]
+        binds.append((f"/{HOST_CA}", f"/{BUILD_CA}"))
+        for source, destination in binds:
+            if Path(source).is_file():
                 config["mounts"].append(
                     {
-                        "destination": f"/{name}",
+                        "destination": destination,
                         "type": "bind",
-                        "source": f"/{name}",
+                        "source": source,
                         "options": ["rbind", "ro"],
                     }
                 )
     return config
 
 
-def _materialize(root: Path, entry: Entry) -> None:
+def _give(top: Path) -> None:
+    os.chown(top, NONROOT_UID, NONROOT_UID)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            os.chown(Path(dirpath) / name, NONROOT_UID, NONROOT_UID, follow_symlinks=False)
+
+
+def _materialize(root: Path, entry: Entry, checked: set[Path]) -> None:
     path = root / entry.path
     parent = path.parent
     # Entries come from verified .debs, but a link must still not lead a write outside the root.
-    if not parent.resolve().is_relative_to(root.resolve()):
-        raise AppError(f"/{entry.path} would be written outside the build root")
+    if parent not in checked:
+        if not parent.resolve().is_relative_to(root.resolve()):
+            raise AppError(f"/{entry.path} would be written outside the build root")
+        checked.add(parent)
     if entry.kind == DIR:
         if path.is_symlink():
             return  # merged-/usr links stay links
@@ -200,6 +223,7 @@ def _materialize(root: Path, entry: Entry) -> None:
         else:
             path.unlink()
     if entry.kind == SYMLINK:
+        checked.discard(path)  # what is below it must be checked again
         os.symlink(entry.target, path)
     else:
         path.write_bytes(entry.data)
