@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).parent
+SRC = TESTS.parent / "src"
 sys.path.insert(0, str(TESTS))
+# The tree under test wins over whatever hardbase is installed, in this process
+# and in the `hardbase` / `python3 -m hardbase` processes the tests start.
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
 
 
 @pytest.hookimpl(trylast=True)

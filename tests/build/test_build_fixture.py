@@ -374,3 +374,28 @@ def test_snapshot_stands_in_for_a_package_that_left_the_mirror(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_build_policy_gate(
+    tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, archive)
+    passing = tmp_path / "ok.yaml"
+    passing.write_text(
+        "version: 1\nname: ok\nnon_root: true\nfilesystem: {no_setuid: true}\n"
+        "sbom: {required: true}\n"
+    )
+    assert (
+        main(["-q", "build", str(spec), "-o", str(tmp_path / "a"), "--policy", str(passing)]) == 0
+    )
+    assert "PASS  non-root user" in capsys.readouterr().err
+    failing = tmp_path / "strict.yaml"
+    failing.write_text("version: 1\nname: strict\nnon_root: true\n")
+    root_spec = write_spec(tmp_path, archive, user="root")
+    code = main(
+        ["-q", "build", str(root_spec), "-o", str(tmp_path / "b"), "--policy", str(failing)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "FAIL  non-root user" in err
+    assert "fails the policy strict" in err.splitlines()[-1]

@@ -55,6 +55,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="sign the image with this key (from `hardbase keygen`; password in "
         "HARDBASE_KEY_PASSWORD) and attach provenance and SBOM attestations; needs --format oci",
     )  # fmt: skip
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="check the built image against this policy (see policies/README.md); "
+        "exit 1, with every failed rule on stderr, when it fails",
+    )
+    parser.add_argument("--db", metavar="PATH|URL", help="vulnerability database for --policy")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         signed = sign_build(
             result, spec, result.lock, args.sign_key, password_from_env(), started, finished, sboms
         )
+    if args.policy is not None:
+        _check_policy(result.reference, args.policy, args.db)
     if not args.quiet:
         for arch, digest in result.manifests.items():
             size = result.compressed_size(arch) / 1e6
@@ -107,3 +117,22 @@ def run(args: argparse.Namespace) -> int:
             )
     print(result.index_digest)
     return 0
+
+
+def _check_policy(reference: str, policy_path: Path, db_url: str | None) -> None:
+    """The same evaluator as `hardbase policy check` and the controller."""
+    from hardbase.cli.policy import render_text
+    from hardbase.errors import GateFailed
+    from hardbase.policy import check_image, load_policy
+    from hardbase.vuln.db import VulnDB
+
+    policy = load_policy(policy_path)
+    with VulnDB.open(db_url) as db:
+        report = check_image(reference, policy, db=db)
+    sys.stderr.write(render_text(report))
+    if not report.ok:
+        first = report.failures[0]
+        raise GateFailed(
+            f"the built image {reference} fails the policy {report.policy}: "
+            f"{len(report.failures)} rules failed (first: {first.rule}: {first.reason})"
+        )
