@@ -2,8 +2,9 @@
 a fleet of two images, a webhook receiver and PostgreSQL.
 
 The .debs of trixie's `static` preset (base-files, ca-certificates, media-types,
-netbase, tzdata: about 560 kB) are downloaded once from deb.debian.org into
-pytest's cache directory. "A newer netbase" is a fixture: the real
+netbase, tzdata: about 560 kB), and for the tests that need an executable busybox
+with libc6 (about 3.5 MB), are downloaded once from deb.debian.org into pytest's
+cache directory. "A newer netbase" is a fixture: the real
 netbase_6.5_all.deb unpacked and rebuilt by dpkg-deb as 6.5+deb13u1.
 """
 
@@ -28,11 +29,10 @@ from hardbase.attest.keys import write_keypair
 from registry_fixture import KEY_PASSWORD, running_registry
 
 
-@pytest.fixture(scope="session")
-def real_debs(pytestconfig: pytest.Config) -> dict[str, Path]:
-    """name -> real .deb of trixie's static preset, downloaded once from deb.debian.org."""
+def _real_closure(pytestconfig: pytest.Config, store_name: str, spec_body: str) -> dict[str, Path]:
+    """name -> real .deb of the trixie closure of `spec_body`, downloaded once into the cache."""
     assert pytestconfig.cache is not None
-    store = Path(pytestconfig.cache.mkdir("hardbase-lifecycle-debs"))
+    store = Path(pytestconfig.cache.mkdir(store_name))
     manifest = store / "manifest.json"
     if manifest.is_file():
         listed = json.loads(manifest.read_text())
@@ -47,8 +47,8 @@ def real_debs(pytestconfig: pytest.Config) -> dict[str, Path]:
     from hardbase.util.http import download
 
     with tempfile.TemporaryDirectory() as tmp:
-        spec_path = Path(tmp) / "static.yaml"
-        spec_path.write_text("name: static\nrelease: trixie\nextends: static\n")
+        spec_path = Path(tmp) / "closure.yaml"
+        spec_path.write_text(f"name: closure\nrelease: trixie\n{spec_body}")
         try:
             lock = resolve_lock(load_spec(spec_path))
         except Exception as exc:  # no mirror here: these tests cannot run
@@ -59,8 +59,24 @@ def real_debs(pytestconfig: pytest.Config) -> dict[str, Path]:
         download(pkg.url, store / name, max_size=64 << 20, sha256=pkg.sha256, size=pkg.size)
         listed[pkg.name] = {"file": name, "sha256": pkg.sha256, "version": pkg.version}
     manifest.write_text(json.dumps(listed, indent=1))
-    assert set(listed) == set(STATIC), listed
     return {name: store / entry["file"] for name, entry in listed.items()}
+
+
+@pytest.fixture(scope="session")
+def real_debs(pytestconfig: pytest.Config) -> dict[str, Path]:
+    """name -> real .deb of trixie's static preset, downloaded once from deb.debian.org."""
+    debs = _real_closure(pytestconfig, "hardbase-lifecycle-debs", "extends: static\n")
+    assert set(debs) == set(STATIC), debs
+    return debs
+
+
+@pytest.fixture(scope="session")
+def busybox_debs(pytestconfig: pytest.Config, real_debs: dict[str, Path]) -> dict[str, Path]:
+    """name -> real .deb of busybox and what it needs beyond the static preset (libc6, ...)."""
+    debs = _real_closure(
+        pytestconfig, "hardbase-lifecycle-busybox", "extends: static\npackages: [busybox]\n"
+    )
+    return {name: path for name, path in debs.items() if name not in real_debs}
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ a webhook receiver, and the fleet files written for them."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import http.server
@@ -23,8 +24,13 @@ NEW_NETBASE = "6.5+deb13u1"
 WEBHOOK_SECRET = "fixture-webhook-secret"
 
 
-def repack(deb: Path, version: str, dest: Path) -> Path:
-    """The same package rebuilt by dpkg-deb with another Version (a fixture upload)."""
+def repack(deb: Path, version: str, dest: Path, *, changes: str = "") -> Path:
+    """The same package rebuilt by dpkg-deb with another Version (a fixture upload).
+
+    With `changes`, a changelog entry for `version` (targeted at trixie-security, saying
+    `changes`) is put on top of the package's changelog: `changelog.Debian.gz`, or
+    `changelog.gz` for a native package such as netbase.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         subprocess.run(["dpkg-deb", "-R", str(deb), str(root)], check=True, capture_output=True)
@@ -34,12 +40,28 @@ def repack(deb: Path, version: str, dest: Path) -> Path:
             for line in control.read_text().splitlines()
         ]
         control.write_text("\n".join(lines) + "\n")
+        if changes:
+            name = next(line.split(": ", 1)[1] for line in lines if line.startswith("Package:"))
+            _prepend_changelog(root / "usr/share/doc" / name, name, version, changes)
         subprocess.run(
             ["dpkg-deb", "--root-owner-group", "-Zxz", "-b", str(root), str(dest)],
             check=True,
             capture_output=True,
         )
     return dest
+
+
+def _prepend_changelog(doc: Path, package: str, version: str, changes: str) -> None:
+    path = doc / "changelog.Debian.gz"
+    if not path.is_file():
+        path = doc / "changelog.gz"
+    entry = (
+        f"{package} ({version}) trixie-security; urgency=medium\n\n"
+        f"  * Fixture upload (hardbase tests, not a real advisory). {changes}\n\n"
+        " -- hardbase fixture <fixture@hardbase.invalid>  Fri, 27 Nov 2026 12:00:00 +0000\n\n"
+    )
+    old = gzip.decompress(path.read_bytes()) if path.is_file() else b""
+    path.write_bytes(gzip.compress(entry.encode() + old, mtime=0))
 
 
 class WebhookReceiver:
@@ -115,15 +137,24 @@ class World:
         )
         return path
 
+    def add_debs(self, debs: dict[str, Path]) -> None:
+        """Put more real .debs into trixie (say, busybox and libc6) and republish it."""
+        for deb in debs.values():
+            self.archive.add_deb(deb, suite="trixie")
+        self.archive.publish("trixie")
+
     def fleet(
         self,
         *,
         feeds: list[str] | None = None,
         state: str | None = None,
         images: tuple[str, ...] = ("a", "b"),
-        smoke: bool = False,
+        smoke: bool | list[str] = False,
         extra: str = "",
+        policy: Path | None = None,
+        feed_lines: list[str] | None = None,
     ) -> Path:
+        """The fleet file; image `c` is the static preset plus busybox (see `add_debs`)."""
         osv = [str(DATA / d) for d in (feeds or ["osv-fix"])]
         lines = [
             f"registry: {{url: '{self.registry.host}', insecure: true}}",
@@ -134,30 +165,40 @@ class World:
             f"workdir: {self.root / 'work'}",
             f"webhook: {{url: '{self.webhook.url}', secret_env: HARDBASE_TEST_WEBHOOK_SECRET}}",
             "feeds:",
-            "  - name: osv",
-            f"    locations: {json.dumps(osv)}",
+            *(
+                feed_lines
+                if feed_lines is not None
+                else ["  - name: osv", f"    locations: {json.dumps(osv)}"]
+            ),
             "registry_wait: 60s",
             extra,
             "images:",
         ]
-        specs = {
-            "a": self.spec("a", "extends: static\n"),
-            "b": self.spec("b", "packages: [base-files, netbase, media-types]\n"),
+        bodies = {
+            "a": "extends: static\n",
+            "b": "packages: [base-files, netbase, media-types]\n",
+            "c": "extends: static\npackages: [busybox]\n",
         }
         for name in images:
             lines += [
-                f"  - spec: {specs[name]}",
+                f"  - spec: {self.spec(name, bodies[name])}",
                 f"    repository: hardbase/{name}",
                 "    tags: ['13', latest]",
             ]
             if smoke:
-                lines.append("    smoke: ['/nonexistent-smoke-binary']")
+                command = smoke if isinstance(smoke, list) else ["/nonexistent-smoke-binary"]
+                lines.append(f"    smoke: {json.dumps(command)}")
+            if policy is not None:
+                lines.append(f"    policy: {policy}")
         path = self.root / "fleet.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def fix_netbase(self) -> None:
-        """Publish netbase 6.5+deb13u1 (a fixture rebuild of the real .deb) to trixie-security."""
-        new = repack(self.debs["netbase"], NEW_NETBASE, self.root / "netbase-new.deb")
+    def fix_netbase(self, changes: str = "") -> None:
+        """Publish netbase 6.5+deb13u1 (a fixture rebuild of the real .deb) to trixie-security,
+        its changelog saying `changes` when given."""
+        new = repack(
+            self.debs["netbase"], NEW_NETBASE, self.root / "netbase-new.deb", changes=changes
+        )
         self.archive.add_deb(new, suite="trixie-security")
         self.archive.publish("trixie-security")

@@ -1,4 +1,4 @@
-"""The fleet file: validation, paths, durations, policy thresholds."""
+"""The fleet file: validation, paths, durations, policy thresholds, feed keyrings."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_a_good_fleet_resolves_paths_and_durations(tmp_path: Path) -> None:
     (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "default.yaml").write_text("vulnerabilities: {fail_on: critical}\n")
+    (tmp_path / "policies" / "default.yaml").write_text(
+        "vulnerabilities: {max_severity: {fixable: high, no-fix: high, wont-fix: high}}\n"
+    )
     fleet = load_fleet(write(tmp_path, GOOD))
     assert fleet.registry == "127.0.0.1:5000" and fleet.insecure
     assert fleet.state == f"sqlite:///{tmp_path / 'state' / 'state.db'}"
@@ -65,7 +67,7 @@ def test_a_good_fleet_resolves_paths_and_durations(tmp_path: Path) -> None:
 )
 def test_bad_fleets_name_the_field(tmp_path: Path, change: tuple[str, str], message: str) -> None:
     (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "default.yaml").write_text("fail_on: high\n")
+    (tmp_path / "policies" / "default.yaml").write_text("non_root: true\n")
     with pytest.raises(SpecError, match=message):
         load_fleet(write(tmp_path, GOOD.replace(*change)))
 
@@ -88,3 +90,53 @@ def test_durations() -> None:
     assert parse_duration(42) == 42
     with pytest.raises(ValueError):
         parse_duration("-1s")
+
+
+@pytest.mark.parametrize(
+    ("vulnerabilities", "threshold"),
+    [
+        ("{max_severity: {fixable: medium, no-fix: medium, wont-fix: medium}}", Severity.HIGH),
+        ("{max_severity: {fixable: none, no-fix: none, wont-fix: none}}", Severity.UNKNOWN),
+        ("{max_severity: {fixable: none}}", Severity.HIGH),  # partial: the fleet's
+        ("{max_severity: {fixable: low, no-fix: high, wont-fix: high}}", Severity.HIGH),  # mixed
+        (
+            "{max_severity: {fixable: critical, no-fix: critical, wont-fix: critical}}",
+            Severity.HIGH,
+        ),
+        ("{max_fix_age_days: 3}", Severity.HIGH),
+    ],
+)
+def test_the_policy_gives_the_threshold_only_when_it_maps_cleanly(
+    tmp_path: Path, vulnerabilities: str, threshold: Severity | None
+) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "default.yaml").write_text(f"vulnerabilities: {vulnerabilities}\n")
+    py, _ = load_fleet(write(tmp_path, GOOD)).images
+    assert py.fail_on == (Severity.HIGH if threshold is None else threshold)  # None: fleet
+
+
+def test_a_bad_policy_stops_the_fleet(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "default.yaml").write_text("fail_on: high\n")
+    with pytest.raises(SpecError, match="default.yaml: fail_on"):
+        load_fleet(write(tmp_path, GOOD))
+    (tmp_path / "policies" / "default.yaml").unlink()
+    with pytest.raises(SpecError, match="cannot read the policy"):
+        load_fleet(write(tmp_path, GOOD))
+
+
+def test_a_feed_keyring_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
+    from hardbase.vuln.importers.debian_changelog import split_keyring
+    from hardbase.vuln.importers.interface import FeedError
+
+    text = GOOD.replace(
+        "feeds: [debian-changelog,",
+        "feeds: [{name: debian-changelog, locations: ['http://127.0.0.1:1/', trixie, "
+        "'signed-by=keys/archive.gpg']},",
+    ).replace("    policy: policies/default.yaml\n", "")
+    feed = load_fleet(write(tmp_path, text)).feeds[0]
+    keyring = tmp_path / "keys" / "archive.gpg"
+    assert feed.locations == ("http://127.0.0.1:1/", "trixie", f"signed-by={keyring}")
+    assert split_keyring(feed.locations) == (("http://127.0.0.1:1/", "trixie"), keyring)
+    with pytest.raises(FeedError, match="more than one"):
+        split_keyring(["signed-by=/a.gpg", "signed-by=/b.gpg"])

@@ -432,7 +432,7 @@ class _JobRun:
         from hardbase.vuln.inventory import inventory
         from hardbase.vuln.scan import scan
 
-        found = inventory(f"oci:{self.layout}:{BUILD_TAG}").inventory
+        found = inventory(self.ref).inventory
         result = scan(found, self.db)
         open_now = [f for f in result.findings if f.status != NOT_AFFECTED_STATUS]
         targeted = set(self.plan.get("fix_findings", []))
@@ -492,21 +492,86 @@ class _JobRun:
         return f"{self.fleet.registry}/{self.image.repository}"
 
     def sign(self, *, advance: bool = True) -> None:
-        """Sign the build and attach SBOM and provenance, in the local layout (pushed with it)."""
-        from hardbase.attest.attestation import CYCLONEDX, SLSA_PROVENANCE_V1, attest_image
+        """Sign the build and attach its SBOMs and provenance in the local layout (they are
+        pushed with it), then judge the signed image by the image's policy."""
+        from hardbase.attest.attestation import SLSA_PROVENANCE_V1, attest_image
         from hardbase.attest.sign import sign_image
+
+        key, password, identity = self.fleet.sign_key, self.ctl.key_password, self.identity()
+        sign_image(self.ref, key, password, identity=identity)
+        sboms = self.sboms()
+        for predicate_type, document in sboms.items():
+            attest_image(self.ref, key, password, predicate_type, document, identity=identity)
+        attest_image(self.ref, key, password, SLSA_PROVENANCE_V1, self.provenance(),
+                     identity=identity)  # fmt: skip
+        if not advance:
+            return  # a resumed job re-attaches what the rebuilt layout lost; it passed already
+        verdict, warnings = self.check_policy()
+        self.job = self.state.advance(
+            self.job, self.owner, SIGNED, "signed", key=str(key), sboms=sorted(sboms),
+            policy=verdict, policy_warnings=warnings,
+        )  # fmt: skip
+
+    @property
+    def ref(self) -> str:
+        return f"oci:{self.layout}:{BUILD_TAG}"
+
+    def sboms(self) -> dict[str, dict[str, Any]]:
+        """The SPDX and CycloneDX SBOMs of the build, by attestation predicate type.
+
+        They name the image by its immutable version tag in the registry (not the job's
+        local layout), and their creation time is the image's (the lock's newest
+        InRelease date, or SOURCE_DATE_EPOCH), so a rebuild of the same lock attests the
+        same documents. Of a multi-architecture image, the first architecture's packages
+        are described: an attestation of one predicate type replaces the previous one.
+        """
+        from hardbase.attest.attestation import CYCLONEDX, SPDX
+        from hardbase.build.image import created_time
+        from hardbase.build.layers import source_date_epoch
+        from hardbase.oci.reference import parse_reference
+        from hardbase.sbom.generate import build_input, render, wants_copyright
         from hardbase.vuln.inventory import inventory
 
-        ref = f"oci:{self.layout}:{BUILD_TAG}"
-        key, password = self.fleet.sign_key, self.ctl.key_password
-        sign_image(ref, key, password, identity=self.identity())
-        found = inventory(ref).inventory
-        attest_image(ref, key, password, CYCLONEDX, _sbom(found, self.identity()),
-                     identity=self.identity())  # fmt: skip
-        attest_image(ref, key, password, SLSA_PROVENANCE_V1, self.provenance(),
-                     identity=self.identity())  # fmt: skip
-        if advance:
-            self.job = self.state.advance(self.job, self.owner, SIGNED, "signed", key=str(key))
+        created = created_time([r.date for r in self.lock.releases], source_date_epoch())
+        when = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        published = f"docker://{self.identity()}:{self.version_tags()[0]}"
+        read = inventory(self.ref, arch=self.spec.archs[0], want_paths=wants_copyright)
+        sbom = build_input(
+            dataclasses.replace(read.inventory, reference=published),
+            read.tree.read,
+            ref=parse_reference(published),
+            name=self.image.repository.rsplit("/", 1)[-1],
+        )
+        return {
+            SPDX: json.loads(render(sbom, "spdx-json", created=when)),
+            CYCLONEDX: json.loads(render(sbom, "cyclonedx-json", created=when)),
+        }
+
+    def check_policy(self) -> tuple[str, list[str]]:
+        """Judge the signed build by the image's policy: (verdict, warnings); a failed rule
+        fails the gate, and the event and the webhook carry every failed rule's reason."""
+        if self.image.policy is None:
+            return "not configured", []
+        from hardbase.policy.check import check_image
+        from hardbase.policy.model import load_policy
+
+        report = check_image(self.ref, load_policy(self.image.policy), db=self.db)
+        warnings = [f"{r.rule}: {r.reason}" for r in report.results if not r.ok and not r.blocking]
+        if not report.ok:
+            failed = report.failures
+            self.fail(
+                "gate-failed",
+                f"the policy {report.policy} ({self.image.policy.name}) failed "
+                f"{len(failed)} of {len(report.results)} rules: "
+                + "; ".join(f"{r.rule}: {r.reason}" for r in failed),
+                policy=report.policy,
+                rules=[
+                    {"rule": r.rule, "reason": r.reason, "details": list(r.details[:20])}
+                    for r in failed
+                ],
+                policy_warnings=warnings,
+            )
+        return f"{report.policy}: passed {len(report.results)} rules", warnings
 
     def provenance(self) -> dict[str, Any]:
         from hardbase.attest.provenance import Material, slsa_provenance
@@ -573,7 +638,7 @@ class _JobRun:
                     )
             ref = f"docker://{self.identity()}:{tags[0]}"
             result = copy(
-                f"oci:{self.layout}:{BUILD_TAG}", ref, insecure=self.fleet.insecure,
+                self.ref, ref, insecure=self.fleet.insecure,
                 signatures=True, progress=_PauseProgress("push"),
             )  # fmt: skip
             if result.digest != digest:
@@ -629,29 +694,6 @@ def _spec_document(path: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError):
         return {"path": str(path)}
     return data if isinstance(data, dict) else {"path": str(path)}
-
-
-def _sbom(found: Any, name: str) -> dict[str, Any]:
-    """A CycloneDX 1.6 SBOM of the image's packages (the attestation predicate)."""
-    components = [
-        {
-            "type": "library" if p.type != "deb" else "application",
-            "name": p.name,
-            "version": p.version,
-            **({"purl": p.purl, "bom-ref": p.purl} if p.purl else {}),
-        }
-        for p in sorted(found.packages, key=lambda p: (p.type, p.name, p.version))
-    ]
-    return {
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.6",
-        "version": 1,
-        "metadata": {
-            "component": {"type": "container", "name": name, "version": found.digest},
-            "tools": {"components": [{"type": "application", "name": "hardbase"}]},
-        },
-        "components": components,
-    }
 
 
 @dataclasses.dataclass(frozen=True)

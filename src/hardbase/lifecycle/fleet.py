@@ -178,28 +178,32 @@ class Fleet:
         raise SpecError(f"{self.path} manages no image {name!r}")
 
 
-def _policy_threshold(path: Path, default: Severity) -> Severity:
-    """The `fail_on` severity of a policy file (top level or under `vulnerabilities`)."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise SpecError(f"cannot read policy {path} ({exc.strerror})") from None
-    except yaml.YAMLError:
-        raise SpecError(f"policy {path} is not valid YAML") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"policy {path} must be a YAML mapping")
-    section = data.get("vulnerabilities")
-    value = data.get("fail_on")
-    if value is None and isinstance(section, dict):
-        value = section.get("fail_on")
-    if value is None:
+def policy_threshold(path: Path, default: Severity) -> Severity:
+    """The new-finding threshold an image's policy implies, else `default`.
+
+    The policy is loaded (so a bad one stops the fleet from loading). Its
+    `vulnerabilities.max_severity` maps onto a threshold only when it gives one
+    level for all three statuses (fixable, no-fix, wont-fix): findings above
+    that level fail, so the threshold is the next level up (`none`: any new
+    finding). Anything else (partial, mixed, or `critical`, which no finding
+    exceeds) keeps the fleet's `fail_on`; the policy engine still judges every
+    finding by its own rules.
+    """
+    from hardbase.policy.model import load_policy
+
+    section = load_policy(path).model.vulnerabilities
+    limits = section.max_severity if section is not None else None
+    if limits is None:
         return default
-    try:
-        return parse_severity(str(value))
-    except ValueError:
-        raise SpecError(
-            f"policy {path}: fail_on '{value}' is not one of {', '.join(LEVELS)}"
-        ) from None
+    levels = {limits.fixable, limits.no_fix, limits.wont_fix}
+    if len(levels) != 1 or None in levels:
+        return default
+    level = levels.pop()
+    if level == "none":
+        return Severity.UNKNOWN  # every severity is at or above it: any new finding fails
+    if level == "critical":
+        return default
+    return Severity(Severity.parse(level) + 1)
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -213,6 +217,14 @@ def _state_url(base: Path, value: str) -> str:
     prefix = "sqlite:///"
     if value.startswith(prefix) and not value.startswith(prefix + "/"):
         return f"{prefix}{_resolve(base, value[len(prefix) :])}"
+    return value
+
+
+def _feed_location(base: Path, value: str) -> str:
+    """A feed location, with a relative `signed-by=KEYRING` made relative to the fleet file."""
+    key, sep, rest = value.partition("=")
+    if sep and key == "signed-by" and rest:
+        return f"signed-by={_resolve(base, rest)}"
     return value
 
 
@@ -241,14 +253,17 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
                 policy=policy,
                 smoke=tuple(item.smoke) if item.smoke else None,
                 relock=item.relock or model.relock,
-                fail_on=_policy_threshold(policy, default_fail) if policy else default_fail,
+                fail_on=policy_threshold(policy, default_fail) if policy else default_fail,
             )
         )
     names = [i.name for i in images]
     if len(set(names)) != len(names):
         raise SpecError(f"{path}: two images publish to the same repository")
     feeds = tuple(
-        Feed(f, ()) if isinstance(f, str) else Feed(f.name, tuple(f.locations)) for f in model.feeds
+        Feed(f, ())
+        if isinstance(f, str)
+        else Feed(f.name, tuple(_feed_location(base, loc) for loc in f.locations))
+        for f in model.feeds
     )
     workdir = _resolve(base, model.workdir) if model.workdir else base / ".hardbase-watch"
     return Fleet(

@@ -19,6 +19,8 @@ Locations are mirror URLs (the main archive, then the security archive) and,
 optionally, selectors that narrow the import: `bookworm` (one release) or
 `bookworm:libssl3,zlib` (only the sources of these source or binary packages),
 e.g. `hardbase db update --source debian-changelog=bookworm:libssl3,zlib1g`.
+`signed-by=KEYRING` verifies the mirrors' InRelease with that keyring instead
+of Debian's (a local or private archive).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO
 
-from hardbase.debian.model import BinaryPackage, SourceEntry
+from hardbase.debian.model import DEFAULT_KEYRING, BinaryPackage, SourceEntry
 from hardbase.errors import HardbaseError
 from hardbase.util.fs import write_atomic
 from hardbase.util.http import download
@@ -302,6 +304,23 @@ def parse_locations(
     return tuple(mirrors), selected
 
 
+def split_keyring(locations: Sequence[str]) -> tuple[tuple[str, ...], Path]:
+    """(the other locations, the keyring a `signed-by=KEYRING` location names, else Debian's)."""
+    rest: list[str] = []
+    keyrings: list[Path] = []
+    for location in locations:
+        key, sep, value = location.partition("=")
+        if sep and key.strip() == "signed-by":
+            if not value.strip():
+                raise FeedError("'signed-by=' names no keyring; give signed-by=/path/to/keyring")
+            keyrings.append(Path(value.strip()).expanduser())
+        else:
+            rest.append(location)
+    if len(set(keyrings)) > 1:
+        raise FeedError("the debian-changelog locations name more than one signed-by keyring")
+    return tuple(rest), keyrings[0] if keyrings else DEFAULT_KEYRING
+
+
 def sources_named(
     packages: Sequence[BinaryPackage], names: frozenset[str] | None
 ) -> frozenset[str] | None:
@@ -345,7 +364,9 @@ class DebianChangelogImporter(Importer):
         self.max_candidates = max_candidates
         self.only_sources = frozenset(only_sources) if only_sources else None
 
-    def entries(self, locations: Sequence[str], codename: str) -> list[SourceEntry]:
+    def entries(
+        self, locations: Sequence[str], codename: str, keyring: Path = DEFAULT_KEYRING
+    ) -> list[SourceEntry]:
         """Archive entries for one release: -security and -updates first, so they win ties."""
         mirror = locations[0] if locations else self.default_locations[0]
         if len(locations) > 1:
@@ -355,14 +376,17 @@ class DebianChangelogImporter(Importer):
         else:
             security = mirror
         return [
-            SourceEntry(uris=(security,), suites=(f"{codename}-security",)),
-            SourceEntry(uris=(mirror,), suites=(f"{codename}-updates", codename)),
+            SourceEntry(uris=(security,), suites=(f"{codename}-security",), signed_by=keyring),
+            SourceEntry(
+                uris=(mirror,), suites=(f"{codename}-updates", codename), signed_by=keyring
+            ),
         ]
 
     def run(self, db: VulnDB, locations: Sequence[str], progress: Progress) -> ImportStats:
         from hardbase.debian.archive import Archive
 
-        mirrors, selected = parse_locations(locations)
+        rest, keyring = split_keyring(locations)
+        mirrors, selected = parse_locations(rest)
         locations = tuple(locations) or self.default_locations
         mirrors = mirrors or self.default_locations
         releases = tuple(selected) or self.releases
@@ -372,7 +396,7 @@ class DebianChangelogImporter(Importer):
         targets: list[SourceTarget] = []
         for codename in releases:
             archive = Archive(
-                self.entries(mirrors, codename), cache_dir=cache.parent / "archive",
+                self.entries(mirrors, codename, keyring), cache_dir=cache.parent / "archive",
                 progress=progress,
             )  # fmt: skip
             try:
