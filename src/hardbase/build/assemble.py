@@ -8,7 +8,6 @@ bundle, busybox applet links.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import tarfile
@@ -219,20 +218,19 @@ def _alternatives(contents: list[PackageContents], paths: set[str], mtime: int) 
 
 def check_conflicts(tiers: list[list[PackageContents]]) -> None:
     """Two packages shipping different content at one path is an error unless Replaces allows."""
-    seen: dict[str, tuple[str, bytes]] = {}
+    seen: dict[str, Entry] = {}
     replaces = {pkg.name: pkg.replaces for tier in tiers for pkg in tier}
     for tier in tiers:
         for pkg in tier:
             for entry in pkg.entries:
                 if entry.kind != REG:
                     continue
-                digest = hashlib.sha256(entry.data).digest()
                 prior = seen.get(entry.path)
-                if prior is not None and prior[0] != pkg.name and prior[1] != digest:
-                    other = prior[0]
+                if prior is not None and prior.owner != pkg.name and prior.data != entry.data:
+                    other = prior.owner
                     if other not in replaces[pkg.name] and pkg.name not in replaces.get(other, ()):
                         raise BuildError(
                             f"{pkg.name} and {other} both ship /{entry.path} with different "
                             "content and neither Replaces the other; drop one of them from the spec"
                         )
-                seen[entry.path] = (pkg.name, digest)
+                seen[entry.path] = entry
