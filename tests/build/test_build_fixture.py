@@ -399,3 +399,36 @@ def test_build_policy_gate(
     assert code == 1
     assert "FAIL  non-root user" in err
     assert "fails the policy strict" in err.splitlines()[-1]
+
+
+def test_multiarch_signed_build_keeps_an_sbom_per_arch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hardbase.oci.layout import Layout
+
+    monkeypatch.setenv("HARDBASE_KEY_PASSWORD", "")
+    arch = FixtureArchive(tmp_path / "fixture")
+    try:
+        for a in ("amd64", "arm64"):
+            arch.add_package("tool", "1.0", a, files={"usr/bin/tool": f"tool for {a}"})
+        arch.publish(SUITE, archs=("amd64", "arm64"))
+        spec = write_spec(tmp_path, arch, packages=["tool"], archs=["amd64", "arm64"])
+        assert main(["keygen", "--output-prefix", str(tmp_path / "k")]) == 0
+        out = tmp_path / "multi"
+        assert (
+            main(["-q", "build", str(spec), "-o", str(out), "--sign-key", str(tmp_path / "k.key")])
+            == 0
+        )
+        digest = capsys.readouterr().out.strip().splitlines()[-1]
+        for a in ("amd64", "arm64"):
+            assert (tmp_path / f"multi.{a}.spdx.json").is_file()
+        layout = Layout.open(out)
+        att = layout.find(f"sha256-{digest[7:]}.att")
+        manifest = json.loads(layout.read_blob(att.digest))
+        kinds = sorted(
+            layer["annotations"]["predicateType"].rsplit("/", 1)[-1] for layer in manifest["layers"]
+        )
+        assert kinds == ["Document", "Document", "bom", "bom", "v1"]
+        assert main(["verify", f"oci:{out}:latest", "--key", str(tmp_path / "k.pub")]) == 0
+    finally:
+        arch.close()

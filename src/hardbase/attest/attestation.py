@@ -95,14 +95,25 @@ def attest_image(
     *,
     insecure: bool = False,
     identity: str | None = None,
+    replace: bool = True,
 ) -> str:
-    """Attest `predicate` about the image `ref` names now; returns the image digest."""
+    """Attest `predicate` about the image `ref` names now; returns the image digest.
+
+    With `replace` (the default) an earlier attestation of the same predicate
+    type is dropped; without it, it stays (one SBOM per architecture, say).
+    """
     if not isinstance(predicate, dict):
         raise ImageError(f"the {predicate_type} predicate must be a JSON object")
     key = keys.load_private_key(Path(key_path), password)
     with open_store(ref, insecure=insecure) as store:
         image = store.resolve()
         doc = statement(identity or store.identity, image.digest, predicate_type, predicate)
-        attach(store, image.digest, envelope(key, canonical_json(doc)), predicate_type)
+        attach(
+            store,
+            image.digest,
+            envelope(key, canonical_json(doc)),
+            predicate_type,
+            replace=replace,
+        )
         log.debug("attested %s for %s", predicate_type, image.digest)
         return image.digest

@@ -116,9 +116,21 @@ def sign_build(
     )
     attached = [attest_image(ref, key, password, "https://slsa.dev/provenance/v1", predicate)]
     types = {"spdx-json": SPDX, "cyclonedx-json": CYCLONEDX}
+    attested: set[str] = set()
     for name, path in sorted(sboms.items()):
         fmt = name.split("/", 1)[1]
-        attached.append(attest_image(ref, key, password, types[fmt], json.loads(path.read_bytes())))
+        # one SBOM per architecture: the first of a type replaces older ones, the rest add
+        attached.append(
+            attest_image(
+                ref,
+                key,
+                password,
+                types[fmt],
+                json.loads(path.read_bytes()),
+                replace=fmt not in attested,
+            )
+        )
+        attested.add(fmt)
     return SignedBuild(digest, tuple(attached))
 
 
