@@ -179,7 +179,8 @@ def test_registry_killed_mid_push(tmp_path: Path, registry: RegistryServer) -> N
     assert registry.manifest_digests("k") == set()  # nothing half-published
     result = copy(src, dest, insecure=True, retries=3, backoff=0.05)
     assert result.digest == digest
-    assert result.stats.skipped == 2 and result.stats.uploaded == 4
+    # what went up before the kill (at least 2 blobs; uploads run in parallel) is not sent again
+    assert result.stats.skipped >= 2 and result.stats.skipped + result.stats.uploaded == 6
 
     stored = registry.blob_digests()
     for manifest_digest in registry.manifest_digests("k"):

@@ -17,6 +17,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +43,9 @@ from hardbase.util.progress import NullProgress, Progress
 log = logging.getLogger(__name__)
 
 SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
+
+
+BLOB_WORKERS = 4  # uploads at once, as skopeo and crane do
 
 
 @dataclass
@@ -312,16 +316,23 @@ def _copy_one(
     plan = _Plan(source)
     plan.walk(top)
     progress.start(f"copying {len(plan.blobs)} blobs to {where}", len(plan.blobs))
-    for blob in plan.blobs.values():
-        outcome = destination.put_blob(blob, functools.partial(source.open_blob, blob))
-        if outcome == "skipped":
-            stats.skipped += 1
-        elif outcome == "mounted":
-            stats.mounted += 1
-        else:
-            stats.uploaded += 1
-            stats.bytes += blob.size
-        progress.advance(1)
+    # Blobs go up in parallel; every one is in place before any manifest is sent.
+    with ThreadPoolExecutor(BLOB_WORKERS) as pool:
+        futures = [
+            (blob, pool.submit(destination.put_blob, blob,
+                               functools.partial(source.open_blob, blob)))
+            for blob in plan.blobs.values()
+        ]  # fmt: skip
+        for blob, future in futures:
+            outcome = future.result()
+            if outcome == "skipped":
+                stats.skipped += 1
+            elif outcome == "mounted":
+                stats.mounted += 1
+            else:
+                stats.uploaded += 1
+                stats.bytes += blob.size
+            progress.advance(1)
     for desc, data in plan.manifests:
         if desc.digest == top.digest:
             # the source's own annotations (its ref.name) do not belong to the destination

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -147,7 +148,10 @@ class RegistryClient:
         self._credentials = credentials if credentials is not None else load_credentials(registry)
         self._authorization: str | None = None
         self._tokens: dict[str, str] = {}
-        self._conn: http.client.HTTPConnection | None = None
+        # One kept-alive connection per thread, so blobs can be pushed in parallel.
+        self._local = threading.local()
+        self._open_conns: list[http.client.HTTPConnection] = []
+        self._conns_lock = threading.Lock()
         self._pinged = False
 
     def __repr__(self) -> str:
@@ -159,10 +163,25 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ HTTP
 
+    @property
+    def _conn(self) -> http.client.HTTPConnection | None:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        return conn
+
+    @_conn.setter
+    def _conn(self, conn: http.client.HTTPConnection | None) -> None:
+        self._local.conn = conn
+        if conn is not None:
+            with self._conns_lock:
+                if conn not in self._open_conns:
+                    self._open_conns.append(conn)
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._conns_lock:
+            conns, self._open_conns = self._open_conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     def _connect(self, host: str, scheme: str) -> http.client.HTTPConnection:
         if scheme == "https":
