@@ -156,5 +156,5 @@ def load_policy(path: Path) -> Policy:
 
 
 def default_policy_path() -> Path:
-    """`policies/default.yaml` of the source tree (the shipped hardened default)."""
-    return Path(__file__).resolve().parents[3] / "policies" / "default.yaml"
+    """The shipped hardened default (package data; `policies/default.yaml` links to it)."""
+    return Path(__file__).resolve().parent / "default.yaml"
