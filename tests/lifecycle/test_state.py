@@ -78,7 +78,7 @@ def test_sqlite(tmp_path: Path) -> None:
 
 
 def test_postgresql(postgres: str) -> None:
-    with StateDB.open(postgres) as state:
+    with StateDB.open(f"{postgres}/postgres") as state:
         exercise(state)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from sbom_support import DIGEST, FILES, PACKAGES, Validate, make_inventory
 
-from conftest import DIGEST, FILES, PACKAGES, Validate, make_inventory
 from hardbase.errors import UsageError
 from hardbase.oci.reference import parse_reference
 from hardbase.sbom.generate import build_input, get_format, image_name, render

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sbom_support import COPYRIGHT, Validate
 
-from conftest import COPYRIGHT, Validate
 from data.images.fixture_images import directory, file, gz, symlink, tar_bytes, write_oci
 from hardbase.cli.main import main
 from hardbase.sbom.generate import collect, write_sboms

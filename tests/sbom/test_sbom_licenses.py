@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from license_expression import get_spdx_licensing
+from sbom_support import COPYRIGHT
 
-from conftest import COPYRIGHT
 from hardbase.sbom.licenses import (
     combine,
     dep5_expression,

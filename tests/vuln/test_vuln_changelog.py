@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA
 from hardbase.debian.model import BinaryPackage
 from hardbase.util.progress import NullProgress
 from hardbase.vuln.db import VulnDB
@@ -20,6 +19,8 @@ from hardbase.vuln.importers.debian_changelog import (
     parse_changelog,
     select_targets,
 )
+
+DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
 
 def test_sid_then_stable_pitfall() -> None:

@@ -9,9 +9,10 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
-from conftest import DATA
 from data.images.fixture_images import file, gz, tar_bytes, write_oci
 from hardbase.cli.main import main
+
+DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
 STATUS = """\
 Package: libssl3

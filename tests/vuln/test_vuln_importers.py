@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA
 from hardbase.util.progress import NullProgress
 from hardbase.vuln.db import FIXED, NOT_AFFECTED, OPEN, WONT_FIX, VulnDB
 from hardbase.vuln.importers.interface import FeedError, get_importer
+
+DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
 
 def _osv_zip(tmp_path: Path) -> Path:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA
 from hardbase.util.progress import NullProgress
 from hardbase.vuln.db import FIXED, Affected, VulnDB
 from hardbase.vuln.importers.interface import get_importer
@@ -22,6 +21,8 @@ from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
 from hardbase.vuln.scan import EMPTY_DB_WARNING, failing, scan
 from hardbase.vuln.severity import Severity
 from hardbase.vuln.vex import load_vex
+
+DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
 BOOKWORM = OSRelease("debian", "12", "bookworm", "Debian GNU/Linux 12 (bookworm)")
 

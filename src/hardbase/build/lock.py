@@ -23,6 +23,12 @@ from hardbase.util.progress import Progress
 if TYPE_CHECKING:
     from hardbase.build.app.interface import AppLock
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hardbase.debian.index import PackageIndex
+    from hardbase.debian.model import ReleaseInfo
+
 log = logging.getLogger(__name__)
 
 LOCK_VERSION = 1
@@ -164,10 +170,21 @@ def check_current(lock: Lock, spec: ImageSpec, path: Path) -> None:
 def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
     """Resolve the spec against its archive and return a new Lock."""
     from hardbase.debian.archive import Archive
-    from hardbase.debian.resolver import resolve
 
     archive = Archive(spec.sources, cache_dir=cache_dir() / "archive", progress=progress)
     index, releases = archive.load(spec.archs)
+    lock = lock_from_index(spec, index, releases)
+    if spec.model.app is not None:  # app section
+        from hardbase.build.app.builder import lock_app
+
+        lock = dataclasses.replace(lock, app=lock_app(spec, lock, index, progress))
+    return lock
+
+
+def lock_from_index(spec: ImageSpec, index: PackageIndex, releases: Sequence[ReleaseInfo]) -> Lock:
+    """Resolve the spec's tiers against an already loaded index (no app section)."""
+    from hardbase.debian.resolver import resolve
+
     packages: dict[str, tuple[LockedPackage, ...]] = {}
     dropped: dict[str, tuple[DroppedDependency, ...]] = {}
     for arch in spec.archs:
@@ -190,7 +207,7 @@ def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
                         size=pkg.size,
                         tier=tier.name,
                         suite=pkg.suite,
-                    )
+                    )  # fmt: skip
                 )
             for drop in result.dropped:
                 drops[(drop.package, drop.dependency)] = DroppedDependency(
@@ -199,7 +216,7 @@ def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
         packages[arch] = tuple(locked)
         dropped[arch] = tuple(drops[k] for k in sorted(drops))
         log.debug("resolved %d packages for %s", len(locked), arch)
-    lock = Lock(
+    return Lock(
         spec_name=spec.name,
         spec_hash=spec.resolution_hash(),
         release=spec.release,
@@ -210,8 +227,3 @@ def resolve_lock(spec: ImageSpec, progress: Progress | None = None) -> Lock:
         packages=packages,
         dropped=dropped,
     )
-    if spec.model.app is not None:  # app section
-        from hardbase.build.app.builder import lock_app
-
-        lock = dataclasses.replace(lock, app=lock_app(spec, lock, index, progress))
-    return lock

@@ -16,9 +16,12 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from hardbase.build.lock import DroppedDependency, Lock, LockedPackage, LockedRelease
+from hardbase.build.lock import (
+    Lock,
+    LockedPackage,
+    lock_from_index,
+)
 from hardbase.build.spec import RELEASES, ImageSpec
 from hardbase.debian.index import PackageIndex
 from hardbase.debian.model import BinaryPackage, ReleaseInfo
@@ -165,53 +168,6 @@ def detect(lock: Lock, index: PackageIndex, findings: Iterable[Finding]) -> Plan
         fixes.setdefault(fix.key, fix)
         targets.update(available)
     return Plan(tuple(upgrades), tuple(fixes[k] for k in sorted(fixes)), frozenset(targets))
-
-
-def lock_from_index(spec: ImageSpec, index: PackageIndex, releases: Sequence[ReleaseInfo]) -> Lock:
-    """Resolve the spec's tiers against `index` (what `build.lock.resolve_lock` does)."""
-    from hardbase.debian.resolver import resolve
-
-    packages: dict[str, tuple[LockedPackage, ...]] = {}
-    dropped: dict[str, tuple[DroppedDependency, ...]] = {}
-    for arch in spec.archs:
-        chosen: dict[str, Any] = {}
-        locked: list[LockedPackage] = []
-        drops: dict[tuple[str, str], DroppedDependency] = {}
-        for tier in spec.tiers:
-            result = resolve(index, tier.roots, arch, preselected=chosen)
-            for pkg in result.packages:
-                chosen[pkg.name] = pkg
-                locked.append(
-                    LockedPackage(
-                        name=pkg.name,
-                        version=pkg.version,
-                        arch=pkg.arch,
-                        source=pkg.source,
-                        source_version=pkg.source_version,
-                        url=pkg.url,
-                        sha256=pkg.sha256,
-                        size=pkg.size,
-                        tier=tier.name,
-                        suite=pkg.suite,
-                    )  # fmt: skip
-                )
-            for drop in result.dropped:
-                drops[(drop.package, drop.dependency)] = DroppedDependency(
-                    drop.package, drop.dependency, drop.reason
-                )
-        packages[arch] = tuple(locked)
-        dropped[arch] = tuple(drops[k] for k in sorted(drops))
-    return Lock(
-        spec_name=spec.name,
-        spec_hash=spec.resolution_hash(),
-        release=spec.release,
-        releases=tuple(
-            LockedRelease(r.uri, r.suite, r.codename, r.date, r.sha256, r.valid_until)
-            for r in releases
-        ),
-        packages=packages,
-        dropped=dropped,
-    )
 
 
 def relock(
