@@ -432,3 +432,21 @@ def test_multiarch_signed_build_keeps_an_sbom_per_arch(
         assert main(["verify", f"oci:{out}:latest", "--key", str(tmp_path / "k.pub")]) == 0
     finally:
         arch.close()
+
+
+def test_sboms_attached_as_an_artifact(
+    tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hardbase.oci.layout import Layout
+
+    spec = write_spec(tmp_path, archive)
+    out = tmp_path / "img"
+    assert main(["-q", "build", str(spec), "-o", str(out)]) == 0
+    digest = capsys.readouterr().out.strip().splitlines()[-1]
+    layout = Layout.open(out)
+    artifact = json.loads(layout.read_blob(layout.find(f"sha256-{digest[7:]}.sbom").digest))
+    types = sorted(layer["mediaType"] for layer in artifact["layers"])
+    assert types == ["application/vnd.cyclonedx+json", "text/spdx+json"]
+    spdx = next(x for x in artifact["layers"] if x["mediaType"] == "text/spdx+json")
+    assert layout.read_blob(spdx["digest"]) == (tmp_path / "img.spdx.json").read_bytes()
+    assert layout.find("latest").digest == digest  # the image is still what `latest` names

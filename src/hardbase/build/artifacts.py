@@ -66,6 +66,33 @@ def write_sboms(result: BuildResult, name: str, created: str) -> dict[str, Path]
     return paths
 
 
+# Media types cosign uses for `cosign attach sbom`.
+SBOM_MEDIA_TYPES = {
+    "spdx-json": "text/spdx+json",
+    "cyclonedx-json": "application/vnd.cyclonedx+json",
+}
+
+
+def attach_sboms(result: BuildResult, sboms: dict[str, Path]) -> str | None:
+    """Attach the SBOMs to an `oci` output as a cosign-style `sha256-<hex>.sbom` artifact.
+
+    Returns the artifact's tag (None for the archive formats, which cannot hold one);
+    `hardbase push --signatures` carries it to a registry with the image.
+    """
+    if result.format != "oci" or not sboms:
+        return None
+    from hardbase.attest.store import artifact_tag, open_store, publish
+
+    tag = artifact_tag(result.index_digest, "sbom")
+    with open_store(result.reference) as store:
+        layers = [
+            store.put_blob(path.read_bytes(), SBOM_MEDIA_TYPES[name.split("/", 1)[1]])
+            for name, path in sorted(sboms.items())
+        ]
+        publish(store, tag, layers)
+    return tag
+
+
 def _cache_path(manifest_digest: str, reference: str, fmt: str) -> Path:
     """SBOMs by image and reference (the CycloneDX document names the reference)."""
     import hashlib

@@ -5,7 +5,8 @@ first when there is none, or with --relock). Writes an OCI image layout (a
 multi-arch index when the spec names several architectures), or an
 oci-archive / docker-archive tar, atomically: a failed build leaves nothing.
 Writes SPDX and CycloneDX SBOMs beside the output (`NAME.spdx.json`,
-`NAME.cdx.json`). With --sign-key, signs the image and attaches SLSA
+`NAME.cdx.json`) and, for --format oci, attaches them to the image as a
+cosign-style `sha256-<hex>.sbom` artifact. With --sign-key, signs the image and attaches SLSA
 provenance and the SBOMs as attestations (cosign-compatible).
 The last line of stdout is the image index digest.
 """
@@ -84,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     finished = datetime.now(UTC)
     sboms = {}
     if args.sbom or args.sign_key is not None:
-        from hardbase.build.artifacts import write_sboms
+        from hardbase.build.artifacts import attach_sboms, write_sboms
 
         sboms = write_sboms(result, spec.name, result.created)
+        attach_sboms(result, sboms)
     signed = None
     if args.sign_key is not None:
         from hardbase.attest.keys import password_from_env
