@@ -234,19 +234,10 @@ def _preset_chain(name: str, release: str, where: str) -> tuple[list[Tier], list
 
 def parse_spec(data: Any, path: Path) -> ImageSpec:
     """Validate `data` (the spec's YAML) and apply its presets."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a spec must be a YAML mapping")
-    from pydantic import ValidationError
-
     from hardbase.build.spec_schema import SpecModel
+    from hardbase.util.validation import validate
 
-    try:
-        model = SpecModel.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"{path}: field '{loc}': {first['msg']}{more}") from None
+    model = validate(SpecModel, data, str(path), "a spec")
     tiers: list[Tier] = []
     entrypoint: list[str] | None = None
     debug = False

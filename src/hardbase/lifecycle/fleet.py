@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardbase.errors import SpecError
+from hardbase.util.validation import validate
 from hardbase.vuln.severity import Severity
 
 DEFAULT_STATE = "sqlite:///var/lib/hardbase/state.db"
@@ -230,15 +231,7 @@ def _feed_location(base: Path, value: str) -> str:
 
 def parse_fleet(data: Any, path: Path) -> Fleet:
     """Validate `data` (the fleet file's YAML) and resolve its paths against `path`."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a fleet file must be a YAML mapping")
-    try:
-        model = FleetModel.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"{path}: field '{loc}': {first['msg']}{more}") from None
+    model = validate(FleetModel, data, str(path), "a fleet file")
     base = path.resolve().parent
     default_fail = parse_severity(model.fail_on)
     images: list[ManagedImage] = []

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardbase.errors import SpecError
+from hardbase.util.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +130,7 @@ class Policy:
 def parse_policy(data: Any, where: str, base: Path) -> Policy:
     if not isinstance(data, dict):
         raise SpecError(f"{where} is not a policy: expected a mapping of rules")
-    try:
-        model = PolicyModel.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise SpecError(f"{where}: {loc}: {first['msg']}") from None
-    return Policy(model, base, where)
+    return Policy(validate(PolicyModel, data, where, "a policy"), base, where)
 
 
 def load_policy(path: Path) -> Policy:
