@@ -39,6 +39,7 @@ def _real_closure(pytestconfig: pytest.Config, store_name: str, spec_body: str) 
             return paths
     from hardbase.build.lock import resolve_lock
     from hardbase.build.spec import load_spec
+    from hardbase.errors import FetchError
     from hardbase.util.http import download
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,8 +47,8 @@ def _real_closure(pytestconfig: pytest.Config, store_name: str, spec_body: str) 
         spec_path.write_text(f"name: closure\nrelease: trixie\n{spec_body}")
         try:
             lock = resolve_lock(load_spec(spec_path))
-        except Exception as exc:  # no mirror here: these tests cannot run
-            pytest.skip(f"deb.debian.org is not reachable: {exc}")
+        except FetchError as exc:  # no mirror here: these tests cannot run
+            pytest.skip(f"deb.debian.org is not reachable: {exc.diagnostics()}")
     listed = {}
     for pkg in lock.packages["amd64"]:
         name = f"{pkg.name}_{pkg.version.replace(':', '%3a')}_{pkg.arch}.deb"
