@@ -548,22 +548,7 @@ class StateDB:
     def fail(self, job: Job, owner: str, kind: str, error: str, **detail: Any) -> bool:
         """Finish a job as failed (a gate or a build failed); True when this call did it."""
         with self._tx() as conn:
-            result = conn.execute(
-                jobs_t.update()
-                .where(
-                    jobs_t.c.id == job.id,
-                    jobs_t.c.lease_owner == owner,
-                    jobs_t.c.state.not_in(list(FINAL)),
-                )
-                .values(
-                    state=FAILED,
-                    error=error,
-                    lease_owner=None,
-                    lease_until=None,
-                    updated_at=time.time(),
-                )  # fmt: skip
-            )
-            if result.rowcount != 1:
+            if not _finish(conn, job, owner, state=FAILED, error=error, updated_at=time.time()):
                 return False
             self._event(conn, job.image, kind, job.id, {"error": error, **detail})
             conn.execute(
@@ -579,23 +564,9 @@ class StateDB:
         """Finish a job as published, exactly once; returns the event, None if already done."""
         now = time.time()
         with self._tx() as conn:
-            result = conn.execute(
-                jobs_t.update()
-                .where(
-                    jobs_t.c.id == job.id,
-                    jobs_t.c.lease_owner == owner,
-                    jobs_t.c.state.not_in(list(FINAL)),
-                )
-                .values(
-                    state=PUBLISHED,
-                    digest=digest,
-                    lease_owner=None,
-                    lease_until=None,
-                    error="",
-                    updated_at=now,
-                )  # fmt: skip
-            )
-            if result.rowcount != 1:
+            if not _finish(
+                conn, job, owner, state=PUBLISHED, digest=digest, error="", updated_at=now
+            ):
                 return None
             if fixes:
                 conn.execute(
@@ -619,3 +590,17 @@ class StateDB:
                 )  # fmt: skip
             )
             return self._event(conn, job.image, PUBLISHED, job.id, {"digest": digest, **detail})
+
+
+def _finish(conn: Any, job: Job, owner: str, **values: Any) -> bool:
+    """End a job still held by `owner` and not final; False when another did it first."""
+    result = conn.execute(
+        jobs_t.update()
+        .where(
+            jobs_t.c.id == job.id,
+            jobs_t.c.lease_owner == owner,
+            jobs_t.c.state.not_in(list(FINAL)),
+        )
+        .values(lease_owner=None, lease_until=None, **values)
+    )
+    return bool(result.rowcount == 1)
