@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,6 +100,19 @@ def postgres() -> Iterator[str]:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], check=False, capture_output=True)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres: str) -> str:
+    """The URL of a new, empty database on the `postgres` server."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(f"{postgres}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return f"{postgres}/{name}"
 
 
 # Real images for the policy and evaluate tests (built on first use, archive tests only).

@@ -6,7 +6,6 @@ import functools
 import http.server
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,23 +43,12 @@ def _free_port() -> int:
         return port
 
 
-def _fresh_postgres_db(base: str) -> str:
-    import sqlalchemy as sa
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return f"{base}/{name}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VulnDB]:
     """An empty database: a SQLite file, and the same tests again on PostgreSQL."""
     if request.param == "sqlite":
         handle = VulnDB.open(tmp_path / "vuln.db")
     else:
-        handle = VulnDB.open(_fresh_postgres_db(request.getfixturevalue("postgres")))
+        handle = VulnDB.open(request.getfixturevalue("postgres_db"))
     yield handle
     handle.close()

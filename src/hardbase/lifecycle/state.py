@@ -17,20 +17,18 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import SQLAlchemyError
 
 from hardbase.errors import HardbaseError
+from hardbase.util.sql import Schema, SQLStore, sqlite_url
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
 
 # job states, in the order a job moves through them
 QUEUED = "queued"
@@ -126,6 +124,10 @@ fixes_t = sa.Table(
 )
 
 
+# Append a migration here to change the schema (see hardbase.util.sql).
+SCHEMA = Schema(_md, meta_t, migrations=())
+
+
 @dataclass(frozen=True)
 class Job:
     id: int
@@ -199,54 +201,23 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
 class StateDB:
     """A handle on the state database; create with `StateDB.open(url)`."""
 
-    def __init__(self, engine: sa.Engine, shown: str) -> None:
-        self.engine = engine
-        self.location = shown
+    def __init__(self, store: SQLStore) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.location = store.location
 
     @classmethod
     def open(cls, url: str) -> StateDB:
-        """Open (creating the tables of) the database at a SQLAlchemy URL."""
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-        try:
-            if url.startswith("sqlite:///"):
-                path = url[len("sqlite:///") :]
-                if path and path != ":memory:":
-                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            engine = sa.create_engine(url, future=True)
-            if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
-            _md.create_all(engine)
-            with engine.begin() as conn:
-                row = conn.execute(
-                    sa.select(meta_t.c.value).where(meta_t.c.key == "schema")
-                ).first()
-                if row is None:
-                    conn.execute(meta_t.insert(), {"key": "schema", "value": str(SCHEMA_VERSION)})
-                elif row[0] != str(SCHEMA_VERSION):
-                    raise StateError(
-                        f"the state database {shown} has schema {row[0]}, this hardbase "
-                        f"expects {SCHEMA_VERSION}; use a new `state:` location"
-                    )
-        except OSError as exc:
-            raise StateError(f"cannot create the state database {shown}") from exc
-        except SQLAlchemyError as exc:
-            raise StateError(f"cannot open the state database {shown}; check `state:`") from exc
-        except ImportError as exc:
-            raise StateError(
-                f"the database driver for {shown} is not installed ({exc.name}); install it"
-            ) from None
-        return cls(engine, shown)
+        """Open (creating or migrating the tables of) the database at a SQLAlchemy URL."""
+        where = sqlite_url(url, StateError, "the state database")
+        return cls(
+            SQLStore.open(
+                where, SCHEMA, error=StateError, what="the state database", hint="check `state:`"
+            )
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -257,13 +228,8 @@ class StateDB:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StateError(f"the state database {self.location} failed") from exc
+    def _tx(self) -> AbstractContextManager[sa.Connection]:
+        return self.store.begin(f"the state database {self.location} failed")
 
     # -- events -------------------------------------------------------------------------------
 

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from hardbase.errors import HardbaseError
 from hardbase.util.paths import default_db_path
+from hardbase.util.sql import Schema, SQLStore, sqlite_url
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 _CHUNK = 500  # names per IN (...) query: well under SQLite's and PostgreSQL's limits
 
 # affected.status values
@@ -169,6 +168,10 @@ meta_t = sa.Table(
 )
 
 
+# Append a migration here to change the schema (see hardbase.util.sql).
+SCHEMA = Schema(_md, meta_t, migrations=())
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -178,70 +181,31 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]
         yield items[i : i + size]
 
 
-def _url_for(location: str | Path | None) -> str:
-    if location is None:
-        location = default_db_path()
-    text = str(location)
-    if "://" in text:
-        return text
-    path = Path(text).expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseError(
-            f"cannot create the directory for the vulnerability database {path}; "
-            "pass --db with a writable path"
-        ) from exc
-    return f"sqlite:///{path}"
-
-
 class VulnDB:
     """A handle on the vulnerability database; create with `VulnDB.open(...)`."""
 
-    def __init__(self, engine: sa.Engine, location: str) -> None:
-        self.engine = engine
-        self.location = location
+    def __init__(self, store: SQLStore) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.location = store.location
 
     @classmethod
-    def open(cls, location: str | Path | None = None, *, create: bool = True) -> VulnDB:
-        """Open (and create the tables of) the database at a path or SQLAlchemy URL.
+    def open(cls, location: str | Path | None = None) -> VulnDB:
+        """Open (creating or migrating the tables of) the database at a path or SQLAlchemy URL.
 
         `None` means `hardbase.util.paths.default_db_path()`.
         """
-        url = _url_for(location)
-        shown = (
-            sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        where = default_db_path() if location is None else location
+        url = sqlite_url(where, DatabaseError, "the vulnerability database")
+        return cls(
+            SQLStore.open(
+                url,
+                SCHEMA,
+                error=DatabaseError,
+                what="the vulnerability database",
+                hint="check --db",
+            )
         )
-        try:
-            engine = sa.create_engine(url, future=True)
-            if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
-            db = cls(engine, shown)
-            if create:
-                _md.create_all(engine)
-                with engine.begin() as conn:
-                    row = conn.execute(
-                        sa.select(meta_t.c.value).where(meta_t.c.key == "schema")
-                    ).first()
-                    if row is None:
-                        conn.execute(
-                            meta_t.insert(), {"key": "schema", "value": str(SCHEMA_VERSION)}
-                        )
-                    elif row[0] != str(SCHEMA_VERSION):
-                        raise DatabaseError(
-                            f"the vulnerability database {shown} has schema {row[0]}, this "
-                            f"hardbase expects {SCHEMA_VERSION}; delete it and run "
-                            "`hardbase db update`"
-                        )
-        except SQLAlchemyError as exc:
-            raise DatabaseError(
-                f"cannot open the vulnerability database {shown}; check --db"
-            ) from exc
-        except ImportError as exc:
-            raise DatabaseError(
-                f"the database driver for {shown} is not installed ({exc.name}); install it"
-            ) from None
-        return db
 
     def close(self) -> None:
         self.engine.dispose()
@@ -273,35 +237,32 @@ class VulnDB:
             row["source"] = source
         for row in adv_rows:
             row["source"] = source
-        try:
-            with self.engine.begin() as conn:
-                if packages is None:
-                    conn.execute(affected_t.delete().where(affected_t.c.source == source))
-                    conn.execute(advisories_t.delete().where(advisories_t.c.source == source))
-                else:
-                    for eco, name in packages:
-                        conn.execute(
-                            affected_t.delete().where(
-                                affected_t.c.source == source,
-                                affected_t.c.ecosystem == eco,
-                                affected_t.c.package == name,
-                            )
+        with self.store.begin(
+            f"writing {source} records to {self.location} failed; check the database"
+        ) as conn:
+            if packages is None:
+                conn.execute(affected_t.delete().where(affected_t.c.source == source))
+                conn.execute(advisories_t.delete().where(advisories_t.c.source == source))
+            else:
+                for eco, name in packages:
+                    conn.execute(
+                        affected_t.delete().where(
+                            affected_t.c.source == source,
+                            affected_t.c.ecosystem == eco,
+                            affected_t.c.package == name,
                         )
-                    ids = sorted({r["id"] for r in adv_rows})
-                    for chunk in _chunks(ids):
-                        conn.execute(
-                            advisories_t.delete().where(
-                                advisories_t.c.source == source, advisories_t.c.id.in_(chunk)
-                            )
+                    )
+                ids = sorted({r["id"] for r in adv_rows})
+                for chunk in _chunks(ids):
+                    conn.execute(
+                        advisories_t.delete().where(
+                            advisories_t.c.source == source, advisories_t.c.id.in_(chunk)
                         )
-                if adv_rows:
-                    conn.execute(advisories_t.insert(), _dedupe(adv_rows))
-                if aff_rows:
-                    conn.execute(affected_t.insert(), aff_rows)
-        except SQLAlchemyError as exc:
-            raise DatabaseError(
-                f"writing {source} records to {self.location} failed; check the database"
-            ) from exc
+                    )
+            if adv_rows:
+                conn.execute(advisories_t.insert(), _dedupe(adv_rows))
+            if aff_rows:
+                conn.execute(affected_t.insert(), aff_rows)
         return len(adv_rows), len(aff_rows)
 
     def replace_support(self, source: str, notes: Iterable[SupportNote]) -> int:
@@ -317,13 +278,10 @@ class VulnDB:
             }
             for n in notes
         ]
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(support_t.delete().where(support_t.c.source == source))
-                if rows:
-                    conn.execute(support_t.insert(), rows)
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"writing support notes to {self.location} failed") from exc
+        with self.store.begin(f"writing support notes to {self.location} failed") as conn:
+            conn.execute(support_t.delete().where(support_t.c.source == source))
+            if rows:
+                conn.execute(support_t.insert(), rows)
         return len(rows)
 
     def record_source(self, info: SourceInfo) -> None:
@@ -335,21 +293,15 @@ class VulnDB:
             "records": info.records,
             "state": _dumps(dict(info.state)),
         }
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sources_t.delete().where(sources_t.c.name == info.name))
-                conn.execute(sources_t.insert(), row)
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"recording source {info.name} in {self.location} failed") from exc
+        with self.store.begin(f"recording source {info.name} in {self.location} failed") as conn:
+            conn.execute(sources_t.delete().where(sources_t.c.name == info.name))
+            conn.execute(sources_t.insert(), row)
 
     # -- reading ---------------------------------------------------------------------------
 
     def sources(self) -> list[SourceInfo]:
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(sources_t).order_by(sources_t.c.name)).all()
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"reading {self.location} failed; check --db") from exc
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            rows = conn.execute(sa.select(sources_t).order_by(sources_t.c.name)).all()
         return [
             SourceInfo(
                 name=r.name,
@@ -367,28 +319,22 @@ class VulnDB:
     def counts(self) -> dict[str, int]:
         """Rows per table, for `db status` and the empty-database warning."""
         out: dict[str, int] = {}
-        try:
-            with self.engine.connect() as conn:
-                for table in (advisories_t, affected_t, support_t):
-                    out[table.name] = int(
-                        conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-                    )
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"reading {self.location} failed; check --db") from exc
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            for table in (advisories_t, affected_t, support_t):
+                out[table.name] = int(
+                    conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                )
         return out
 
     def count_source(self, source: str) -> int:
         """Affected rows one source has written."""
-        try:
-            with self.engine.connect() as conn:
-                query = (
-                    sa.select(sa.func.count())
-                    .select_from(affected_t)
-                    .where(affected_t.c.source == source)
-                )
-                return int(conn.execute(query).scalar_one())
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"reading {self.location} failed; check --db") from exc
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            query = (
+                sa.select(sa.func.count())
+                .select_from(affected_t)
+                .where(affected_t.c.source == source)
+            )
+            return int(conn.execute(query).scalar_one())
 
     def is_empty(self) -> bool:
         return self.counts()["affected"] == 0
@@ -396,40 +342,31 @@ class VulnDB:
     def affected_for(self, packages: Mapping[str, Collection[str]]) -> list[Affected]:
         """Every affected row for the given {ecosystem: package names}, in a few queries."""
         out: list[Affected] = []
-        try:
-            with self.engine.connect() as conn:
-                for eco, names in sorted(packages.items()):
-                    for chunk in _chunks(sorted(set(names))):
-                        query = sa.select(affected_t).where(
-                            affected_t.c.ecosystem == eco, affected_t.c.package.in_(chunk)
-                        )
-                        out.extend(_affected_from(r) for r in conn.execute(query))
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"reading {self.location} failed; check --db") from exc
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            for eco, names in sorted(packages.items()):
+                for chunk in _chunks(sorted(set(names))):
+                    query = sa.select(affected_t).where(
+                        affected_t.c.ecosystem == eco, affected_t.c.package.in_(chunk)
+                    )
+                    out.extend(_affected_from(r) for r in conn.execute(query))
         return out
 
     def advisories_for(self, ids: Collection[str]) -> dict[str, list[Advisory]]:
         """Every source's description of the given advisory ids."""
         out: dict[str, list[Advisory]] = {}
-        try:
-            with self.engine.connect() as conn:
-                for chunk in _chunks(sorted(set(ids))):
-                    query = sa.select(advisories_t).where(advisories_t.c.id.in_(chunk))
-                    for r in conn.execute(query):
-                        out.setdefault(r.id, []).append(_advisory_from(r))
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"reading {self.location} failed; check --db") from exc
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                query = sa.select(advisories_t).where(advisories_t.c.id.in_(chunk))
+                for r in conn.execute(query):
+                    out.setdefault(r.id, []).append(_advisory_from(r))
         return out
 
     def support_notes(self, ecosystems: Collection[str]) -> list[SupportNote]:
         """Support notes for these ecosystems (and for every Debian release)."""
         wanted = set(ecosystems) | {e.split(":", 1)[0] for e in ecosystems}
-        try:
-            with self.engine.connect() as conn:
-                query = sa.select(support_t).where(support_t.c.ecosystem.in_(sorted(wanted)))
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"reading {self.location} failed; check --db") from exc
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            query = sa.select(support_t).where(support_t.c.ecosystem.in_(sorted(wanted)))
+            rows = conn.execute(query).all()
         return [
             SupportNote(
                 ecosystem=r.ecosystem,
@@ -442,13 +379,6 @@ class VulnDB:
             )
             for r in rows
         ]
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
 
 
 def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
