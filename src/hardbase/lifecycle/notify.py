@@ -3,8 +3,9 @@
 The body is signed with the shared secret (from the environment variable the
 fleet names) and the signature sent as `X-Hardbase-Signature: sha256=<hex>`.
 Deliveries run on a background thread and are retried with exponential
-backoff; a webhook that fails never blocks or fails a publish. `close()`
-waits (boundedly) for pending deliveries.
+backoff by the shared HTTP client (`hardbase.util.http`); a webhook that
+fails never blocks or fails a publish. `close()` waits (boundedly) for
+pending deliveries.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import json
 import logging
 import queue
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from hardbase.errors import FetchError
+from hardbase.util import http
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +91,19 @@ class Notifier:
     def _deliver(self, kind: str, body: bytes) -> str | None:
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "hardbase-watch",
             SIGNATURE_HEADER: signature(self.secret, body),
             EVENT_HEADER: kind,
         }
-        error = "not tried"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                    resp.read(65536)
-                    if 200 <= resp.status < 300:
-                        return None
-                    error = f"HTTP {resp.status}"
-            except urllib.error.HTTPError as exc:
-                error = f"HTTP {exc.code}"
-                if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                    return error  # the receiver refuses it: retrying will not help
-            except (OSError, ValueError) as exc:
-                error = str(getattr(exc, "reason", exc))
-            log.debug("webhook %s: try %d failed: %s", self.url, attempt + 1, error)
-        return error
+        try:
+            status = http.post(
+                self.url,
+                body,
+                headers,
+                timeout=self.timeout,
+                retries=self.retries,
+                backoff=self.backoff,
+            )
+        except FetchError as exc:
+            return exc.diagnostics()
+        # a 4xx other than 408 and 429 is the receiver refusing it: urllib3 did not retry it
+        return None if 200 <= status < 300 else f"HTTP {status}"
