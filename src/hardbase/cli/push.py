@@ -10,7 +10,6 @@ import argparse
 import sys
 
 from hardbase.cli.progress import TerminalProgress
-from hardbase.oci.copy import copy
 from hardbase.oci.reference import parse_reference
 
 
@@ -37,6 +36,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardbase.oci.copy import copy  # the HTTP stack is slow to import: not for --help
+
     src = parse_reference(args.src)
     dest = parse_reference(args.dest)
     options = {"chunk_size": args.chunk_size} if args.chunk_size else {}

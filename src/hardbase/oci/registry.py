@@ -4,42 +4,44 @@ Manifests and blobs are read and written by digest, blobs streamed and
 verified; uploads check for the blob first (HEAD), mount it from another
 repository when asked, and use one monolithic PUT or, for large blobs, chunked
 PATCHes. Bearer-token and basic authentication are answered from the
-credentials in `hardbase.oci.auth`. Connection errors and 5xx answers are
-retried a bounded number of times with exponential backoff. TLS is verified;
-`insecure=True` means plain HTTP, meant for registries on 127.0.0.1.
+credentials in `hardbase.oci.auth`. The HTTP underneath is the shared
+urllib3 client (`hardbase.util.http`): it keeps connections alive, follows
+redirects and retries connection errors and 5xx answers with exponential
+backoff; this module keeps only the registry protocol, and turns urllib3's
+errors into `RegistryError`s. TLS is verified; `insecure=True` means plain
+HTTP, meant for registries on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import logging
-import ssl
-import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, cast
 
-from hardbase import __version__
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError, SSLError
+
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.auth import Credentials, load_credentials, parse_challenge
 from hardbase.oci.layout import Descriptor, check_digest, sha256_digest
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.transports.interface import ImageSource, VerifyingReader
+from hardbase.util import http
+from hardbase.util.retry import retrying
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"hardbase/{__version__}"
 MANIFEST_ACCEPT = ", ".join((mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_LIST, mt.DOCKER_MANIFEST))
 MAX_MANIFEST = 8 << 20
 MAX_ERROR_BODY = 64 << 10
 DEFAULT_CHUNK = 16 << 20
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+POOL_SIZE = 8  # connections kept per host: more than copy.BLOB_WORKERS uploads at once
 
 
 class _Readable(Protocol):
@@ -70,7 +72,7 @@ class Response:
     """A fully read answer (bodies of non-streamed requests are small)."""
 
     status: int
-    headers: http.client.HTTPMessage
+    headers: urllib3.HTTPHeaderDict
     body: bytes
 
     def header(self, name: str) -> str | None:
@@ -84,23 +86,32 @@ class Response:
 
 
 class _Stream:
-    """A streamed response body that closes its own connection."""
+    """A streamed response body; closing it drops a connection that was not read to the end."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-        self._conn = conn
+    def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
         self._resp = resp
 
     def read(self, n: int = -1) -> bytes:
         try:
             return self._resp.read(None if n < 0 else n)
-        except (OSError, http.client.HTTPException) as exc:
+        except Urllib3Error as exc:
             raise RegistryUnavailable(
-                f"the connection broke while downloading ({type(exc).__name__}); try again"
+                f"the connection broke while downloading ({http.reason(exc)}); try again"
             ) from None
 
     def close(self) -> None:
-        self._resp.close()
-        self._conn.close()
+        _release(self._resp)
+
+
+def _release(resp: urllib3.BaseHTTPResponse) -> None:
+    """Give the connection back to the pool, or close it when part of the body is unread."""
+    try:
+        done = resp.read(1) == b""
+    except Urllib3Error:
+        done = False
+    if not done:
+        resp.close()
+    resp.release_conn()
 
 
 def api_host(registry: str) -> str:
@@ -148,10 +159,9 @@ class RegistryClient:
         self._credentials = credentials if credentials is not None else load_credentials(registry)
         self._authorization: str | None = None
         self._tokens: dict[str, str] = {}
-        # One kept-alive connection per thread, so blobs can be pushed in parallel.
-        self._local = threading.local()
-        self._open_conns: list[http.client.HTTPConnection] = []
-        self._conns_lock = threading.Lock()
+        # Its own pool, so that close() ends this client's connections; blobs go up in parallel.
+        self._pool = http.new_pool(POOL_SIZE)
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._pinged = False
 
     def __repr__(self) -> str:
@@ -163,33 +173,8 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ HTTP
 
-    @property
-    def _conn(self) -> http.client.HTTPConnection | None:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        return conn
-
-    @_conn.setter
-    def _conn(self, conn: http.client.HTTPConnection | None) -> None:
-        self._local.conn = conn
-        if conn is not None:
-            with self._conns_lock:
-                if conn not in self._open_conns:
-                    self._open_conns.append(conn)
-
     def close(self) -> None:
-        with self._conns_lock:
-            conns, self._open_conns = self._open_conns, []
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
-
-    def _connect(self, host: str, scheme: str) -> http.client.HTTPConnection:
-        if scheme == "https":
-            context = ssl.create_default_context()
-            return http.client.HTTPSConnection(
-                host, timeout=self.timeout, context=context, blocksize=1 << 20
-            )
-        return http.client.HTTPConnection(host, timeout=self.timeout, blocksize=1 << 20)
+        self._pool.clear()
 
     def _url(self, path: str) -> str:
         return f"{self.scheme}://{self.host}{path}"
@@ -201,46 +186,42 @@ class RegistryClient:
         headers: dict[str, str],
         body: Body,
         *,
-        stream: bool,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        retries: int,
+    ) -> urllib3.BaseHTTPResponse:
+        """One request through urllib3, which retries `retries` times and follows GET redirects."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise RegistryError(f"{self.registry} sent an unusable URL; is it an OCI registry?")
-        own_host = parts.netloc == self.host
-        target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        send_headers = {"User-Agent": USER_AGENT, **headers}
-        if own_host and self._authorization and "Authorization" not in headers:
+        send_headers = {"User-Agent": http.USER_AGENT, **headers}
+        if parts.netloc == self.host and self._authorization and "Authorization" not in headers:
             send_headers["Authorization"] = self._authorization
         if body is None and method in ("PUT", "POST", "PATCH"):
             send_headers.setdefault("Content-Length", "0")
-        reuse = own_host and not stream and parts.scheme == self.scheme
-        if reuse and self._conn is not None:
-            conn = self._conn
-        else:
-            conn = self._connect(parts.netloc, parts.scheme)
+        follow = method in ("GET", "HEAD")
         try:
-            conn.request(method, target, body=body, headers=send_headers)
-            resp = conn.getresponse()
-        except ssl.SSLError as exc:
-            conn.close()
-            self._conn = None
-            raise RegistryError(
-                f"TLS with {parts.netloc} failed ({exc.reason or exc.__class__.__name__}); "
-                "check its certificate, or use --insecure for a plain-HTTP local registry"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            if conn is self._conn:
-                self._conn = None
-            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            resp = self._pool.request(
+                method,
+                url,
+                body=cast(Any, body),
+                headers=send_headers,
+                preload_content=False,
+                redirect=follow,
+                timeout=self._timeout,
+                retries=http.retry_policy(retries, self.backoff, redirects=5 if follow else 0),
+            )
+        except (MaxRetryError, Urllib3Error) as exc:
+            cause = exc.reason if isinstance(exc, MaxRetryError) else exc
+            if isinstance(cause, SSLError):
+                raise RegistryError(
+                    f"TLS with {parts.netloc} failed ({http.reason(cause)}); check its "
+                    "certificate, or use --insecure for a plain-HTTP local registry"
+                ) from None
             raise RegistryUnavailable(
-                f"cannot reach registry {parts.netloc} ({reason}); "
+                f"cannot reach registry {parts.netloc} ({http.reason(exc)}); "
                 "check the address and that the registry is running"
             ) from None
-        if reuse:
-            self._conn = conn
-        log.debug("%s %s -> %d", method, target.split("?")[0], resp.status)
-        return conn, resp
+        log.debug("%s %s -> %d", method, parts.path, resp.status)
+        return resp
 
     def _request(
         self,
@@ -255,79 +236,48 @@ class RegistryClient:
         max_body: int = MAX_MANIFEST,
         scope_actions: str = "pull",
     ) -> Response | _Stream:
-        """Send a request, answering auth challenges, following redirects, retrying failures."""
+        """Send a request, answering one auth challenge; urllib3 retries failures when `retry`."""
         url = path_or_url if "://" in path_or_url else self._url(path_or_url)
-        accepted = set(ok)
-        attempts = self.retries if retry else 1
-        authenticated = False
-        redirects = 0
-        attempt = 0
-        while True:
-            try:
-                conn, resp = self._send_once(method, url, headers or {}, body, stream=stream)
-                status = resp.status
-                if status == 401 and not authenticated:
-                    challenge = resp.getheader("WWW-Authenticate") or ""
-                    self._discard(conn, resp)
-                    self._authenticate(challenge, scope_actions)
-                    authenticated = True
-                    continue
-                if status in _REDIRECTS and method in ("GET", "HEAD") and redirects < 5:
-                    location = resp.getheader("Location")
-                    self._discard(conn, resp)
-                    if location:
-                        url = urllib.parse.urljoin(url, location)
-                        redirects += 1
-                        continue
-                if status in _RETRY_STATUS:
-                    detail = _error_detail(resp.read(MAX_ERROR_BODY))
-                    self._discard(conn, resp)
-                    raise RegistryUnavailable(
-                        f"registry {self.registry} answered HTTP {status} to {method} "
-                        f"{urllib.parse.urlsplit(url).path}"
-                        + (f" ({detail})" if detail else "")
-                        + "; it may be overloaded or broken, try again later"
-                    )
-            except RegistryUnavailable:
-                attempt += 1
-                if attempt >= attempts:
-                    raise
-                delay = self.backoff * 2 ** (attempt - 1)
-                log.debug("retrying %s in %.2fs (try %d of %d)", method, delay, attempt, attempts)
-                time.sleep(delay)
-                continue
-            if status not in accepted:
-                raw = resp.read(MAX_ERROR_BODY)  # also completes HEAD answers
-                self._discard(conn, resp)
-                self._raise_for(status, method, url, raw, resp.getheader("Content-Type"))
-            if stream:
-                return _Stream(conn, resp)
-            try:
-                data = resp.read(max_body + 1)  # b"" for HEAD, and marks the answer done
-            except (OSError, http.client.HTTPException):
-                self.close()
-                raise RegistryUnavailable(
-                    f"the connection to {self.registry} broke while reading an answer; try again"
-                ) from None
-            if len(data) > max_body:
-                self.close()
-                raise RegistryError(
-                    f"{self.registry} sent more than {max_body} bytes for "
-                    f"{urllib.parse.urlsplit(url).path}; refusing it"
-                )
-            return Response(status, resp.headers, data)
-
-    def _discard(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-        """Finish with an answer we will not use, keeping the shared connection usable."""
+        retries = self.retries - 1 if retry else 0
+        resp = self._send_once(method, url, headers or {}, body, retries=retries)
+        if resp.status == 401:
+            challenge = resp.headers.get("WWW-Authenticate") or ""
+            _release(resp)
+            self._authenticate(challenge, scope_actions)
+            resp = self._send_once(method, url, headers or {}, body, retries=retries)
+        status = resp.status
+        if status in http.RETRY_STATUS:
+            detail = _error_detail(resp.read(MAX_ERROR_BODY))
+            _release(resp)
+            raise RegistryUnavailable(
+                f"registry {self.registry} answered HTTP {status} to {method} "
+                f"{urllib.parse.urlsplit(url).path}"
+                + (f" ({detail})" if detail else "")
+                + "; it may be overloaded or broken, try again later"
+            )
+        if status not in set(ok):
+            raw = resp.read(MAX_ERROR_BODY)
+            _release(resp)
+            self._raise_for(status, method, url, raw, resp.headers.get("Content-Type"))
+        if stream:
+            return _Stream(resp)
         try:
-            resp.read(MAX_ERROR_BODY)
-        except (OSError, http.client.HTTPException):
-            pass
-        if conn is not self._conn:
+            data = resp.read(max_body + 1)  # b"" for HEAD
+        except Urllib3Error:
             resp.close()
-            conn.close()
-        elif not resp.isclosed():
-            self.close()  # unread bytes would confuse the next request
+            resp.release_conn()
+            raise RegistryUnavailable(
+                f"the connection to {self.registry} broke while reading an answer; try again"
+            ) from None
+        if len(data) > max_body:
+            resp.close()
+            resp.release_conn()
+            raise RegistryError(
+                f"{self.registry} sent more than {max_body} bytes for "
+                f"{urllib.parse.urlsplit(url).path}; refusing it"
+            )
+        _release(resp)
+        return Response(status, resp.headers, data)
 
     def _raise_for(
         self, status: int, method: str, url: str, body: bytes, content_type: str | None
@@ -402,22 +352,10 @@ class RegistryClient:
         headers = {"Accept": "application/json"}
         if self._credentials is not None:
             headers["Authorization"] = self._credentials.basic()
-        attempt = 0
-        while True:
-            try:
-                conn, resp = self._send_once("GET", url, headers, None, stream=True)
-                break
-            except RegistryUnavailable:
-                attempt += 1
-                if attempt >= self.retries:
-                    raise
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-        try:
-            status = resp.status
-            body = resp.read(MAX_ERROR_BODY)
-        finally:
-            resp.close()
-            conn.close()
+        resp = self._send_once("GET", url, headers, None, retries=self.retries - 1)
+        status = resp.status
+        body = resp.read(MAX_ERROR_BODY)
+        _release(resp)
         if status in (401, 403):
             raise RegistryAuthError(
                 f"the token service of {self.registry} refused "
@@ -604,17 +542,18 @@ class RegistryClient:
         """
         if self.has_blob(descriptor):
             return "skipped"
-        attempt = 0
-        while True:
-            try:
-                return self._upload(descriptor, opener, mount_from)
-            except RegistryUnavailable:
-                attempt += 1
-                if attempt >= self.retries:
-                    raise
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-                if self.has_blob(descriptor):
-                    return "uploaded"
+        tried = False
+
+        def attempt() -> str:
+            nonlocal tried
+            if tried and self.has_blob(descriptor):
+                return "uploaded"  # the broken try got through after all
+            tried = True
+            return self._upload(descriptor, opener, mount_from)
+
+        return retrying(
+            attempt, transient=RegistryUnavailable, attempts=self.retries, backoff=self.backoff
+        )
 
     def _upload(
         self, descriptor: Descriptor, opener: Callable[[], IO[bytes]], mount_from: str | None
@@ -667,9 +606,6 @@ class RegistryClient:
                     scope_actions=scope,
                     max_body=MAX_ERROR_BODY,
                 )
-        except IntegrityError:
-            self.close()  # the request was cut off mid-body
-            raise
         finally:
             reader.close()
         assert isinstance(final, Response)

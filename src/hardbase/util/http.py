@@ -41,14 +41,22 @@ class NotFound(FetchError):
     """The server answered 404: the resource is not there."""
 
 
+def new_pool(maxsize: int = 8) -> urllib3.PoolManager:
+    """A connection pool: kept-alive connections, `maxsize` idle ones kept per host.
+
+    TLS certificates are verified (urllib3's default); reads go in 1 MiB blocks.
+    """
+    return urllib3.PoolManager(
+        num_pools=32, maxsize=maxsize, headers={"User-Agent": USER_AGENT}, blocksize=1 << 20
+    )
+
+
 def pool() -> urllib3.PoolManager:
-    """The process's connection pool (kept-alive connections, at most 8 per host in use)."""
+    """The process's shared pool, for downloads and webhooks."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = urllib3.PoolManager(
-                num_pools=32, maxsize=8, headers={"User-Agent": USER_AGENT}, blocksize=1 << 20
-            )
+            _pool = new_pool()
         return _pool
 
 
