@@ -55,6 +55,7 @@ from hardbase.lifecycle.state import (
 )
 from hardbase.oci.registry import RegistryClient, RegistryUnavailable
 from hardbase.util.progress import NullProgress
+from hardbase.util.retry import retrying
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import NOT_AFFECTED_STATUS, Finding
 
@@ -599,25 +600,28 @@ class _JobRun:
 
     def with_registry(self, step: Callable[[], None]) -> None:
         """Run a registry step, waiting with backoff while the registry is unavailable."""
-        deadline = time.monotonic() + self.fleet.registry_wait
-        delay = 0.5
-        waited = False
-        while True:
-            try:
-                step()
-                return
-            except RegistryUnavailable as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                if not waited:
-                    self.state.record(
-                        self.image.name, "registry-wait", job=self.job.id, error=exc.diagnostics()
-                    )
-                    waited = True
-                log.info("%s: registry unavailable, retrying in %.1fs", self.image.name, delay)
-                time.sleep(delay)
+        tries = 0
+
+        def attempt() -> None:
+            nonlocal tries
+            if tries:
                 self.state.renew(self.job.id, self.owner, self.fleet.lease)
-                delay = min(delay * 2, 30.0)
+            tries += 1
+            step()
+
+        def waiting(exc: BaseException, delay: float) -> None:
+            if tries == 1 and isinstance(exc, RegistryUnavailable):
+                self.state.record(
+                    self.image.name, "registry-wait", job=self.job.id, error=exc.diagnostics()
+                )
+            log.info("%s: registry unavailable, retrying in %.1fs", self.image.name, delay)
+
+        retrying(
+            attempt,
+            transient=RegistryUnavailable,
+            deadline=time.monotonic() + self.fleet.registry_wait,
+            before_retry=waiting,
+        )
 
     def push(self) -> None:
         """Push the signed build under its immutable version tags (blobs first, tags last)."""
