@@ -1,8 +1,12 @@
 """Packages indexes: a fast parser into BinaryPackage and an in-memory index across suites.
 
-A Debian main Packages file has some 65,000 paragraphs; python-debian's deb822
-takes seconds on it, so paragraphs and fields are split here by hand. Relation
-fields (Depends, Provides...) are parsed by `parse_relations`.
+A Debian main Packages file has some 65,000 paragraphs, and a cold build
+parses one per suite and architecture, so paragraphs and fields are split here
+by hand. Measured on bookworm's main/binary-amd64 Packages (50 MB, 63,440
+paragraphs; median of 3 runs, 2 shared cores, Python 3.11): `parse_packages`
+builds every BinaryPackage in 0.86 s, python-debian's
+`Packages.iter_paragraphs(use_apt_pkg=False)` only splits the paragraphs in
+4.11 s. Relation fields (Depends, Provides...) are parsed by `parse_relations`.
 """
 
 from __future__ import annotations
