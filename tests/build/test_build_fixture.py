@@ -215,8 +215,14 @@ def test_tampered_inrelease(
 
 
 def test_deb_with_wrong_sha256(
-    tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    archive: FixtureArchive,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # an own cache: the session cache may already hold the good `hello` under the
+    # locked sha256 (content-addressed), and a verified cache hit never refetches
+    monkeypatch.setenv("HARDBASE_CACHE", str(tmp_path / "cache"))
     spec = write_spec(tmp_path, archive)
     assert main(["-q", "lock", str(spec)]) == 0
     capsys.readouterr()
