@@ -115,6 +115,16 @@ def postgres_db(postgres: str) -> str:
     return f"{postgres}/{name}"
 
 
+@pytest.fixture
+def host_canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A planted canary directory (tests/canary.py); fails the test if it or /dev/null changed."""
+    from canary import HostCanary
+
+    canary = HostCanary.plant(tmp_path_factory.mktemp("canary") / "host")
+    yield canary
+    canary.check()
+
+
 # Real images for the policy and evaluate tests (built on first use, archive tests only).
 @pytest.fixture(scope="session")
 def python3_ref() -> str:
