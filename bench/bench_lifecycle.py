@@ -51,7 +51,7 @@ def _world(work: Path, debs: dict[str, Path]):  # type: ignore[no-untyped-def]
     archive.publish("trixie-security")
     registry = RegistryServer(work / "registry")
     registry.start()
-    key, _ = write_keypair(work / "keys" / "cosign", "")
+    key, _ = write_keypair(work / "keys" / "cosign", "", unencrypted=True)
     return archive, registry, key
 
 

@@ -15,7 +15,15 @@ t0=$(date +%s)
 step() { printf '\n==> %s\n' "$*"; }
 
 step "signing key ($DEMO/cosign.key, password from HARDBASE_KEY_PASSWORD)"
-[ -f "$DEMO/cosign.key" ] || hardbase keygen --output-prefix "$DEMO/cosign"
+# A demo key with no password is written unencrypted on purpose (--no-password);
+# set HARDBASE_KEY_PASSWORD to get an encrypted one.
+if [ ! -f "$DEMO/cosign.key" ]; then
+  if [ -n "$HARDBASE_KEY_PASSWORD" ]; then
+    hardbase keygen --output-prefix "$DEMO/cosign"
+  else
+    hardbase keygen --output-prefix "$DEMO/cosign" --no-password
+  fi
+fi
 
 step "building the python3 image (Debian trixie, amd64) from the archive"
 digest=$(hardbase build "$DEMO/python3.yaml" --output "$DEMO/python3" --relock \

@@ -25,4 +25,4 @@ def keypair(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def other_keypair(tmp_path: Path) -> tuple[Path, Path]:
-    return write_keypair(tmp_path / "keys" / "other", "")
+    return write_keypair(tmp_path / "keys" / "other", "", unencrypted=True)

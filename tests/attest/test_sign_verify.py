@@ -72,6 +72,52 @@ def test_keygen_writes_an_encrypted_pkcs8_key(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
+def test_keygen_refuses_an_unencrypted_key_without_no_password(tmp_path: Path) -> None:
+    refused = hardbase("keygen", "--output-prefix", str(tmp_path / "k"), password="")
+    assert refused.returncode == 2
+    assert "unencrypted" in refused.stderr and "--no-password" in refused.stderr
+    assert list(tmp_path.iterdir()) == []
+    both = hardbase("keygen", "--no-password", "--output-prefix", str(tmp_path / "k"))
+    assert both.returncode == 2 and "HARDBASE_KEY_PASSWORD is set" in both.stderr
+    assert list(tmp_path.iterdir()) == []
+    clear = hardbase("keygen", "--no-password", "--output-prefix", str(tmp_path / "k"), password="")
+    assert clear.returncode == 0, clear.stderr
+    key = tmp_path / "k.key"
+    assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("existing", ["k.key", "k.pub"])
+def test_keygen_never_overwrites_a_key(tmp_path: Path, existing: str) -> None:
+    (tmp_path / existing).write_bytes(b"precious\n")
+    result = hardbase("keygen", "--output-prefix", str(tmp_path / "k"))
+    assert result.returncode == 2 and "never overwrites" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]
+    assert (tmp_path / existing).read_bytes() == b"precious\n"
+    forced = hardbase("keygen", "--force", "--output-prefix", str(tmp_path / "k"))
+    assert forced.returncode == 2 and (tmp_path / existing).read_bytes() == b"precious\n"
+
+
+def test_sign_warns_on_a_group_or_world_readable_key(
+    tmp_path: Path, keypair: tuple[Path, Path]
+) -> None:
+    make_image(tmp_path / "img", "t", [BASE])
+    ref = f"oci:{tmp_path / 'img'}:t"
+    keypair[0].chmod(0o600)
+    quiet = hardbase("sign", ref, "--key", str(keypair[0]))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "readable" not in quiet.stderr
+    keypair[0].chmod(0o644)
+    loud = hardbase("sign", ref, "--key", str(keypair[0]))
+    assert loud.returncode == 0, loud.stderr
+    assert f"private key {keypair[0]} is readable by its group and others (mode 0644)" in (
+        loud.stderr
+    )
+    keypair[0].chmod(0o640)
+    group = hardbase("sign", ref, "--key", str(keypair[0]))
+    assert "is readable by its group (mode 0640)" in group.stderr
+
+
 def test_sign_and_verify_via_cli(
     tmp_path: Path, registry: RegistryServer, keypair: tuple[Path, Path]
 ) -> None:

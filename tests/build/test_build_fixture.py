@@ -419,7 +419,7 @@ def test_multiarch_signed_build_keeps_an_sbom_per_arch(
             arch.add_package("tool", "1.0", a, files={"usr/bin/tool": f"tool for {a}"})
         arch.publish(SUITE, archs=("amd64", "arm64"))
         spec = write_spec(tmp_path, arch, packages=["tool"], archs=["amd64", "arm64"])
-        assert main(["keygen", "--output-prefix", str(tmp_path / "k")]) == 0
+        assert main(["keygen", "--no-password", "--output-prefix", str(tmp_path / "k")]) == 0
         out = tmp_path / "multi"
         assert (
             main(["-q", "build", str(spec), "-o", str(out), "--sign-key", str(tmp_path / "k.key")])

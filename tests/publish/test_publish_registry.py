@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.archive, pytest.mark.slow, pytest.mark.peers]
 @pytest.fixture(scope="module")
 def keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A key pair with an empty password (what HARDBASE_KEY_PASSWORD unset means)."""
-    return write_keypair(tmp_path_factory.mktemp("keys") / "cosign", "")
+    return write_keypair(tmp_path_factory.mktemp("keys") / "cosign", "", unencrypted=True)
 
 
 REPOSITORY = "hardbase/python3"

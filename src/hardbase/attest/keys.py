@@ -1,10 +1,12 @@
 """ECDSA P-256 signing keys: generate, store as PEM, load, sign and verify.
 
 Private keys are written as PKCS#8 PEM, encrypted (`ENCRYPTED PRIVATE KEY`,
-PBES2 with AES-256-CBC) when a password is given and plain (`PRIVATE KEY`)
-when it is empty. Public keys are SubjectPublicKeyInfo PEM (`PUBLIC KEY`),
-the same as `cosign.pub`. cosign's own `ENCRYPTED SIGSTORE PRIVATE KEY`
-(scrypt + NaCl secretbox) is not read or written.
+PBES2 with AES-256-CBC) when a password is given; plain (`PRIVATE KEY`) only
+when the caller asks for an unencrypted key. A key file is never overwritten,
+and loading one that its group or others can read logs a warning. Public keys
+are SubjectPublicKeyInfo PEM (`PUBLIC KEY`), the same as `cosign.pub`.
+cosign's own `ENCRYPTED SIGSTORE PRIVATE KEY` (scrypt + NaCl secretbox) is not
+read or written.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.errors import SignatureError, UsageError
-from hardbase.util.fs import write_atomic
+from hardbase.util.fs import write_new
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +63,63 @@ def public_pem(key: ec.EllipticCurvePublicKey) -> bytes:
 
 
 def write_keypair(
-    prefix: Path, password: str | bytes | None, *, force: bool = False
+    prefix: Path, password: str | bytes | None, *, unencrypted: bool = False
 ) -> tuple[Path, Path]:
-    """Write PREFIX.key (mode 0600) and PREFIX.pub; refuse to overwrite unless `force`."""
+    """Write PREFIX.key (mode 0600) and PREFIX.pub, never replacing an existing file.
+
+    An empty password writes the private key in the clear, which happens only
+    when the caller asks for it with `unencrypted`.
+    """
+    secret = _password(password)
+    if not secret and not unencrypted:
+        raise UsageError(
+            f"{PASSWORD_ENV} is empty, so the private key would be written unencrypted; "
+            f"set a password in {PASSWORD_ENV}, or pass --no-password to write it in the clear"
+        )
+    if secret and unencrypted:
+        raise UsageError(f"--no-password was given but {PASSWORD_ENV} is set; unset one of them")
     key_path = prefix.with_name(prefix.name + ".key")
     pub_path = prefix.with_name(prefix.name + ".pub")
     for path in (key_path, pub_path):
-        if path.exists() and not force:
-            raise UsageError(f"{path} already exists; remove it or choose another --output-prefix")
-    private_pem, pub = generate_keypair(password)
+        if path.exists() or path.is_symlink():
+            raise UsageError(
+                f"{path} already exists and hardbase never overwrites a key; "
+                "move it away or choose another --output-prefix"
+            )
+    private_pem, pub = generate_keypair(secret)
+    written: list[Path] = []
     try:
-        write_atomic(key_path, private_pem, mode=0o600)
-        write_atomic(pub_path, pub)
+        for path, data, mode in ((key_path, private_pem, 0o600), (pub_path, pub, 0o644)):
+            write_new(path, data, mode=mode)
+            written.append(path)
+    except FileExistsError as exc:
+        for path in written:
+            path.unlink()
+        raise UsageError(
+            f"{exc.filename} appeared while the key pair was written; nothing was kept"
+        ) from None
     except OSError as exc:
+        for path in written:
+            path.unlink()
         raise UsageError(f"cannot write the key pair at {prefix} ({exc.strerror})") from None
     return key_path, pub_path
+
+
+def warn_if_exposed(path: Path) -> None:
+    """Log a warning when a private key file can be read by its group or others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    readers = [who for bits, who in ((0o070, "its group"), (0o007, "others")) if mode & bits]
+    if readers:
+        log.warning(
+            "private key %s is readable by %s (mode %04o); restrict it with `chmod 600 %s`",
+            path,
+            " and ".join(readers),
+            mode & 0o777,
+            path,
+        )
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -92,6 +136,7 @@ def _read(path: Path, what: str) -> bytes:
 def load_private_key(path: Path, password: str | bytes | None) -> ec.EllipticCurvePrivateKey:
     """Load an ECDSA private key from PEM; a wrong password is a clear error."""
     data = _read(path, "private key")
+    warn_if_exposed(path)
     if b"SIGSTORE PRIVATE KEY" in data:
         raise KeyFileError(
             f"{path} is in cosign's own key format, which hardbase does not read; "

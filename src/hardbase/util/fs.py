@@ -31,3 +31,24 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` atomically."""
     with atomic_writer(path, mode) as fh:
         fh.write(data)
+
+
+def write_new(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` atomically, never replacing a file that exists.
+
+    The content goes to a temp file that is hard-linked into place, so the link
+    fails with FileExistsError when `path` exists, even if it appeared after a
+    check; a reader sees either no file or the whole of it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
