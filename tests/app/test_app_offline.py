@@ -65,7 +65,16 @@ def test_app_path_outside_spec_dir_is_refused(tmp_path: Path) -> None:
 
 def test_lock_app_section_round_trips() -> None:
     deb = LockedPackage(
-        "python3-pip", "25.1", "all", "python-pip", "25.1", "u", "a" * 64, 1, "app-build", "trixie"
+        "python3-pip",
+        "25.1",
+        "all",
+        "python-pip",
+        "25.1",
+        "https://deb.invalid/p.deb",
+        "a" * 64,
+        1,
+        "app-build",
+        "trixie",
     )
     wheel = AppPackage(
         "Flask", "3.1.0", "https://files.example/flask.whl", "b" * 64, "flask.whl", 10

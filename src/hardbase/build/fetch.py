@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hardbase.build.lock import LockedPackage
 from hardbase.errors import FetchError
+from hardbase.util import names
 from hardbase.util.paths import cache_dir
 from hardbase.util.progress import NullProgress, Progress
 
@@ -27,7 +28,8 @@ def deb_cache() -> Path:
 
 
 def cached_path(pkg: LockedPackage) -> Path:
-    return deb_cache() / pkg.sha256[:2] / f"{pkg.sha256}.deb"
+    sha = names.sha256_hex(pkg.sha256, f"sha256 of {pkg.name}")
+    return deb_cache() / sha[:2] / f"{sha}.deb"
 
 
 def fetch_packages(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardbase.build.spec import ImageSpec
 from hardbase.errors import SpecError
+from hardbase.util import names
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 from hardbase.util.progress import Progress
@@ -46,6 +47,27 @@ class LockedPackage:
     size: int
     tier: str
     suite: str
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> LockedPackage:
+        """A lock entry whose path-like fields are checked (raises SpecError, TypeError)."""
+        pkg = cls(**data)
+        for field, rule in _PACKAGE_RULES:
+            names.check(getattr(pkg, field), rule, field, where)
+        names.check_size(pkg.size, "size", where)
+        return pkg
+
+
+_PACKAGE_RULES = (
+    ("name", names.DEB_NAME),
+    ("version", names.DEB_VERSION),
+    ("arch", names.DEB_ARCH),
+    ("source", names.DEB_NAME),
+    ("source_version", names.DEB_VERSION),
+    ("url", names.HTTP_URL),
+    ("sha256", names.SHA256),
+    ("tier", names.TIER),
+)
 
 
 @dataclass(frozen=True)
@@ -115,16 +137,19 @@ class Lock:
                 spec_name=data["spec"]["name"],
                 spec_hash=data["spec"]["sha256"],
                 release=data["release"],
-                releases=tuple(LockedRelease(**r) for r in data["inRelease"]),
+                releases=tuple(_release(r, where) for r in data["inRelease"]),
                 packages={
-                    arch: tuple(LockedPackage(**p) for p in body["packages"])
+                    names.check(arch, names.DEB_ARCH, "architecture", where): tuple(
+                        LockedPackage.from_json(p, f"{where} ({arch} package {i + 1})")
+                        for i, p in enumerate(body["packages"])
+                    )
                     for arch, body in data["archs"].items()
                 },
                 dropped={
                     arch: tuple(DroppedDependency(**d) for d in body.get("dropped", []))
                     for arch, body in data["archs"].items()
                 },
-                app=_app_from_json(data.get("app")),  # app section
+                app=_app_from_json(data.get("app"), where),  # app section
             )
         except SpecError:
             raise
@@ -132,10 +157,16 @@ class Lock:
             raise SpecError(f"{where} is not a valid hardbase lock file ({exc!r})") from None
 
 
-def _app_from_json(data: Any) -> AppLock | None:
+def _release(data: Any, where: str) -> LockedRelease:
+    release = LockedRelease(**data)
+    names.check(release.sha256, names.SHA256, "inRelease sha256", where)
+    return release
+
+
+def _app_from_json(data: Any, where: str) -> AppLock | None:
     from hardbase.build.app.interface import AppLock
 
-    return None if data is None else AppLock.from_json(data)
+    return None if data is None else AppLock.from_json(data, where)
 
 
 def read_lock(path: Path) -> Lock:

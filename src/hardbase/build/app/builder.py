@@ -19,11 +19,19 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import asdict
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardbase.build.app.interface import AppError, AppLock, AppPackage, ArchAppLock, Backend
+from hardbase.build.app.interface import (
+    AppError,
+    AppLock,
+    AppPackage,
+    ArchAppLock,
+    Backend,
+    app_package,
+)
 from hardbase.build.app.model import AppModel
 from hardbase.build.app.paths import spec_relative
 from hardbase.build.app.sandbox import BuildRoot
@@ -143,7 +151,8 @@ def lock_app(
                 packages = backend.lock(root, arch)
         else:
             packages = backend.lock(None, arch)
-        packages = [_with_size(p) for p in packages]
+        where = f"the {backend.kind} packages pinned for {spec.path.name} ({arch})"
+        packages = [_with_size(app_package(backend.kind, asdict(p), where)) for p in packages]
         log.info("locked %d %s packages for %s", len(packages), backend.kind, arch)
         archs[arch] = ArchAppLock(build, tuple(packages))
     return AppLock(backend.kind, inputs_hash(spec, app, backend), archs)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hardbase.build.lock import LockedPackage
-from hardbase.errors import BuildError
+from hardbase.errors import BuildError, SpecError
+from hardbase.util import names
 
 if TYPE_CHECKING:
     from hardbase.build.app.sandbox import BuildRoot
@@ -67,21 +68,58 @@ class AppLock:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> AppLock:
-        """Raises KeyError, TypeError or ValueError on a malformed section."""
-        if data["kind"] not in (LOCK_KIND_PYTHON, LOCK_KIND_NODE):
-            raise ValueError(f"unknown app kind {data['kind']!r}")
+    def from_json(cls, data: Any, where: str) -> AppLock:
+        """The section with every path-like field checked.
+
+        Raises SpecError for a field that breaks its rule (util/names.py), and
+        KeyError, TypeError or ValueError on a malformed section.
+        """
+        kind = data["kind"]
+        if kind not in (LOCK_KIND_PYTHON, LOCK_KIND_NODE):
+            raise ValueError(f"unknown app kind {kind!r}")
         return cls(
-            kind=str(data["kind"]),
-            inputs=str(data["inputs"]),
+            kind=str(kind),
+            inputs=names.check(data["inputs"], names.SHA256, "app inputs", where),
             archs={
-                str(arch): ArchAppLock(
-                    build=tuple(LockedPackage(**p) for p in body["build"]),
-                    packages=tuple(AppPackage(**p) for p in body["packages"]),
+                names.check(arch, names.DEB_ARCH, "app architecture", where): ArchAppLock(
+                    build=tuple(
+                        LockedPackage.from_json(p, f"{where} (app {arch} build package {i + 1})")
+                        for i, p in enumerate(body["build"])
+                    ),
+                    packages=tuple(
+                        app_package(kind, p, f"{where} (app {arch} package {i + 1})")
+                        for i, p in enumerate(body["packages"])
+                    ),
                 )
                 for arch, body in data["archs"].items()
             },
         )
+
+
+_APP_RULES = {  # kind -> name rule, version rule, file suffix
+    LOCK_KIND_PYTHON: (names.PYPI_NAME, names.PYPI_VERSION, ".whl"),
+    LOCK_KIND_NODE: (names.NPM_NAME, names.NPM_VERSION, ".tgz"),
+}
+
+
+def app_package(kind: str, data: Any, where: str) -> AppPackage:
+    """An app lock entry whose fields are checked: the filename is one path component."""
+    pkg = AppPackage(**data)
+    name_rule, version_rule, suffix = _APP_RULES[kind]
+    names.check(pkg.name, name_rule, "name", where)
+    names.check(pkg.version, version_rule, "version", where)
+    names.check(pkg.url, names.HTTP_URL, "url", where)
+    names.check(pkg.sha256, names.SHA256, "sha256", where)
+    names.check(pkg.filename, names.FILE_NAME, "filename", where)
+    if not pkg.filename.endswith(suffix):
+        raise SpecError(f"{where}: filename {pkg.filename!r} does not end in {suffix}; relock")
+    names.check_size(pkg.size, "size", where)
+    if kind == LOCK_KIND_NODE:
+        names.check(pkg.integrity, names.NPM_INTEGRITY, "integrity", where)
+        names.check_npm_path(pkg.path, "path", where)
+    elif pkg.integrity or pkg.path:
+        raise SpecError(f"{where}: a Python package has no integrity or path; relock")
+    return pkg
 
 
 class Backend(Protocol):

@@ -24,6 +24,7 @@ from hardbase.build.app.model import NodeAppModel
 from hardbase.build.app.paths import spec_relative
 from hardbase.build.app.sandbox import WORK, BuildRoot
 from hardbase.build.app.store import fetch_unpinned
+from hardbase.util import names
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,9 @@ class NodeBackend:
         for path, entry in doc["packages"].items():
             pkg = pinned.get(path)
             if pkg is not None and isinstance(entry, dict):
-                shutil.copyfile(files[pkg.sha256], tarballs / f"{pkg.sha256}.tgz")
-                entry["resolved"] = f"file:../tarballs/{pkg.sha256}.tgz"
+                sha = names.sha256_hex(pkg.sha256, f"sha256 of {pkg.name}")
+                shutil.copyfile(files[sha], tarballs / f"{sha}.tgz")
+                entry["resolved"] = f"file:../tarballs/{sha}.tgz"
                 entry["integrity"] = pkg.integrity
         (project / "package-lock.json").write_text(json.dumps(doc, indent=2))
         shutil.copyfile(self.manifest, project / "package.json")

@@ -24,6 +24,7 @@ from hardbase.build.app.interface import LOCK_KIND_PYTHON, AppError, AppPackage
 from hardbase.build.app.model import PythonAppModel
 from hardbase.build.app.paths import spec_relative
 from hardbase.build.app.sandbox import WORK, BuildRoot
+from hardbase.util import names
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ class PythonBackend:
         sha256 = hashes.get("sha256") or str(archive.get("hash", "")).removeprefix("sha256=")
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise AppError(f"{self.requirements}: the index gave no sha256 for {url}")
-        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        # decoded before it is split, so an encoded '/' (%2F) cannot survive into the name
+        filename = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
         if not filename.endswith(".whl"):
             raise AppError(
                 f"{self.requirements}: {filename} is not a wheel; pin a release with one"
@@ -147,7 +149,8 @@ class PythonBackend:
         wheels.mkdir()
         lines = []
         for pkg in packages:
-            shutil.copyfile(files[pkg.sha256], wheels / pkg.filename)
+            name = names.component(pkg.filename, f"wheel file name of {pkg.name}")
+            shutil.copyfile(files[pkg.sha256], wheels / name)
             lines.append(f"{pkg.name}=={pkg.version} --hash=sha256:{pkg.sha256}\n")
         (root.work / "pinned.txt").write_text("".join(lines))
         out = root.work / "out"

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from hardbase.build.app.interface import AppError, AppPackage
 from hardbase.errors import FetchError, IntegrityError
+from hardbase.util import names
 from hardbase.util.fs import write_atomic
 from hardbase.util.http import download, fetch_bytes
 from hardbase.util.paths import cache_dir
@@ -30,7 +31,8 @@ _SRI = {
 
 
 def cached(sha256: str) -> Path:
-    return cache_dir() / "app-packages" / sha256[:2] / sha256
+    sha = names.sha256_hex(sha256, "app package sha256")
+    return cache_dir() / "app-packages" / sha[:2] / sha
 
 
 def check_url(url: str, what: str) -> None:
