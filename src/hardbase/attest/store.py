@@ -17,7 +17,7 @@ from hardbase.errors import ImageError, UsageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
 from hardbase.oci.reference import ImageRef, parse_reference
-from hardbase.oci.registry import NotFoundError, RegistryClient, client_for
+from hardbase.oci.registry import MAX_MANIFEST, NotFoundError, RegistryClient, client_for
 
 
 def artifact_tag(digest: str, suffix: str) -> str:
@@ -39,7 +39,12 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def resolve(self) -> Descriptor:
-        """The descriptor of the image the reference names now."""
+        """The descriptor of the image the reference names now, from its bytes.
+
+        The manifest (or index) is read and hashed, so the digest a signature is
+        checked against is the digest of the bytes a consumer gets; raises
+        IntegrityError when they differ.
+        """
 
     @abstractmethod
     def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
@@ -79,10 +84,12 @@ class RegistryStore(ArtifactStore):
 
     def resolve(self) -> Descriptor:
         reference = self.ref.digest or self.ref.tag or "latest"
-        desc = self.client.head_manifest(reference)
-        if desc is None:
-            raise NotFoundError(f"{self.ref} does not exist; check the repository and tag")
-        return desc
+        try:
+            data, media_type, digest = self.client.get_manifest(reference)  # hashes the bytes
+        except NotFoundError:
+            missing = f"{self.ref} does not exist; check the repository and tag"
+            raise NotFoundError(missing) from None
+        return Descriptor(media_type, digest, len(data))
 
     def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
         try:
@@ -135,7 +142,9 @@ class LayoutStore(ArtifactStore):
         return self.ref.path.name if self.ref.path else ""
 
     def resolve(self) -> Descriptor:
-        return self.layout.find(self.ref.tag)
+        desc = self.layout.find(self.ref.tag)
+        self.read_blob(desc, MAX_MANIFEST)  # index.json names it; its bytes must hash to it
+        return desc
 
     def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
         try:

@@ -1,9 +1,10 @@
 """Verify an image's cosign signature and attestations against a public key.
 
-Checks, each reported: the signature tag for the image's current digest
-exists; a simple-signing payload in it names that digest; its signature
-verifies with the key; every attestation's DSSE signature verifies and its
-subject is the image's digest.
+Checks, each reported: the image's manifest (or index) bytes hash to the
+digest the reference names (for a layout, the digest in index.json); the
+signature tag for that digest exists; a simple-signing payload in it names
+that digest; its signature verifies with the key; every attestation's DSSE
+signature verifies and its subject is the image's digest.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hardbase.attest import cosign, keys
 from hardbase.attest.attestation import STATEMENT_V1
 from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store
-from hardbase.errors import ImageError
+from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layout import Descriptor
 from hardbase.oci.reference import ImageRef
 
@@ -75,8 +76,12 @@ def verify_image(
     key_path = Path(pub_path)
     public = keys.load_public_key(key_path)
     with open_store(ref, insecure=insecure) as store:
-        image = store.resolve()
-        checks = [Check("image", True, f"{store.ref} is {image.digest}")]
+        try:
+            image = store.resolve()  # reads and hashes the manifest bytes
+        except IntegrityError as exc:
+            detail = f"{exc.diagnostics()}: the image was altered after signing, or is damaged"
+            return VerifyResult(str(store.ref), "", (Check("image", False, detail),))
+        checks = [Check("image", True, f"{store.ref} is {image.digest}, its bytes hash to it")]
         checks += _signature_checks(store, image.digest, public, key_path)
         checks += _attestation_checks(store, image.digest, public, key_path, require_attestations)
         return VerifyResult(str(store.ref), image.digest, tuple(checks))
