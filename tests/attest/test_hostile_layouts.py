@@ -41,8 +41,12 @@ def build(tmp: Path, archive: FixtureArchive, package: str, *extra: str) -> Path
 
 
 def test_verify_refuses_a_layout_whose_signed_blob_was_swapped(
-    tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    archive: FixtureArchive,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("HARDBASE_KEY_PASSWORD", "pw")
     assert main(["keygen", "--output-prefix", str(tmp_path / "key")]) == 0
     signed = build(tmp_path, archive, "hello", "--sign-key", str(tmp_path / "key.key"))
     other = build(tmp_path, archive, "other")
