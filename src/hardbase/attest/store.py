@@ -8,7 +8,6 @@ entries of the layout's index with those tags.
 from __future__ import annotations
 
 import dataclasses
-import json
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -18,6 +17,7 @@ from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.registry import MAX_MANIFEST, NotFoundError, RegistryClient, client_for
+from hardbase.util import jsondoc
 
 
 def artifact_tag(digest: str, suffix: str) -> str:
@@ -177,7 +177,7 @@ class LayoutStore(ArtifactStore):
 
 def _parse(data: bytes, where: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = jsondoc.loads(data)
     except ValueError:
         raise ImageError(f"the manifest at {where} is not valid JSON") from None
     if not isinstance(doc, dict):

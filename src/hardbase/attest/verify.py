@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, 
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layout import Descriptor
 from hardbase.oci.reference import ImageRef
+from hardbase.util import jsondoc
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _read_signature(
 ) -> _Signature:
     try:
         payload = store.read_blob(layer, max_size=1 << 20)
-        doc = json.loads(payload)
+        doc = jsondoc.loads(payload)
         named = doc["critical"]["image"]["docker-manifest-digest"]
         kind = doc["critical"]["type"]
         signature = base64.b64decode(
@@ -204,7 +204,7 @@ def _check_envelope(
     declared = (layer.annotations or {}).get(cosign.PREDICATE_ANNOTATION, "?")
     name = f"attestation {declared}"
     try:
-        env = json.loads(store.read_blob(layer, max_size=64 << 20))
+        env = jsondoc.loads(store.read_blob(layer, max_size=64 << 20))
         payload_type = env["payloadType"]
         payload = base64.b64decode(env["payload"], validate=True)
         sigs = [base64.b64decode(s["sig"], validate=True) for s in env["signatures"]]
@@ -221,7 +221,7 @@ def _check_envelope(
             "another key or altered",
         )
     try:
-        statement: Any = json.loads(payload)
+        statement: Any = jsondoc.loads(payload)
         subjects = statement["subject"]
         predicate_type = statement["predicateType"]
         kind = statement["_type"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardbase.build.spec import ImageSpec
 from hardbase.errors import SpecError
-from hardbase.util import names
+from hardbase.util import jsondoc, names
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 from hardbase.util.progress import Progress
@@ -171,7 +171,7 @@ def _app_from_json(data: Any, where: str) -> AppLock | None:
 
 def read_lock(path: Path) -> Lock:
     try:
-        data = json.loads(path.read_bytes())
+        data = jsondoc.loads(path.read_bytes())
     except FileNotFoundError:
         raise SpecError(f"lock file {path} does not exist; run `hardbase lock`") from None
     except ValueError:

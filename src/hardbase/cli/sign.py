@@ -8,7 +8,6 @@ The key's password comes from HARDBASE_KEY_PASSWORD. Prints the signed digest.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from hardbase.attest.keys import password_from_env
 from hardbase.attest.sign import sign_image
 from hardbase.errors import UsageError
 from hardbase.oci.reference import parse_reference
+from hardbase.util import jsondoc
 
 PREDICATE_TYPES = {"slsaprovenance": SLSA_PROVENANCE_V1, "spdx": SPDX, "cyclonedx": CYCLONEDX}
 
@@ -43,7 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _load_predicate(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_bytes())
+        doc = jsondoc.loads(path.read_bytes())
     except OSError as exc:
         raise UsageError(f"cannot read predicate {path} ({exc.strerror})") from None
     except ValueError:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hardbase.errors import UsageError
+from hardbase.util import jsondoc
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +92,7 @@ def _read(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_VEX_SIZE:
             raise VexError(f"the VEX document {path} is larger than {MAX_VEX_SIZE} bytes")
-        return json.loads(path.read_bytes())
+        return jsondoc.loads(path.read_bytes())
     except OSError as exc:
         raise VexError(f"cannot read the VEX document {path} ({exc.strerror})") from None
     except ValueError as exc:

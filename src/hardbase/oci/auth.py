@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardbase.errors import UsageError
+from hardbase.util import jsondoc
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _from_docker_config(registry: str, path: Path) -> Credentials | None:
     except OSError as exc:
         raise UsageError(f"cannot read {path} ({exc.strerror}); fix its permissions") from None
     try:
-        config = json.loads(raw)
+        config = jsondoc.loads(raw)
     except ValueError:
         raise UsageError(f"{path} is not valid JSON; fix or remove it") from None
     auths = config.get("auths") if isinstance(config, dict) else None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from hardbase.oci.registry import (
     client_for,
 )
 from hardbase.oci.transports.interface import ImageSource, VerifyingReader
+from hardbase.util import jsondoc
 from hardbase.util.fs import atomic_writer
 from hardbase.util.progress import NullProgress, Progress
 
@@ -216,7 +216,7 @@ class _Plan:
         self._seen.add(desc.digest)
         data = self.source.read_blob(desc)
         try:
-            doc = json.loads(data)
+            doc = jsondoc.loads(data)
         except ValueError:
             raise ImageError(f"manifest {desc.digest} in {self.source.ref} is not JSON") from None
         if not isinstance(doc, dict):

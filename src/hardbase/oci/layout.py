@@ -16,6 +16,7 @@ from typing import Any
 
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci import mediatypes as mt
+from hardbase.util import jsondoc
 from hardbase.util.fs import atomic_writer, write_atomic
 
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
@@ -152,7 +153,7 @@ class Layout:
     def read_index(self) -> dict[str, Any]:
         path = self.root / "index.json"
         try:
-            index = json.loads(path.read_bytes())
+            index = jsondoc.loads(path.read_bytes())
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
         except (ValueError, OSError) as exc:

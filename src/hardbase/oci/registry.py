@@ -15,7 +15,6 @@ HTTP, meant for registries on 127.0.0.1.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -32,7 +31,7 @@ from hardbase.oci.auth import Credentials, load_credentials, parse_challenge
 from hardbase.oci.layout import Descriptor, check_digest, sha256_digest
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.transports.interface import ImageSource, VerifyingReader
-from hardbase.util import http
+from hardbase.util import http, jsondoc
 from hardbase.util.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ class Response:
 
     def json(self, what: str) -> Any:
         try:
-            return json.loads(self.body)
+            return jsondoc.loads(self.body)
         except ValueError:
             raise RegistryError(f"{what} is not valid JSON; is this an OCI registry?") from None
 
@@ -122,7 +121,7 @@ def api_host(registry: str) -> str:
 def _error_detail(body: bytes) -> str:
     """The first error message of a registry's JSON error body, if any."""
     try:
-        errors = json.loads(body).get("errors")
+        errors = jsondoc.loads(body).get("errors")
         first = errors[0]
         code, message = first.get("code", ""), first.get("message", "")
         return f"{code}: {message}".strip(": ")[:200]
@@ -371,7 +370,7 @@ class RegistryClient:
                 f"the token service of {self.registry} answered HTTP {status}; try again later"
             )
         try:
-            answer = json.loads(body)
+            answer = jsondoc.loads(body)
             token = answer.get("token") or answer.get("access_token")
         except (ValueError, AttributeError):
             token = None
@@ -675,7 +674,12 @@ class RegistryClient:
                 return []
             if media_type not in mt.INDEX_TYPES:
                 return []
-            index = json.loads(data)
+            try:
+                index = jsondoc.loads(data)
+            except ValueError as exc:
+                raise RegistryError(
+                    f"the referrers index sha256-{hexpart} in {self.where} is not valid JSON"
+                ) from exc
         entries = index.get("manifests", []) if isinstance(index, dict) else []
         found = [Descriptor.from_json(entry) for entry in entries]
         if artifact_type:

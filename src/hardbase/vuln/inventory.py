@@ -7,7 +7,6 @@ asks for (the SBOM collects copyright files in the same pass).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shlex
@@ -22,6 +21,7 @@ from hardbase.oci.filetree import FileTreeResult, walk_dir, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.safetar import DEFAULT_LIMITS, Limits
 from hardbase.oci.transports.open import open_source
+from hardbase.util import jsondoc
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
 
 log = logging.getLogger(__name__)
@@ -270,9 +270,9 @@ def _metadata_headers(text: str) -> dict[str, str]:
 def _npm(tree: FileTreeResult, path: str) -> list[InstalledPackage]:
     content = tree.contents[path]
     try:
-        doc = json.loads(content.data)
-    except ValueError:
-        log.warning("ignoring %s: not valid JSON", path)
+        doc = jsondoc.loads(content.data)
+    except ValueError as exc:  # too deep nesting included: a hostile package.json is skipped
+        log.warning("ignoring %s: not valid JSON (%s)", path, exc)
         return []
     if not isinstance(doc, dict):
         return []

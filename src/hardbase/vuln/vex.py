@@ -10,7 +10,6 @@ a package (versions and qualifiers optional), or the image itself (a
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from hardbase.errors import HardbaseError
+from hardbase.util import jsondoc
 from hardbase.vuln.match import NOT_AFFECTED_STATUS, Finding
 from hardbase.vuln.model import InstalledPackage, Inventory
 
@@ -61,7 +61,7 @@ def load_vex(path: Path) -> list[VexStatement]:
     try:
         if path.stat().st_size > MAX_VEX_SIZE:
             raise VexError(f"the VEX document {path} is larger than {MAX_VEX_SIZE} bytes")
-        document = json.loads(path.read_bytes())
+        document = jsondoc.loads(path.read_bytes())
     except OSError as exc:
         raise VexError(f"cannot read the VEX document {path} ({exc.strerror})") from None
     except (ValueError, UnicodeDecodeError) as exc:

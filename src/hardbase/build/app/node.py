@@ -24,7 +24,7 @@ from hardbase.build.app.model import NodeAppModel
 from hardbase.build.app.paths import spec_relative
 from hardbase.build.app.sandbox import WORK, BuildRoot
 from hardbase.build.app.store import fetch_unpinned
-from hardbase.util import names
+from hardbase.util import jsondoc, names
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class NodeBackend:
 
     def _read_lockfile(self) -> dict[str, Any]:
         try:
-            doc = json.loads(self.lockfile.read_bytes())
+            doc = jsondoc.loads(self.lockfile.read_bytes())
         except (OSError, ValueError) as exc:
             raise AppError(f"{self.lockfile} is not valid JSON") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("packages"), dict):

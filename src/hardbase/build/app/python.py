@@ -12,7 +12,6 @@ site directory for local packages): no .pyc, no caches, no build tools.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import shutil
@@ -24,7 +23,7 @@ from hardbase.build.app.interface import LOCK_KIND_PYTHON, AppError, AppPackage
 from hardbase.build.app.model import PythonAppModel
 from hardbase.build.app.paths import spec_relative
 from hardbase.build.app.sandbox import WORK, BuildRoot
-from hardbase.util import names
+from hardbase.util import jsondoc, names
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class PythonBackend:
         if result.returncode != 0:
             raise self._pip_error(result.stderr, root, arch)
         try:
-            report = json.loads((root.work / "report.json").read_bytes())
+            report = jsondoc.loads((root.work / "report.json").read_bytes())
             return [self._package(item) for item in report["install"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AppError(

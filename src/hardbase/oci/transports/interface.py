@@ -7,7 +7,6 @@ ImageSource; `open_source()` picks one from a reference.
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import IO, Any
@@ -16,6 +15,7 @@ from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor
 from hardbase.oci.reference import ImageRef
+from hardbase.util import jsondoc
 
 MAX_JSON = 16 << 20
 
@@ -104,7 +104,7 @@ class ImageSource(ABC):
     def read_json(self, descriptor: Descriptor) -> dict[str, Any]:
         data = self.read_blob(descriptor)
         try:
-            obj = json.loads(data)
+            obj = jsondoc.loads(data)
         except ValueError as exc:
             raise ImageError(f"{descriptor.digest} in {self.ref} is not valid JSON") from exc
         if not isinstance(obj, dict):

@@ -8,7 +8,6 @@ with the docker-archive transport.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import tarfile
@@ -22,6 +21,7 @@ from hardbase.oci.layout import Descriptor, check_digest
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.safetar import detect_compression, normalize_name
 from hardbase.oci.transports.interface import MAX_JSON, ImageSource, TransportError
+from hardbase.util import jsondoc
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class TarIndex:
 
     def read_json(self, name: str) -> Any:
         try:
-            return json.loads(self.read(name))
+            return jsondoc.loads(self.read(name))
         except ValueError as exc:
             raise TransportError(f"{name} in {self.path} is not valid JSON") from exc
 

@@ -15,6 +15,7 @@ class OCILayoutSource(ImageSource):
         super().__init__(ref)
         assert ref.path is not None
         self.layout = Layout.open(ref.path)
+        self.layout.entries()  # a bad index.json fails here, before any destination is made
 
     def top(self) -> Descriptor:
         return self.layout.find(self.ref.tag)

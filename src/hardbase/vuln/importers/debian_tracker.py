@@ -8,12 +8,12 @@ ignores it; urgencies become severities.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from hardbase.util import jsondoc
 from hardbase.util.progress import Progress
 from hardbase.vuln.db import (
     FIXED,
@@ -59,7 +59,7 @@ class DebianTrackerImporter(Importer):
         for location in locations:
             progress.start(f"reading {location}", 0)
             try:
-                document = json.loads(read_location(location))
+                document = jsondoc.loads(read_location(location))
             except (ValueError, UnicodeDecodeError) as exc:
                 raise FeedError(
                     f"{location} is not the security tracker's JSON; check the location"

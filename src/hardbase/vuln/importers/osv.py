@@ -7,7 +7,6 @@ other ecosystems, and counts what it skipped.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from hardbase.util import jsondoc
 from hardbase.util.progress import Progress
 from hardbase.vuln.db import FIXED, OPEN, Advisory, Affected, Range, SourceInfo, VulnDB
 from hardbase.vuln.importers.interface import FeedError, Importer, ImportStats, iter_documents
@@ -70,7 +70,7 @@ class OSVImporter(Importer):
                 progress.advance()
                 details["records"] += 1
                 try:
-                    record = json.loads(data)
+                    record = jsondoc.loads(data)
                 except (ValueError, UnicodeDecodeError):
                     log.warning("skipping %s in %s: not JSON", name, location)
                     details["malformed"] += 1
