@@ -85,8 +85,10 @@ def _component(item: SbomPackage) -> Component:
         ]
         if pkg.arch:
             properties.append(Property(name=f"{PROPERTY_PREFIX}:deb:arch", value=pkg.arch))
-    if pkg.path:
-        properties.append(Property(name=f"{PROPERTY_PREFIX}:location:path", value=pkg.path))
+    location = item.location
+    if location is not None:
+        kind = "path-percent-encoded" if location.percent_encoded else "path"
+        properties.append(Property(name=f"{PROPERTY_PREFIX}:location:{kind}", value=location.text))
     if pkg.layer:
         properties.append(Property(name=f"{PROPERTY_PREFIX}:location:layer", value=pkg.layer))
     hashes = [

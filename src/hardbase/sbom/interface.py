@@ -49,7 +49,39 @@ class SbomPackage:
         """A short stable id, unique within an image even for same-named packages."""
         p = self.package
         text = "\0".join((p.type, p.name, p.version, p.arch, p.path))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        # a path that is not UTF-8 holds its bytes as surrogate escapes: hash those bytes
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+    @property
+    def location(self) -> DocumentPath | None:
+        """Where the package was found, as the documents write it (None when not known)."""
+        return document_path(self.package.path) if self.package.path else None
+
+
+@dataclass(frozen=True)
+class DocumentPath:
+    """A file path as an SBOM writes it (`document_path`)."""
+
+    text: str
+    percent_encoded: bool
+
+
+def document_path(path: str) -> DocumentPath:
+    """A path from a layer as the SBOMs write it, losslessly.
+
+    A path that is valid UTF-8 is written as it is. A path that is not (its
+    undecodable bytes arrive as surrogate escapes, U+DC80-U+DCFF) is written
+    percent-encoded: each undecodable byte becomes %XX (uppercase hex) and each
+    '%' becomes %25, everything else stays, so percent-decoding the text gives
+    back the exact bytes. The documents mark such a path (`percent_encoded`).
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in path):
+        return DocumentPath(path, False)
+    encoded = "".join(
+        f"%{ord(ch) - 0xDC00:02X}" if "\udc80" <= ch <= "\udcff" else "%25" if ch == "%" else ch
+        for ch in path
+    )
+    return DocumentPath(encoded, True)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,10 @@ def _package(item: SbomPackage, sbom: SbomInput) -> dict[str, Any]:
         "copyrightText": NOASSERTION,
         "primaryPackagePurpose": "LIBRARY",
     }
+    location = item.location
+    if location is not None:
+        how = " (percent-encoded: the file name is not UTF-8)" if location.percent_encoded else ""
+        out["comment"] = f"Found at {location.text}{how}."
     if pkg.type == "deb":
         source = pkg.source_name or pkg.name
         version = pkg.source_version or pkg.version
