@@ -1,4 +1,4 @@
-"""Deeply nested JSON in an image: bad input is exit 2 with one sentence, never a RecursionError.
+"""Hostile JSON in an image (too deep, too large): exit 2 with one sentence, never a traceback.
 
 The layouts are real OCI layouts (tests/data/images/fixture_images.py) with one
 document replaced by JSON nested 100,000 deep: the image config or index.json
@@ -108,6 +108,25 @@ def test_deeply_nested_package_json_in_a_layer_is_skipped_with_a_warning(
     assert any(f"ignoring {evil}" in r.getMessage() for r in caplog.records)
     names = {c["name"] for c in json.loads(out)["components"]}
     assert "good" in names and "evil" not in names
+
+
+def test_index_json_over_the_manifest_limit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dbpath: str
+) -> None:
+    # valid JSON, one real entry, padded past 16 MB (the limit of manifests and configs)
+    root = tmp_path / "image"
+    write_oci(root, [gz(tar_bytes([OS_RELEASE]))])
+    index = json.loads((root / "index.json").read_bytes())
+    index["manifests"][0]["annotations"]["padding"] = "x" * (17 << 20)
+    (root / "index.json").write_text(json.dumps(index))
+    ref = f"oci:{root}"
+    for argv in [*commands(ref, tmp_path, dbpath), ["push", ref, f"oci:{tmp_path / 'copy'}:t"]]:
+        capsys.readouterr()
+        code = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (argv, err)
+        assert len(err.splitlines()) == 1 and "larger than 16 MB" in err, (argv, err)
+    assert not (tmp_path / "copy").exists()
 
 
 def test_loads_limits_depth_and_keeps_strings_out_of_the_count() -> None:

@@ -20,6 +20,7 @@ from hardbase.util import jsondoc
 from hardbase.util.fs import atomic_writer, write_atomic
 
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
+MAX_JSON = 16 << 20  # the most hardbase reads of a manifest, config or index.json
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -153,10 +154,20 @@ class Layout:
     def read_index(self) -> dict[str, Any]:
         path = self.root / "index.json"
         try:
-            index = jsondoc.loads(path.read_bytes())
+            with path.open("rb") as fh:
+                data = fh.read(MAX_JSON + 1)  # never more, whatever its size says
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
-        except (ValueError, OSError) as exc:
+        except OSError as exc:
+            raise ImageError(f"cannot read {path} ({exc.strerror})") from None
+        if len(data) > MAX_JSON:
+            raise ImageError(
+                f"{path} is larger than {MAX_JSON >> 20} MB, the limit for manifests, configs "
+                "and indexes; it is not an image index hardbase reads"
+            )
+        try:
+            index = jsondoc.loads(data)
+        except ValueError as exc:
             raise ImageError(f"{path} is not valid JSON") from exc
         if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
             raise ImageError(f"{path} is not an OCI index")

@@ -13,11 +13,9 @@ from typing import IO, Any
 
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.layout import Descriptor
+from hardbase.oci.layout import MAX_JSON, Descriptor
 from hardbase.oci.reference import ImageRef
 from hardbase.util import jsondoc
-
-MAX_JSON = 16 << 20
 
 
 class TransportError(ImageError):

@@ -17,10 +17,10 @@ from typing import IO, Any, cast
 
 from hardbase.errors import HardbaseError, ImageError
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.layout import Descriptor, check_digest
+from hardbase.oci.layout import MAX_JSON, Descriptor, check_digest
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.safetar import detect_compression, normalize_name
-from hardbase.oci.transports.interface import MAX_JSON, ImageSource, TransportError
+from hardbase.oci.transports.interface import ImageSource, TransportError
 from hardbase.util import jsondoc
 
 log = logging.getLogger(__name__)
