@@ -1,7 +1,9 @@
 """The fixture archive: a small, real, signed Debian archive served on 127.0.0.1.
 
 Packages are real .deb files built with `dpkg-deb --build` (or copied from a
-mirror); `publish()` writes `dists/SUITE/COMPONENT/binary-ARCH/Packages{,.xz,.gz}`
+mirror), sources real source packages built with `dpkg-source --build`;
+`publish()` writes `dists/SUITE/COMPONENT/binary-ARCH/Packages{,.xz,.gz}`,
+`dists/SUITE/COMPONENT/source/Sources{,.xz,.gz}` when the suite has sources,
 and a Release with MD5Sum and SHA256 lists, clearsigned into InRelease with a
 throwaway ed25519 key. The public key is exported to `keyring`, a file gpgv
 reads. Publishing can be repeated (say, after adding a newer version to a
@@ -57,6 +59,18 @@ class PublishedDeb:
     component: str
     path: Path  # inside the archive root
     control: str
+
+
+@dataclass(frozen=True)
+class PublishedSource:
+    """A source package in the pool: its directory, and its Sources paragraph."""
+
+    name: str
+    version: str
+    suite: str
+    component: str
+    directory: Path  # inside the archive root
+    paragraph: str
 
 
 class _Signer:
@@ -119,6 +133,7 @@ class FixtureArchive:
         self.root.mkdir(parents=True, exist_ok=True)
         self.origin = origin
         self._debs: list[PublishedDeb] = []
+        self._sources: list[PublishedSource] = []
         self._last_date: dict[str, datetime] = {}
         self._signer = _Signer("fixture")
         self._foreign: _Signer | None = None
@@ -283,6 +298,86 @@ class FixtureArchive:
         ] + [deb]  # fmt: skip
         return deb
 
+    def add_source(
+        self,
+        name: str,
+        version: str,
+        changelog: str,
+        *,
+        suite: str = "stable",
+        component: str = "main",
+        binaries: Sequence[str] = (),
+        files: Mapping[str, bytes | str] | None = None,
+    ) -> PublishedSource:
+        """Build a real source package with `dpkg-source --build` and put it in the pool.
+
+        A version with a Debian revision (`1.0-1`) gives a `3.0 (quilt)` source (an
+        .orig.tar.gz and a .debian.tar.xz holding `debian/changelog`), one without it a
+        `3.0 (native)` source (one .tar.xz). `files` are extra files of the tree.
+        """
+        upstream = (version.partition(":")[2] or version).rpartition("-")
+        native = not upstream[1]
+        upstream_version = upstream[2] if native else upstream[0]
+        fmt = "3.0 (native)" if native else "3.0 (quilt)"
+        control = (
+            f"Source: {name}\nMaintainer: hardbase tests <tests@hardbase.invalid>\n\n"
+            + "".join(
+                f"Package: {b}\nArchitecture: any\nDescription: {b} for hardbase tests\n\n"
+                for b in binaries or (name,)
+            )
+        )
+        with tempfile.TemporaryDirectory(dir=self.workdir) as tmp:
+            tree = Path(tmp) / f"{name}-{upstream_version}"
+            (tree / "debian" / "source").mkdir(parents=True)
+            for path, content in {
+                "README": f"{name} for hardbase tests\n",
+                **(files or {}),
+            }.items():
+                target = tree / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content.encode() if isinstance(content, str) else content)
+            if not native:
+                subprocess.run(
+                    ["tar", "--exclude=debian", "-czf",
+                     str(Path(tmp) / f"{name}_{upstream_version}.orig.tar.gz"),
+                     "-C", tmp, tree.name],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+            (tree / "debian" / "changelog").write_text(changelog)
+            (tree / "debian" / "control").write_text(control.rstrip("\n") + "\n")
+            (tree / "debian" / "source" / "format").write_text(fmt + "\n")
+            (tree / "debian" / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
+            subprocess.run(
+                ["dpkg-source", "--build", tree.name], cwd=tmp, check=True, capture_output=True
+            )
+            prefix = name[:4] if name.startswith("lib") else name[:1]
+            directory = Path("pool", component, prefix, name)
+            (self.root / directory).mkdir(parents=True, exist_ok=True)
+            dsc = next(Path(tmp).glob("*.dsc"))
+            fields = _paragraph(dsc.read_text())
+            listed = [dsc.name] + [
+                line.split()[2] for line in fields["Checksums-Sha256"].strip().splitlines()
+            ]
+            for file in listed:
+                shutil.copyfile(Path(tmp) / file, self.root / directory / file)
+        sums = "".join(
+            f" {hashlib.sha256((self.root / directory / f).read_bytes()).hexdigest()} "
+            f"{(self.root / directory / f).stat().st_size} {f}\n"
+            for f in listed
+        )
+        paragraph = (
+            f"Package: {name}\nBinary: {', '.join(binaries or (name,))}\nVersion: {version}\n"
+            f"Format: {fmt}\nDirectory: {directory.as_posix()}\nChecksums-Sha256:\n{sums}"
+        )
+        published = PublishedSource(name, version, suite, component, directory, paragraph)
+        self._sources = [
+            s for s in self._sources if (s.name, s.version, s.suite) != (name, version, suite)
+        ] + [published]
+        return published
+
+    def sources(self, suite: str | None = None) -> list[PublishedSource]:
+        return [s for s in self._sources if suite in (None, s.suite)]
+
     def remove_package(self, name: str, *, suite: str, version: str | None = None) -> None:
         """Drop `name` (one version or all) from `suite`'s next publish."""
         self._debs = [
@@ -322,16 +417,19 @@ class FixtureArchive:
                 ]  # fmt: skip
                 text = "\n".join(paragraphs).encode()
                 directory = f"{component}/binary-{arch}"
-                for ext in compressions:
-                    data = {"": text, ".xz": lzma.compress(text), ".gz": gzip.compress(text)}[ext]
-                    relative = f"{directory}/Packages{ext}"
-                    (dists / relative).parent.mkdir(parents=True, exist_ok=True)
-                    (dists / relative).write_bytes(data)
+                for relative, data in _index_files(dists, directory, "Packages", text,
+                                                   compressions):  # fmt: skip
                     listed.append((relative, data))
                     if by_hash:
                         store = dists / directory / "by-hash" / "SHA256"
                         store.mkdir(parents=True, exist_ok=True)
                         (store / hashlib.sha256(data).hexdigest()).write_bytes(data)
+            sources = [
+                s.paragraph for s in self._sources if s.suite == suite and s.component == component
+            ]
+            if sources:
+                text = "\n".join(sources).encode()
+                listed += _index_files(dists, f"{component}/source", "Sources", text, compressions)
         if date is None:
             date = datetime.now(UTC).replace(microsecond=0)
             previous = self._last_date.get(suite)
@@ -406,6 +504,20 @@ class FixtureArchive:
         if self._foreign is None:
             self._foreign = _Signer("stranger")
         return self._foreign.export(self.workdir / "foreign-keyring.gpg")
+
+
+def _index_files(
+    dists: Path, directory: str, name: str, text: bytes, compressions: Sequence[str]
+) -> list[tuple[str, bytes]]:
+    """Write one index in each compression; (path in dists, bytes) of each."""
+    written: list[tuple[str, bytes]] = []
+    for ext in compressions:
+        data = {"": text, ".xz": lzma.compress(text), ".gz": gzip.compress(text)}[ext]
+        relative = f"{directory}/{name}{ext}"
+        (dists / relative).parent.mkdir(parents=True, exist_ok=True)
+        (dists / relative).write_bytes(data)
+        written.append((relative, data))
+    return written
 
 
 def _paragraph(text: str) -> dict[str, str]:

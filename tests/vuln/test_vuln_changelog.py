@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hardbase.debian.model import BinaryPackage
+from hardbase.debian.model import BinaryPackage, SourceFile, SourcePackage
 from hardbase.util.progress import NullProgress
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.importers.debian_changelog import (
@@ -17,7 +17,9 @@ from hardbase.vuln.importers.debian_changelog import (
     changelog_from_deb,
     ids_in,
     parse_changelog,
-    select_targets,
+    release_number,
+    select_binaries,
+    select_sources,
 )
 
 DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
@@ -63,7 +65,7 @@ def _bin(name: str, source: str, version: str, suite: str, size: int) -> BinaryP
                          size, "http://127.0.0.1/debian", suite)  # fmt: skip
 
 
-def test_select_targets_picks_updated_sources_and_their_binaries() -> None:
+def test_select_binaries_picks_updated_sources_and_their_binaries() -> None:
     packages = [
         _bin("libssl3", "openssl", "3.0.17-1~deb12u2", "bookworm-security", 2000),
         _bin("openssl", "openssl", "3.0.17-1~deb12u2", "bookworm-security", 9000),
@@ -73,11 +75,44 @@ def test_select_targets_picks_updated_sources_and_their_binaries() -> None:
         _bin("tzdata", "tzdata", "2025b-0+deb12u1", "bookworm", 100),
         _bin("linux-libc-dev", "linux", "6.1.140-1", "bookworm-security", 100),
     ]
-    targets = {t.source: t for t in select_targets(iter(packages), "bookworm")}
+    targets = {t.source: t for t in select_binaries(packages, "bookworm")}
     assert set(targets) == {"openssl", "tzdata", "linux"}
     assert targets["openssl"].version == "3.0.17-1~deb12u2"
-    assert [b.name for b in targets["openssl"].binaries] == ["openssl", "libssl-doc", "libssl3"]
+    assert [a.binary for a in targets["openssl"].artifacts] == ["openssl", "libssl-doc", "libssl3"]
     assert targets["openssl"].ecosystem == "debian:12"
+
+
+def _src(name: str, version: str, suite: str, *files: str) -> SourcePackage:
+    listed = tuple(SourceFile(f, "0" * 64, 100) for f in files)
+    return SourcePackage(name, version, f"pool/main/{name[0]}/{name}", listed, (name,),
+                         "http://127.0.0.1/debian", suite)  # fmt: skip
+
+
+def test_select_sources_takes_the_debian_tar_or_the_native_tarball() -> None:
+    sources = [
+        _src("openssl", "3.0.17-1~deb12u2", "bookworm-security", "openssl_3.0.17-1~deb12u2.dsc",
+             "openssl_3.0.17.orig.tar.gz", "openssl_3.0.17-1~deb12u2.debian.tar.xz"),
+        _src("openssl", "3.0.15-1~deb12u1", "bookworm", "openssl_3.0.15-1~deb12u1.debian.tar.xz"),
+        _src("zlib", "1:1.2.13.dfsg-1", "bookworm", "zlib_1.2.13.dfsg-1.debian.tar.xz"),
+        _src("debian-security-support", "1:12+2025.06.30", "bookworm-security",
+             "debian-security-support_12+2025.06.30.dsc",
+             "debian-security-support_12+2025.06.30.tar.xz"),
+        # trixie's upload rebuilt for bookworm: the last debNNuM names the release
+        _src("mxml", "3.3.1-1~deb13u1~deb12u1", "bookworm",
+             "mxml_3.3.1-1~deb13u1~deb12u1.debian.tar.xz"),
+    ]  # fmt: skip
+    targets = {t.source: t for t in select_sources(sources, "bookworm")}
+    assert set(targets) == {"openssl", "debian-security-support", "mxml"}
+    (tar,) = targets["openssl"].artifacts
+    assert tar.kind == "debian-tar" and tar.url.endswith("openssl_3.0.17-1~deb12u2.debian.tar.xz")
+    assert [a.kind for a in targets["debian-security-support"].artifacts] == ["native-tar"]
+    assert "mxml" not in {t.source for t in select_sources(sources, "trixie")}
+
+
+def test_release_number_takes_the_last_debnnum() -> None:
+    assert release_number("0.261630-1~deb13u1~deb12u1") == 12
+    assert release_number("1.0-1+deb12u3") == 12
+    assert release_number("1.0-1") is None
 
 
 def _build_deb(tmp_path: Path, name: str, changelog: bytes | None, link_to: str = "") -> Path:
@@ -137,3 +172,36 @@ def test_real_bookworm_openssl_changelog(tmp_path: Path) -> None:
     assert again.unchanged == 1 and again.details["read"] == 0
     assert db.count_source("debian-changelog") == stats.affected
     db.close()
+
+
+@pytest.mark.archive
+@pytest.mark.slow
+def test_real_bookworm_versions_and_distribution_labels(tmp_path: Path) -> None:
+    """Real bookworm sources whose fixes the old parser lost or misdated.
+
+    Rebuilds from trixie (`~deb13u1~deb12u1`) were taken for trixie; entries labelled
+    `stable` or `oldstable-proposed-updates` were not seen as uploads to bookworm.
+    """
+    names = [
+        "libcrypt-pbkdf2-perl", "libbytes-random-secure-perl", "mxml", "amavisd-new",
+        "python-git", "python-django",
+    ]  # fmt: skip
+    db = VulnDB.open(tmp_path / "vuln.db")
+    importer = DebianChangelogImporter(releases=["bookworm"], cache_dir=tmp_path / "cache")
+    stats = importer.run(db, [f"bookworm:{','.join(names)}"], NullProgress())
+    assert stats.details["read"] == len(names), stats
+    rows = {
+        (r.package, r.advisory_id): r.fixed_version for r in db.affected_for({"debian:12": names})
+    }
+    db.close()
+    for cve in ("CVE-2026-9641", "CVE-2026-9638", "CVE-2017-20240"):
+        assert rows["libcrypt-pbkdf2-perl", cve] == "0.261630-1~deb13u1~deb12u1"
+    assert rows["libbytes-random-secure-perl", "CVE-2026-11625"] == "0.29-4~deb13u1~deb12u1"
+    assert rows["mxml", "CVE-2026-5037"] == "3.3.1-1+deb13u1~deb12u1"
+    # `stable` uploads made while bookworm was stable
+    assert rows["amavisd-new", "CVE-2024-28054"] == "1:2.13.0-3+deb12u1"
+    assert rows["python-git", "CVE-2023-40267"] == "3.1.30-1+deb12u1"
+    assert rows["python-git", "CVE-2023-41040"] == "3.1.30-1+deb12u2"
+    # named by an `oldstable-proposed-updates` entry made after trixie's release (the
+    # python3.11 fix changed a test's expectations), not by the next security upload
+    assert rows["python-django", "CVE-2025-6069"] == "3:3.2.25-0+deb12u3"

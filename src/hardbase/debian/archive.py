@@ -1,11 +1,12 @@
-"""A Debian archive client: verified InRelease files and the Packages indexes they sign.
+"""A Debian archive client: verified InRelease files and the Packages and Sources they sign.
 
 For every URI × suite it downloads `dists/SUITE/InRelease`, checks the signature
 with `gpgv` against the entry's keyring, reads only the signed text, refuses
 expired and rolled-back releases, then fetches each component's Packages index
-(xz, else gz, else plain) and checks it against the size and SHA256 the signed
-Release lists. Index files are cached by their sha256, parsed indexes too, so a
-re-run with an unchanged archive downloads only the InRelease files.
+(`load`) or Sources index (`load_sources`), xz, else gz, else plain, and checks
+it against the size and SHA256 the signed Release lists. Index files are cached
+by their sha256, parsed indexes too, so a re-run with an unchanged archive
+downloads only the InRelease files.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import pickle
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from hardbase.debian.index import PackageIndex, parse_packages
-from hardbase.debian.model import BinaryPackage, ReleaseInfo, SourceEntry
+from hardbase.debian.index import PackageIndex, parse_packages, parse_sources
+from hardbase.debian.model import BinaryPackage, ReleaseInfo, SourceEntry, SourcePackage
 from hardbase.errors import ArchiveError, FetchError, IntegrityError, SignatureError
 from hardbase.util.fs import write_atomic
 from hardbase.util.http import NotFound, download, fetch_bytes
@@ -47,6 +48,8 @@ _PARSED_FORMAT = 1
 _COMPRESSIONS = (".xz", ".gz", "")
 
 _T = TypeVar("_T")
+_Item = TypeVar("_Item")
+_Item_co = TypeVar("_Item_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,14 @@ class _Release:
     by_hash: bool = False
 
 
-@dataclass(frozen=True)
-class _IndexJob:
-    release: _Release
-    component: str
-    arch: str
+class IndexNotListed(IntegrityError):
+    """A suite's signed Release lists no such index (say, an archive without deb-src)."""
+
+
+class _Parser(Protocol[_Item_co]):
+    def __call__(
+        self, text: str, *, base_uri: str, suite: str, origin: str
+    ) -> Iterable[_Item_co]: ...
 
 
 class Archive:
@@ -94,30 +100,56 @@ class Archive:
         Packages are added in the order of the entries, URIs, suites, components
         and archs, so equal versions in several suites resolve to the first.
         """
-        targets = [
-            (entry, uri, suite)
-            for entry in self.entries
-            for uri in entry.uris
-            for suite in entry.suites
-        ]
-        releases = self._parallel(
-            "verifying archive InRelease files",
-            [functools.partial(self._release, e, u, s) for e, u, s in targets],
-        )
+        targets = self._releases()
         jobs = [
-            _IndexJob(release, component, arch)
-            for (entry, _, _), release in zip(targets, releases, strict=True)
+            functools.partial(self._index, release, f"{component}/binary-{arch}/Packages",
+                              parse_packages)
+            for entry, release in targets
             for component in entry.components
             for arch in archs
-        ]
-        lists = self._parallel(
-            "reading Packages indexes", [functools.partial(self._index, j) for j in jobs]
-        )
+        ]  # fmt: skip
+        lists = self._parallel("reading Packages indexes", jobs)
         index = PackageIndex()
         for packages in lists:
             index.extend(packages)
         log.info("archive: %d packages from %d indexes", len(index), len(jobs))
-        return index, [release.info for release in releases]
+        return index, [release.info for _, release in targets]
+
+    def load_sources(self) -> list[SourcePackage]:
+        """Verify every suite's InRelease and return the source packages its Sources list.
+
+        In the order of the entries, URIs, suites and components (deb-src on the same
+        mirrors as the binaries, signed by the same InRelease). A suite whose Release
+        lists no Sources contributes none; IndexNotListed when no suite lists one.
+        """
+        jobs = [
+            functools.partial(self._sources, release, f"{component}/source/Sources")
+            for entry, release in self._releases()
+            for component in entry.components
+        ]
+        lists = self._parallel("reading Sources indexes", jobs)
+        unlisted = [x for x in lists if isinstance(x, IndexNotListed)]
+        if len(unlisted) == len(lists) and unlisted:
+            raise unlisted[0]
+        return [source for x in lists if not isinstance(x, IndexNotListed) for source in x]
+
+    def _sources(self, release: _Release, base: str) -> list[SourcePackage] | IndexNotListed:
+        try:
+            return self._index(release, base, parse_sources)
+        except IndexNotListed as exc:
+            return exc
+
+    def _releases(self) -> list[tuple[SourceEntry, _Release]]:
+        """Every entry's releases, verified afresh on each call (the mirror may have moved)."""
+        targets = [
+            (entry, uri, suite) for entry in self.entries for uri in entry.uris
+            for suite in entry.suites
+        ]  # fmt: skip
+        releases = self._parallel(
+            "verifying archive InRelease files",
+            [functools.partial(self._release, e, u, s) for e, u, s in targets],
+        )
+        return [(entry, release) for (entry, _, _), release in zip(targets, releases, strict=True)]
 
     # -- helpers -------------------------------------------------------------------
 
@@ -229,27 +261,29 @@ class Archive:
                 f"cannot write the release state under {self.cache_dir}; check its permissions"
             ) from exc
 
-    def _index(self, job: _IndexJob) -> list[BinaryPackage]:
-        release = job.release
-        base = f"{job.component}/binary-{job.arch}/Packages"
-        listed = [(base + ext, *release.files[base + ext]) for ext in _COMPRESSIONS
-                  if base + ext in release.files]  # fmt: skip
+    def _index(self, release: _Release, base: str, parse: _Parser[_Item]) -> list[_Item]:
+        """The parsed entries of one index (`main/binary-amd64/Packages`, `main/source/Sources`)."""
+        listed: list[tuple[str, str, int]] = []
+        for ext in _COMPRESSIONS:
+            if base + ext in release.files:
+                listed.append((base + ext, *release.files[base + ext]))
         if not listed:
-            raise IntegrityError(
+            component, _, rest = base.partition("/")
+            raise IndexNotListed(
                 f"the Release of {release.dists_url} lists no {base} index; check the "
-                f"component {job.component!r} and architecture {job.arch!r}"
+                f"component {component!r} and {rest.rpartition('/')[0]!r}"
             )
         uri, suite = release.info.uri, release.info.suite
         for path, sha256, size in listed:
             parsed = self._parsed_path(sha256, uri, suite)
-            cached = _load_parsed(parsed)
+            cached: list[_Item] | None = _load_parsed(parsed)
             if cached is not None:
                 return cached
             raw = self._fetch_index(release, path, sha256, size)
             if raw is None:
                 continue  # not on the mirror in this compression; try the next
-            packages = list(
-                parse_packages(
+            items = list(
+                parse(
                     _decompress(raw, path, release.dists_url),
                     base_uri=uri,
                     suite=suite,
@@ -257,10 +291,10 @@ class Archive:
                 )
             )
             try:
-                write_atomic(parsed, pickle.dumps(packages, protocol=pickle.HIGHEST_PROTOCOL))
+                write_atomic(parsed, pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
             except OSError as exc:
                 log.warning("cannot cache the parsed index %s: %s", parsed, exc)
-            return packages
+            return items
         raise FetchError(
             f"none of {', '.join(p for p, _, _ in listed)} is on {release.dists_url}; "
             "the mirror is incomplete: try another mirror"
@@ -433,10 +467,10 @@ def _decompress(raw: bytes, path: str, where: str) -> str:
         raise ArchiveError(f"{where}/{path} cannot be decompressed and decoded") from exc
 
 
-def _load_parsed(path: Path) -> list[BinaryPackage] | None:
+def _load_parsed(path: Path) -> list[Any] | None:
     try:
         with open(path, "rb") as fh:
-            packages = pickle.load(fh)
+            items = pickle.load(fh)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a corrupt cache is rebuilt, never fatal
@@ -446,8 +480,8 @@ def _load_parsed(path: Path) -> list[BinaryPackage] | None:
         except OSError:
             pass
         return None
-    if not isinstance(packages, list) or not all(
-        isinstance(p, BinaryPackage) for p in packages[:1]
+    if not isinstance(items, list) or not all(
+        isinstance(p, (BinaryPackage, SourcePackage)) for p in items[:1]
     ):
         return None
-    return packages
+    return items

@@ -287,3 +287,18 @@ def open_data_tar(path: Path) -> Iterator[tarfile.TarFile]:
     _, data_member = _layout(path)
     with _member_tar(path, data_member, None) as tar:
         yield tar
+
+
+@contextlib.contextmanager
+def open_tarball(path: Path, limit: int | None = None) -> Iterator[tarfile.TarFile]:
+    """Yield a compressed tarball (`.tar.xz`, `.tar.gz`, ...) as a streaming TarFile.
+
+    The same checked reader as a .deb's members: decompressed as a stream, expanded
+    size at most `limit`, corruption found while iterating raises ArchiveError.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {path}; check that the file exists") from exc
+    with _member_tar(path, ArMember(path.name, 0, size), limit) as tar:
+        yield tar

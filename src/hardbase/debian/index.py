@@ -1,4 +1,4 @@
-"""Packages indexes: a fast parser into BinaryPackage and an in-memory index across suites.
+"""Packages and Sources indexes: fast parsers, and an in-memory index of binaries across suites.
 
 A Debian main Packages file has some 65,000 paragraphs, and a cold build
 parses one per suite and architecture, so paragraphs and fields are split here
@@ -15,10 +15,10 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from hardbase.debian.model import BinaryPackage
+from hardbase.debian.model import BinaryPackage, SourceFile, SourcePackage
 from hardbase.debian.version import compare_versions
 from hardbase.errors import ArchiveError
 
@@ -34,6 +34,7 @@ _CORE = frozenset(
 )  # fmt: skip
 _SKIPPED = frozenset({"Description-md5", "Tag", "MD5sum", "SHA1", "SHA512"})
 _REQUIRED = ("Package", "Version", "Architecture", "Filename", "SHA256", "Size")
+_SOURCE_REQUIRED = ("Package", "Version", "Directory", "Checksums-Sha256")
 
 _SOURCE = re.compile(r"^(\S+)(?:\s*\(\s*(\S+)\s*\))?$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -107,6 +108,20 @@ def parse_packages(
 
     `origin` names the file in error messages.
     """
+    for number, fields in _paragraphs(text, origin, "Packages"):
+        yield _package(fields, base_uri=base_uri, suite=suite, where=f"{origin} #{number}")
+
+
+def parse_sources(
+    text: str, *, base_uri: str, suite: str, origin: str = "Sources"
+) -> Iterator[SourcePackage]:
+    """Yield the SourcePackage of each paragraph of a Sources file's text."""
+    for number, fields in _paragraphs(text, origin, "Sources"):
+        yield _source(fields, base_uri=base_uri, suite=suite, where=f"{origin} #{number}")
+
+
+def _paragraphs(text: str, origin: str, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(number, fields) of each non-empty paragraph of a deb822 index."""
     intern = sys.intern
     for number, paragraph in enumerate(text.split("\n\n"), start=1):
         fields: dict[str, str] = {}
@@ -118,7 +133,7 @@ def parse_packages(
                 if not key:
                     raise ArchiveError(
                         f"{origin} #{number} starts with a continuation line; "
-                        "the Packages index is malformed"
+                        f"the {kind} index is malformed"
                     )
                 fields[key] += "\n" + line
                 continue
@@ -126,23 +141,57 @@ def parse_packages(
             if not colon:
                 raise ArchiveError(
                     f"{origin} #{number} has a line without a field name ({line[:40]!r}); "
-                    "the Packages index is malformed"
+                    f"the {kind} index is malformed"
                 )
             # Interned names are shared by every paragraph, in memory and in pickles.
             key = intern(name)
             fields[key] = value.strip()
         if fields:
-            yield _package(fields, base_uri=base_uri, suite=suite, where=f"{origin} #{number}")
+            yield number, fields
 
 
-def _package(fields: dict[str, str], *, base_uri: str, suite: str, where: str) -> BinaryPackage:
-    missing = [name for name in _REQUIRED if name not in fields]
+def _require(fields: dict[str, str], required: Sequence[str], where: str, kind: str) -> None:
+    missing = [name for name in required if name not in fields]
     if missing:
         label = fields.get("Package", "a paragraph")
         raise ArchiveError(
             f"{label} in {where} lacks the field(s) {', '.join(missing)}; "
-            "the Packages index is malformed"
+            f"the {kind} index is malformed"
         )
+
+
+def _source(fields: dict[str, str], *, base_uri: str, suite: str, where: str) -> SourcePackage:
+    _require(fields, _SOURCE_REQUIRED, where, "Sources")
+    name = fields["Package"]
+    directory = fields["Directory"].strip().strip("/")
+    if directory.startswith("/") or ".." in directory.split("/"):
+        raise ArchiveError(f"{name} in {where} has an unsafe Directory {directory!r}")
+    files: list[SourceFile] = []
+    for line in fields["Checksums-Sha256"].strip().splitlines():
+        parts = line.split()
+        if (
+            len(parts) != 3
+            or not _SHA256.match(parts[0].lower())
+            or not parts[1].isdigit()
+            or "/" in parts[2]
+            or parts[2] in (".", "..")
+        ):
+            raise ArchiveError(f"{name} in {where} has a malformed Checksums-Sha256 line")
+        files.append(SourceFile(parts[2], parts[0].lower(), int(parts[1])))
+    binaries = tuple(b.strip() for b in fields.get("Binary", "").replace("\n", " ").split(","))
+    return SourcePackage(
+        name=name,
+        version=fields["Version"],
+        directory=directory,
+        files=tuple(files),
+        binaries=tuple(b for b in binaries if b),
+        base_uri=base_uri,
+        suite=suite,
+    )
+
+
+def _package(fields: dict[str, str], *, base_uri: str, suite: str, where: str) -> BinaryPackage:
+    _require(fields, _REQUIRED, where, "Packages")
     name = fields["Package"]
     version = fields["Version"]
     sha256 = fields["SHA256"].strip().lower()

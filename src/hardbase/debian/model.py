@@ -59,3 +59,40 @@ class BinaryPackage:
     @property
     def key(self) -> str:
         return f"{self.name}:{self.arch}={self.version}"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source package as its Sources paragraph lists it."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class SourcePackage:
+    """A source package as one Sources index lists it."""
+
+    name: str
+    version: str
+    directory: str  # relative to base_uri
+    files: tuple[SourceFile, ...]
+    binaries: tuple[str, ...]
+    base_uri: str
+    suite: str
+
+    def url(self, file: SourceFile) -> str:
+        return f"{self.base_uri.rstrip('/')}/{self.directory}/{file.name}"
+
+    @property
+    def debian_tar(self) -> SourceFile | None:
+        """The packaging tarball (`.debian.tar.*`), None for a native or 1.0 source."""
+        return next((f for f in self.files if ".debian.tar." in f.name), None)
+
+    @property
+    def native_tar(self) -> SourceFile | None:
+        """The whole tree of a native source (`NAME_VERSION.tar.*`), else None."""
+        if self.debian_tar is not None:
+            return None
+        return next((f for f in self.files if ".tar." in f.name and ".orig" not in f.name), None)

@@ -35,6 +35,19 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 _pool: urllib3.PoolManager | None = None
 _pool_lock = threading.Lock()
+_received = 0  # body bytes received by fetch_bytes() and download(), for reports
+_received_lock = threading.Lock()
+
+
+def received_bytes() -> int:
+    """Body bytes this process has downloaded so far (fetch_bytes and download)."""
+    return _received
+
+
+def _count(amount: int) -> None:
+    global _received
+    with _received_lock:
+        _received += amount
 
 
 class NotFound(FetchError):
@@ -140,6 +153,7 @@ def fetch_bytes(
             raise _Broken(f"reading {url} failed ({reason(exc)})") from None
         finally:
             response.release_conn()
+        _count(len(data))
         if len(data) > max_size:
             raise IntegrityError(f"{url} is larger than the {max_size}-byte limit")
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
@@ -198,6 +212,7 @@ def _download_once(
                 if not chunk:
                     break
                 received += len(chunk)
+                _count(len(chunk))
                 if received > limit:
                     raise IntegrityError(
                         f"{url} sent more than the expected {limit} bytes; refusing it"

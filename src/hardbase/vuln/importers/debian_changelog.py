@@ -2,10 +2,15 @@
 
 For every source package of the configured releases that had an upload after
 the release (a `debNNuM` version, or a version in -security or -updates), it
-downloads the smallest binary, reads its `changelog.Debian.gz` and records,
-for each CVE or GHSA id an entry names, the version that fixes it *in that
-release*. Sources whose version did not change since the last run are not
-downloaded again.
+reads `debian/changelog` from the source's small `.debian.tar.*`, located
+through the signed Sources index (deb-src of the same mirrors, InRelease
+verified with gpgv as for the binaries), and records, for each CVE or GHSA id
+an entry names, the version that fixes it *in that release*. Native sources
+(no .debian.tar: the changelog is in the source's one tarball), tarballs over
+MAX_SOURCE_TARBALL and files the mirror lacks fall back to the smallest binary
+.deb (its `changelog.Debian.gz`), up to MAX_FALLBACK_DEB; a source with no
+candidate under the caps is skipped with a warning. Sources whose version did
+not change since the last run are not downloaded again.
 
 The pitfall: a CVE first named in an entry for unstable (or experimental, or
 another release) made after the release is fixed for this release by the
@@ -31,19 +36,26 @@ import logging
 import re
 import tarfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import IO
 
-from hardbase.debian.model import DEFAULT_KEYRING, BinaryPackage, SourceEntry
-from hardbase.errors import HardbaseError
+from hardbase.debian.archive import Archive, IndexNotListed
+from hardbase.debian.deb import open_data_tar
+from hardbase.debian.model import (
+    DEFAULT_KEYRING,
+    BinaryPackage,
+    SourceEntry,
+    SourceFile,
+    SourcePackage,
+)
+from hardbase.debian.source import changelog_from_tarball
+from hardbase.errors import ArchiveError, HardbaseError
 from hardbase.util.fs import write_atomic
-from hardbase.util.http import download
+from hardbase.util.http import NotFound, download
 from hardbase.util.paths import cache_dir as default_cache_dir
 from hardbase.util.progress import Progress
 from hardbase.vuln.db import FIXED, Affected, SourceInfo, VulnDB
@@ -61,27 +73,59 @@ RELEASE_DATES: dict[str, date] = {
     "trixie": date(2025, 8, 9),
 }
 DEFAULT_RELEASES = ("trixie", "bookworm")
-MAX_DEB = 512 << 20
+MAX_SOURCE_TARBALL = 8 << 20  # a .debian.tar (or native tarball) above this is not downloaded
+MAX_FALLBACK_DEB = 32 << 20  # nor a binary .deb above this: the source is skipped with a warning
 MAX_CHANGELOG = 64 << 20  # uncompressed
 _DEB_UPDATE = re.compile(r"deb(\d+)u\d+")
+# Changelog distributions that name the release by its role, not its codename.
+_ALIASES = {
+    "stable": ("stable", "stable-security", "stable-updates", "stable-proposed-updates",
+               "proposed-updates"),
+    "oldstable": ("oldstable", "oldstable-security", "oldstable-updates",
+                  "oldstable-proposed-updates"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file whose size and SHA256 a signed index lists, and that carries a changelog."""
+
+    url: str
+    sha256: str
+    size: int
+    kind: str  # "debian-tar" | "native-tar" | "deb"
+    binary: str = ""  # for a .deb: the binary package whose doc dir holds the changelog
 
 
 @dataclass(frozen=True)
 class SourceTarget:
-    """One source package of one release, and the binaries that could carry its changelog."""
+    """One source package of one release, and the files that could carry its changelog."""
 
     release: str
     source: str
     version: str
-    binaries: tuple[BinaryPackage, ...]  # best candidate first
+    artifacts: tuple[Artifact, ...]  # the source's tarball, else empty until binaries are known
 
     @property
     def ecosystem(self) -> str:
         return f"debian:{CODENAMES[self.release]}"
 
+    @property
+    def key(self) -> str:
+        return f"{self.release}/{self.source}"
+
+
+def release_number(version: str) -> int | None:
+    """The Debian release a `debNNuM` version was built for: the last such part wins.
+
+    `1.0-1~deb13u1~deb12u1` is trixie's upload rebuilt for bookworm: 12.
+    """
+    found = _DEB_UPDATE.findall(version)
+    return int(found[-1]) if found else None
+
 
 def release_targets(codename: str) -> frozenset[str]:
-    """The changelog distributions that mean "an upload to this release"."""
+    """The changelog distributions that mean "an upload to this release" by its codename."""
     return frozenset(
         {
             codename,
@@ -90,6 +134,33 @@ def release_targets(codename: str) -> frozenset[str]:
             f"{codename}-proposed-updates",
         }
     )
+
+
+def _role(codename: str, when: date) -> str | None:
+    """What `codename` was on `when`: "stable", "oldstable", or None (testing, or gone)."""
+    ordered = sorted(RELEASE_DATES, key=RELEASE_DATES.__getitem__)
+    if codename not in RELEASE_DATES or when < RELEASE_DATES[codename]:
+        return None
+    later = [c for c in ordered if RELEASE_DATES[c] > RELEASE_DATES[codename]]
+    newer = sum(1 for c in later if RELEASE_DATES[c] <= when)
+    return {0: "stable", 1: "oldstable"}.get(newer)
+
+
+def _targets_release(entry: _Entry, codename: str, targets: frozenset[str]) -> bool:
+    """Whether a changelog entry is an upload to `codename`.
+
+    By codename (`bookworm-security`), or by role (`stable`, `stable-security`,
+    `proposed-updates`) when the entry was made while `codename` had that role, or
+    its version names the release (`+deb12u1`).
+    """
+    if entry.distributions & targets:
+        return True
+    roles = {role for role, names in _ALIASES.items() if entry.distributions & set(names)}
+    if not roles:
+        return False
+    if release_number(entry.version) == CODENAMES.get(codename):
+        return True
+    return entry.when is not None and _role(codename, entry.when.date()) in roles
 
 
 def ids_in(text: str) -> list[str]:
@@ -140,8 +211,9 @@ def parse_changelog(text: str, codename: str, *, where: str = "changelog") -> di
     released = RELEASE_DATES.get(codename)
     fixed: dict[str, str] = {}
     pending: list[str] = []
+    uploads = [_targets_release(entry, codename, targets) for entry in entries]
     for i, entry in enumerate(entries):
-        if entry.distributions & targets:
+        if uploads[i]:
             for vid in (*pending, *entry.ids):
                 fixed.setdefault(vid, entry.version)
             pending = []
@@ -150,8 +222,8 @@ def parse_changelog(text: str, codename: str, *, where: str = "changelog") -> di
             released is not None and entry.when is not None and entry.when.date() < released
         )
         if before_release and not any(
-            later.distributions & targets and compare_debian(later.version, entry.version) < 0
-            for later in entries[i + 1 :]
+            uploads[j] and compare_debian(entries[j].version, entry.version) < 0
+            for j in range(i + 1, len(entries))
         ):
             for vid in entry.ids:
                 fixed.setdefault(vid, entry.version)
@@ -161,46 +233,6 @@ def parse_changelog(text: str, codename: str, *, where: str = "changelog") -> di
 
 
 # -- reading a .deb ----------------------------------------------------------------------
-
-
-@contextmanager
-def _own_data_tar(path: Path) -> Iterator[tarfile.TarFile]:
-    """A streaming reader of a .deb's data.tar (used when hardbase.debian.deb is absent)."""
-    with open(path, "rb") as fh:
-        if fh.read(8) != b"!<arch>\n":
-            raise FeedError(f"{path} is not a Debian package (no ar header)")
-        while True:
-            header = fh.read(60)
-            if len(header) < 60:
-                raise FeedError(f"{path} has no data.tar member")
-            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-            size = int(header[48:58].decode("ascii").strip() or "0")
-            if name.startswith("data.tar"):
-                raw = fh.read(size)
-                stream: IO[bytes]
-                if name.endswith(".zst"):
-                    import zstandard
-
-                    stream = io.BytesIO(
-                        zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 31)
-                    )
-                    mode = "r|"
-                else:
-                    stream = io.BytesIO(raw)
-                    mode = "r|*"
-                with tarfile.open(fileobj=stream, mode=mode) as tar:  # type: ignore[call-overload]
-                    yield tar
-                return
-            fh.seek(size + (size & 1), 1)
-
-
-def _data_tar(path: Path) -> AbstractContextManager[tarfile.TarFile]:
-    try:
-        from hardbase.debian.deb import open_data_tar  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _own_data_tar(path)
-    opened: AbstractContextManager[tarfile.TarFile] = open_data_tar(path)
-    return opened
 
 
 def changelog_from_deb(path: Path, binary: str) -> bytes | None:
@@ -219,7 +251,7 @@ def read_doc(path: Path, binary: str) -> tuple[bytes | None, str | None]:
     found: dict[str, bytes] = {}
     link: str | None = None
     try:
-        with _data_tar(path) as tar:
+        with open_data_tar(path) as tar:
             for member in tar:
                 name = member.name.removeprefix("./").rstrip("/")
                 if name == doc and member.issym():
@@ -232,8 +264,8 @@ def read_doc(path: Path, binary: str) -> tuple[bytes | None, str | None]:
                     extracted = tar.extractfile(member)
                     if extracted is not None:
                         found[name] = extracted.read()
-    except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as exc:
-        raise FeedError(f"cannot read {path}; delete it from the cache and retry") from exc
+    except (ArchiveError, tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as exc:
+        raise FeedError(f"cannot read {path}: {_reason(exc)}") from None
     for name in sorted(wanted):  # changelog.Debian.gz before changelog.gz
         if name in found:
             return found[name], None
@@ -243,36 +275,67 @@ def read_doc(path: Path, binary: str) -> tuple[bytes | None, str | None]:
 # -- choosing what to read ---------------------------------------------------------------
 
 
-def updated_since_release(pkg: BinaryPackage, codename: str) -> bool:
-    """Whether a binary of `codename` comes from an upload after the release."""
-    if pkg.suite.endswith(("-security", "-updates")):
+def updated_since_release(suite: str, version: str, codename: str) -> bool:
+    """Whether a package of `codename` comes from an upload after the release."""
+    if suite.endswith(("-security", "-updates")):
         return True
-    m = _DEB_UPDATE.search(pkg.source_version or pkg.version)
-    return m is not None and int(m.group(1)) == CODENAMES.get(codename, -1)
+    return release_number(version) == CODENAMES.get(codename, -1)
 
 
-def select_targets(packages: Iterator[BinaryPackage], codename: str) -> list[SourceTarget]:
-    """The newest version of each source updated since the release, with candidate binaries."""
+def select_sources(sources: Sequence[SourcePackage], codename: str) -> list[SourceTarget]:
+    """The newest version of each source updated since the release, with its tarball."""
+    newest: dict[str, SourcePackage] = {}
+    updated: set[str] = set()
+    for src in sources:
+        if src.name not in newest or compare_debian(src.version, newest[src.name].version) > 0:
+            newest[src.name] = src
+        if updated_since_release(src.suite, src.version, codename):
+            updated.add(src.name)
+    out: list[SourceTarget] = []
+    for name in sorted(updated):
+        src = newest[name]
+        artifacts: tuple[Artifact, ...] = ()
+        if src.debian_tar is not None:
+            artifacts = (_artifact(src, src.debian_tar, "debian-tar"),)
+        elif src.native_tar is not None:
+            artifacts = (_artifact(src, src.native_tar, "native-tar"),)
+        out.append(SourceTarget(codename, name, src.version, artifacts))
+    return out
+
+
+def select_binaries(packages: Sequence[BinaryPackage], codename: str) -> list[SourceTarget]:
+    """Like `select_sources`, from binaries alone (an archive without deb-src)."""
     newest: dict[str, str] = {}
-    binaries: dict[tuple[str, str], list[BinaryPackage]] = {}
     updated: set[str] = set()
     for pkg in packages:
-        source = pkg.source or pkg.name
-        version = pkg.source_version or pkg.version
-        binaries.setdefault((source, version), []).append(pkg)
+        source, version = pkg.source or pkg.name, pkg.source_version or pkg.version
         if source not in newest or compare_debian(version, newest[source]) > 0:
             newest[source] = version
-        if updated_since_release(pkg, codename):
+        if updated_since_release(pkg.suite, version, codename):
             updated.add(source)
-    out: list[SourceTarget] = []
-    for source in sorted(updated):
-        version = newest[source]
-        candidates = binaries[(source, version)]
-        unique = {p.name: p for p in sorted(candidates, key=lambda p: -p.size)}
-        # the binary named like the source first (its doc dir is rarely a symlink), then smallest
-        ordered = sorted(unique.values(), key=lambda p: (p.name != source, p.size, p.name))
-        out.append(SourceTarget(codename, source, version, tuple(ordered)))
-    return out
+    targets = [SourceTarget(codename, name, newest[name], ()) for name in sorted(updated)]
+    return [
+        SourceTarget(t.release, t.source, t.version, binary_artifacts(t, packages)) for t in targets
+    ]
+
+
+def _artifact(src: SourcePackage, file: SourceFile, kind: str) -> Artifact:
+    return Artifact(src.url(file), file.sha256, file.size, kind)
+
+
+def binary_artifacts(
+    target: SourceTarget, packages: Sequence[BinaryPackage]
+) -> tuple[Artifact, ...]:
+    """The target's binaries as fallback artifacts: the one named like the source, then
+    the smallest (a doc dir named like the source is rarely a symlink)."""
+    unique = {
+        p.name: p
+        for p in packages
+        if (p.source or p.name) == target.source
+        and (p.source_version or p.version) == target.version
+    }
+    ordered = sorted(unique.values(), key=lambda p: (p.name != target.source, p.size, p.name))
+    return tuple(Artifact(p.url, p.sha256, p.size, "deb", p.name) for p in ordered)
 
 
 def parse_locations(
@@ -322,9 +385,18 @@ def split_keyring(locations: Sequence[str]) -> tuple[tuple[str, ...], Path]:
 
 
 def sources_named(
-    packages: Sequence[BinaryPackage], names: frozenset[str] | None
+    sources: Sequence[SourcePackage], names: frozenset[str] | None
 ) -> frozenset[str] | None:
     """The source packages that `names` (source or binary names) stand for; None means all."""
+    if names is None:
+        return None
+    return frozenset(s.name for s in sources if s.name in names or names.intersection(s.binaries))
+
+
+def binaries_named(
+    packages: Sequence[BinaryPackage], names: frozenset[str] | None
+) -> frozenset[str] | None:
+    """The source packages that `names` stand for, from binaries; None means all."""
     if names is None:
         return None
     return frozenset(
@@ -383,8 +455,6 @@ class DebianChangelogImporter(Importer):
         ]
 
     def run(self, db: VulnDB, locations: Sequence[str], progress: Progress) -> ImportStats:
-        from hardbase.debian.archive import Archive
-
         rest, keyring = split_keyring(locations)
         mirrors, selected = parse_locations(rest)
         locations = tuple(locations) or self.default_locations
@@ -393,53 +463,95 @@ class DebianChangelogImporter(Importer):
         cache = (self.cache_dir or default_cache_dir()) / "changelogs"
         previous = db.source(self.name)
         state: dict[str, str] = dict(previous.state) if previous else {}
+        archives: dict[str, Archive] = {}
         targets: list[SourceTarget] = []
         for codename in releases:
             archive = Archive(
                 self.entries(mirrors, codename, keyring), cache_dir=cache.parent / "archive",
                 progress=progress,
             )  # fmt: skip
+            archives[codename] = archive
             try:
-                index, _ = archive.load(self.archs)
+                sources = archive.load_sources()
+                found = select_sources(sources, codename)
+                wanted = sources_named(sources, selected.get(codename))
+            except IndexNotListed:
+                # an archive without deb-src: the binaries carry the changelogs
+                log.info("%s lists no Sources; reading binary packages", mirrors[0])
+                binaries = self._binaries(archive, codename, mirrors[0])
+                found = select_binaries(binaries, codename)
+                wanted = binaries_named(binaries, selected.get(codename))
             except HardbaseError as exc:
                 raise FeedError(
-                    f"reading the {codename} archive at {mirrors[0]} failed: {exc.diagnostics()}"
+                    f"reading the {codename} Sources at {mirrors[0]} failed: {exc.diagnostics()}"
                 ) from None
-            packages = list(index.packages())
-            wanted = sources_named(packages, selected.get(codename))
-            for t in select_targets(iter(packages), codename):
+            for t in found:
                 if self.only_sources is not None and t.source not in self.only_sources:
                     continue
                 if wanted is None or t.source in wanted:
                     targets.append(t)
-        todo = [t for t in targets if state.get(f"{t.release}/{t.source}") != t.version]
-        unchanged = len(targets) - len(todo)
+        todo = [t for t in targets if state.get(t.key) != t.version]
         log.info("debian-changelog: %d sources, %d changed", len(targets), len(todo))
-        progress.start("reading Debian changelogs", len(todo))
+        results = self._read_all("reading Debian changelogs from sources", todo, cache, progress)
+        # Native sources, tarballs over the cap, files the mirror lacks: the binaries.
+        fallback = [
+            t
+            for t in todo
+            if isinstance(results[t.key], _Fallback) and all(a.kind != "deb" for a in t.artifacts)
+        ]
+        if fallback:
+            with_binaries: list[SourceTarget] = []
+            for codename in dict.fromkeys(t.release for t in fallback):
+                mine = [t for t in fallback if t.release == codename]
+                names = {t.source for t in mine}
+                packages = [
+                    p
+                    for p in self._binaries(archives[codename], codename, mirrors[0])
+                    if (p.source or p.name) in names
+                ]
+                with_binaries.extend(
+                    SourceTarget(t.release, t.source, t.version, binary_artifacts(t, packages))
+                    for t in mine
+                )
+            second = self._read_all(
+                "reading Debian changelogs from binary packages",
+                [t for t in with_binaries if t.artifacts], cache, progress,
+            )  # fmt: skip
+            second.update(
+                (t.key, _Fallback("it has no binary package"))
+                for t in with_binaries if not t.artifacts
+            )  # fmt: skip
+            for key, outcome in second.items():
+                first = results[key]
+                if isinstance(outcome, _Fallback) and isinstance(first, _Fallback):
+                    outcome = _Fallback(f"{first.why}, and {outcome.why}")
+                results[key] = outcome
         failures: list[str] = []
         rows: list[Affected] = []
         done: list[SourceTarget] = []
-        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            results = pool.map(lambda t: self._read(t, cache), todo)
-            for target, outcome in zip(todo, results, strict=True):
-                progress.advance()
-                if isinstance(outcome, FeedError):
-                    failures.append(f"{target.source} {target.version}: {outcome.diagnostics()}")
-                    continue
-                done.append(target)
-                if outcome is None:
-                    log.info("no changelog found for %s %s", target.source, target.version)
-                    continue
-                for vid, version in sorted(outcome.items()):
-                    rows.append(
-                        Affected(vid, self.name, target.ecosystem, target.source, FIXED, version)
-                    )
-        progress.finish()
+        downloaded = 0
+        for target in todo:
+            outcome = results[target.key]
+            if isinstance(outcome, (FeedError, _Fallback)):
+                reason = outcome.diagnostics() if isinstance(outcome, FeedError) else outcome.why
+                failures.append(f"{target.source} {target.version}: {reason}")
+                continue
+            done.append(target)
+            downloaded += outcome.downloaded
+            if outcome.fixed is None:
+                log.info("no changelog found for %s %s", target.source, target.version)
+                continue
+            for vid, version in sorted(outcome.fixed.items()):
+                rows.append(
+                    Affected(vid, self.name, target.ecosystem, target.source, FIXED, version)
+                )
         db.replace(self.name, (), rows, packages={(t.ecosystem, t.source) for t in done})
         for t in done:
-            state[f"{t.release}/{t.source}"] = t.version
+            state[t.key] = t.version
         for failure in failures[:10]:
-            log.warning("debian-changelog: %s", failure)
+            log.warning("debian-changelog: skipped %s", failure)
+        if len(failures) > 10:
+            log.warning("debian-changelog: %d more sources skipped", len(failures) - 10)
         total = db.count_source(self.name)
         db.record_source(
             SourceInfo(
@@ -454,54 +566,153 @@ class DebianChangelogImporter(Importer):
             raise FeedError(
                 f"no changelog could be read from {mirrors[0]} ({failures[0]}); check the mirror"
             )
-        details = {"sources": len(targets), "read": len(done), "failed": len(failures)}
+        details = {
+            "sources": len(targets),
+            "read": len(done),
+            "failed": len(failures),
+            "from_binaries": len(fallback),
+            "downloaded_bytes": downloaded,
+        }
+        unchanged = len(targets) - len(todo)
         return ImportStats(self.name, locations, 0, len(rows), len(failures), unchanged, details)
 
-    def _read(self, target: SourceTarget, cache: Path) -> dict[str, str] | FeedError | None:
+    def _binaries(self, archive: Archive, codename: str, mirror: str) -> list[BinaryPackage]:
         try:
-            text = self._changelog(target, cache)
+            index, _ = archive.load(self.archs)
+        except HardbaseError as exc:
+            raise FeedError(
+                f"reading the {codename} archive at {mirror} failed: {exc.diagnostics()}"
+            ) from None
+        return list(index.packages())
+
+    def _read_all(
+        self, task: str, targets: Sequence[SourceTarget], cache: Path, progress: Progress
+    ) -> dict[str, _Read | _Fallback | FeedError]:
+        out: dict[str, _Read | _Fallback | FeedError] = {}
+        if not targets:
+            return out
+        progress.start(task, len(targets))
+        try:
+            with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+                for target, outcome in zip(
+                    targets, pool.map(lambda t: self._read(t, cache), targets), strict=True
+                ):
+                    out[target.key] = outcome
+                    progress.advance()
+        finally:
+            progress.finish()
+        return out
+
+    def _read(self, target: SourceTarget, cache: Path) -> _Read | _Fallback | FeedError:
+        try:
+            found = self._changelog(target, cache)
+            if isinstance(found, _Fallback):
+                return found
+            text, downloaded = found
             if text is None:
-                return None
-            return parse_changelog(text, target.release, where=f"{target.source} {target.version}")
+                return _Read(None, downloaded)
+            where = f"{target.source} {target.version}"
+            return _Read(parse_changelog(text, target.release, where=where), downloaded)
         except FeedError as exc:
             return exc
         except HardbaseError as exc:
             return FeedError(exc.diagnostics())
 
-    def _changelog(self, target: SourceTarget, cache: Path) -> str | None:
-        by_name = {b.name: b for b in target.binaries}
-        queue = list(target.binaries[: self.max_candidates])
+    def _changelog(self, target: SourceTarget, cache: Path) -> tuple[str | None, int] | _Fallback:
+        """(the changelog text or None, bytes downloaded), or why the next kind is needed."""
+        if not target.artifacts:
+            return _Fallback("it has no source tarball")
+        by_binary = {a.binary: a for a in target.artifacts if a.kind == "deb"}
+        over = [a for a in target.artifacts if a.size > _cap(a)]
+        queue = [a for a in target.artifacts if a.size <= _cap(a)][: self.max_candidates]
+        if not queue:
+            smallest = min(over, key=lambda a: a.size)
+            return _Fallback(
+                f"its smallest {_what(smallest)} is {smallest.size >> 20} MiB, over the "
+                f"{_cap(smallest) >> 20} MiB cap"
+            )
         tried: set[str] = set()
+        downloaded = 0
+        missing: list[str] = []
         while queue:
-            pkg = queue.pop(0)
-            if pkg.name in tried:
+            artifact = queue.pop(0)
+            if artifact.url in tried:
                 continue
-            tried.add(pkg.name)
-            stored = cache / pkg.sha256[:2] / f"{pkg.sha256}.{pkg.name}.changelog.gz"
+            tried.add(artifact.url)
+            name = artifact.binary or artifact.kind
+            stored = cache / artifact.sha256[:2] / f"{artifact.sha256}.{name}.changelog.gz"
             link: str | None = None
             if stored.is_file():
                 data: bytes | None = stored.read_bytes()
             else:
-                data, link = self._fetch_changelog(pkg, cache)
+                try:
+                    data, link = self._fetch_changelog(artifact, cache)
+                except NotFound:
+                    missing.append(artifact.url)
+                    continue
+                downloaded += artifact.size
                 if data is not None:
                     write_atomic(stored, data)
             if data is None:
                 # a doc dir linked to a sibling of the same source: read that one next
-                if link in by_name and link not in tried and len(tried) <= self.max_candidates:
-                    queue.insert(0, by_name[link])
+                sibling = by_binary.get(link or "")
+                if sibling is not None and sibling.size <= _cap(sibling):
+                    queue.insert(0, sibling)
                 continue
             try:
                 with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
                     raw = gz.read(MAX_CHANGELOG + 1)
             except (OSError, EOFError, zlib.error) as exc:
-                raise FeedError(f"the changelog in {pkg.url} is not gzip data") from exc
-            return raw[:MAX_CHANGELOG].decode("utf-8", errors="replace")
-        return None
+                raise FeedError(f"the changelog in {artifact.url} is not gzip data") from exc
+            return raw[:MAX_CHANGELOG].decode("utf-8", errors="replace"), downloaded
+        if missing and all(a.kind != "deb" for a in target.artifacts):
+            return _Fallback(f"the mirror lacks {missing[0]}")
+        if missing and len(missing) == len(tried):
+            raise FeedError(f"the mirror lacks {missing[0]}, which its signed index lists")
+        return None, downloaded
 
-    def _fetch_changelog(self, pkg: BinaryPackage, cache: Path) -> tuple[bytes | None, str | None]:
-        deb = cache / "debs" / f"{pkg.sha256}.deb"
+    def _fetch_changelog(self, artifact: Artifact, cache: Path) -> tuple[bytes | None, str | None]:
+        """(gzipped changelog or None, the sibling a .deb's doc dir links to or None)."""
+        suffix = artifact.url.rsplit("/", 1)[-1].partition(".tar")[1:]
+        local = cache / "downloads" / f"{artifact.sha256}{''.join(suffix) or '.deb'}"
         try:
-            download(pkg.url, deb, max_size=MAX_DEB, sha256=pkg.sha256, size=pkg.size)
-            return read_doc(deb, pkg.name)
+            download(
+                artifact.url, local, max_size=_cap(artifact), sha256=artifact.sha256,
+                size=artifact.size,
+            )  # fmt: skip
+            if artifact.kind == "deb":
+                return read_doc(local, artifact.binary)
+            try:
+                text = changelog_from_tarball(local, native=artifact.kind == "native-tar")
+            except ArchiveError as exc:
+                raise FeedError(f"cannot read {artifact.url}: {exc.diagnostics()}") from None
+            return (None if text is None else gzip.compress(text, mtime=0)), None
         finally:
-            deb.unlink(missing_ok=True)  # only the changelog is kept
+            local.unlink(missing_ok=True)  # only the changelog is kept
+
+
+@dataclass(frozen=True)
+class _Read:
+    fixed: dict[str, str] | None  # None: the artifact has no changelog
+    downloaded: int
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    """The source's own files cannot give the changelog; its binaries may."""
+
+    why: str
+
+
+def _cap(artifact: Artifact) -> int:
+    return MAX_FALLBACK_DEB if artifact.kind == "deb" else MAX_SOURCE_TARBALL
+
+
+def _what(artifact: Artifact) -> str:
+    return {"deb": "binary package", "debian-tar": ".debian.tar"}.get(
+        artifact.kind, "source tarball"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.diagnostics() if isinstance(exc, HardbaseError) else str(exc) or type(exc).__name__
