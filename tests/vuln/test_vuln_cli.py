@@ -248,3 +248,53 @@ def test_openvex_output_round_trips(
     statuses = {f["id"]: f["status"] for f in json.loads(out2)["findings"]}
     assert statuses["CVE-2099-2004"] == "not-affected"
     assert statuses["CVE-2099-1003"] == "fixable"
+
+
+def _closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens: connections are refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends, and nobody listens
+    return f"http://127.0.0.1:{port}/all.zip"
+
+
+def test_partial_update_exits_0_when_the_required_feeds_updated(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = str(tmp_path / "partial.db")
+    unreachable = _closed_port_url()
+    code, _, err = run(capsys, "-q", "db", "update", "--db", path,
+                       "--source", f"osv={DATA / 'osv'}",
+                       "--source", f"debian-tracker={DATA / 'tracker.json'}")  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run(capsys, "db", "status", "--db", path)
+    before = {line.split()[0]: line for line in out.splitlines()[2:]}
+    # osv unreachable now; the tracker is required and updates
+    args = ["-q", "db", "update", "--db", path, "--source", f"osv={unreachable}",
+            "--source", f"debian-tracker={DATA / 'tracker.json'}"]  # fmt: skip
+    code, _, err = run(capsys, *args, "--required", "debian-tracker")
+    assert code == 0, err
+    assert f"warning: osv: cannot download the feed {unreachable}" in err
+    assert "osv could not be updated and keep their older records" in err
+    code, out, _ = run(capsys, "db", "status", "--db", path)
+    after = {line.split()[0]: line for line in out.splitlines()[2:]}
+    # the failed feed keeps its rows, time and location: it is not marked as updated
+    assert after["osv"] == before["osv"] and str(DATA / "osv") in after["osv"]
+    assert after["debian-changelog"].split()[1:3] == ["0", "never"]
+    # the same failure of a required feed: exit 2, and still nothing changed
+    code, _, err = run(capsys, *args, "--required", "osv")
+    assert code == 2 and "required: osv; their records are unchanged" in err
+    code, out, _ = run(capsys, "db", "status", "--db", path)
+    assert {line.split()[0]: line for line in out.splitlines()[2:]}["osv"] == before["osv"]
+
+
+def test_required_must_name_a_source_that_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "x.db"
+    code, _, err = run(capsys, "db", "update", "--db", str(path),
+                       "--source", f"osv={DATA / 'osv'}", "--required", "debian-tracker")  # fmt: skip
+    assert code == 2 and "--required debian-tracker: 'debian-tracker' is not among" in err
+    assert not path.exists()

@@ -1,14 +1,16 @@
 """Build, refresh or inspect the local vulnerability database.
 
 `hardbase db update` runs the feed importers (all of them, or those named with
---source NAME[=LOCATION], repeatable); `hardbase db status` shows what each
-source holds and how old it is.
+--source NAME[=LOCATION], repeatable); a feed that cannot be read is a warning
+as long as every `--required` feed updated. `hardbase db status` shows what
+each source holds and how old it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 from hardbase.cli.progress import TerminalProgress
@@ -38,6 +40,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     update.add_argument(
         "--arch", default="amd64", help="architecture whose binaries debian-changelog reads"
+    )
+    update.add_argument(
+        "--required",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a source that must update for exit 0 (repeatable); the others may fail with "
+        "a warning. Default: debian-changelog when it runs, else every source run",
     )
     _db_option(update)
     status = sub.add_parser("status", help="show the database's sources and their age")
@@ -89,13 +99,27 @@ def _parse_sources(values: list[str]) -> dict[str, list[str]]:
     return wanted
 
 
+def _required(args: argparse.Namespace, wanted: dict[str, list[str]]) -> set[str]:
+    for name in args.required:
+        if name not in wanted:
+            raise UsageError(
+                f"--required {name}: {name!r} is not among the sources this update runs "
+                f"({', '.join(wanted)})"
+            )
+    if args.required:
+        return set(args.required)
+    return {"debian-changelog"} & set(wanted) or set(wanted)
+
+
 def _update(args: argparse.Namespace) -> int:
+    from hardbase.util.http import received_bytes
     from hardbase.vuln.db import VulnDB
     from hardbase.vuln.importers.interface import IMPORTERS, Importer, get_importer
 
     wanted = _parse_sources(args.source) or {name: [] for name in IMPORTERS}
+    required = _required(args, wanted)
     progress = TerminalProgress(enabled=not args.quiet)
-    failed: list[HardbaseError] = []
+    failed: dict[str, HardbaseError] = {}
     with VulnDB.open(args.db) as db:
         for name, locations in wanted.items():
             importer: Importer
@@ -107,23 +131,38 @@ def _update(args: argparse.Namespace) -> int:
                 )
             else:
                 importer = get_importer(name)
+            before, started = received_bytes(), time.monotonic()
             try:
                 stats = importer.run(db, locations, progress)
             except HardbaseError as exc:
                 if len(wanted) == 1:
                     raise
-                print(f"hardbase: error: {name}: {exc.diagnostics()}", file=sys.stderr)
-                failed.append(exc)
+                failed[name] = exc
+                level = "error" if name in required else "warning"
+                print(f"hardbase: {level}: {name}: {exc.diagnostics()}", file=sys.stderr)
                 continue
             extra = f", {stats.skipped} skipped" if stats.skipped else ""
             extra += f", {stats.unchanged} unchanged" if stats.unchanged else ""
+            downloaded = (received_bytes() - before) / 1e6
             print(
-                f"{name}: {stats.advisories} advisories, {stats.affected} package records{extra}",
+                f"{name}: {stats.advisories} advisories, {stats.affected} package records"
+                f"{extra} ({downloaded:.1f} MB downloaded in {time.monotonic() - started:.1f} s)",
                 file=sys.stderr,
             )
-    if failed:
-        print(f"hardbase: {len(failed)} of {len(wanted)} sources failed", file=sys.stderr)
+    missing = sorted(required & set(failed))
+    if missing:
+        print(
+            f"hardbase: {len(failed)} of {len(wanted)} sources failed, required: "
+            f"{', '.join(missing)}; their records are unchanged",
+            file=sys.stderr,
+        )
         return 2
+    if failed:
+        print(
+            f"hardbase: warning: {', '.join(failed)} could not be updated and keep their "
+            "older records (see `hardbase db status`); the required sources updated",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -156,8 +195,11 @@ def _status(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+    from hardbase.vuln.importers.interface import IMPORTERS
+
     rows = [("SOURCE", "RECORDS", "UPDATED", "AGE", "LOCATION")]
     stale: list[str] = []
+    imported = {s.name for s in sources}
     for s in sources:
         delta = now - s.imported_at
         rows.append(
@@ -171,6 +213,7 @@ def _status(args: argparse.Namespace) -> int:
         )
         if delta > timedelta(hours=args.max_age):
             stale.append(f"{s.name} ({_age(delta)})")
+    rows += [(name, "0", "never", "-", "") for name in IMPORTERS if name not in imported]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
