@@ -363,12 +363,76 @@ def test_sign_in_layout_then_push_with_signatures(
 ) -> None:
     digest = make_image(tmp_path / "img", "t", [BASE, APP], archs=("amd64", "arm64"))
     layout_ref = f"oci:{tmp_path / 'img'}:t"
-    assert sign_image(layout_ref, keypair[0], PASSWORD) == digest
+    # signed for the repository it is pushed to, so verify's identity check accepts it there
+    where = f"{registry.host}/signed"
+    assert sign_image(layout_ref, keypair[0], PASSWORD, identity=where) == digest
     attest_image(layout_ref, keypair[0], PASSWORD, SLSA_PROVENANCE_V1, provenance())
     assert verify_image(layout_ref, keypair[1]).ok
-    dest = f"docker://{registry.host}/signed:t"
+    assert not verify_image(layout_ref, keypair[1], identity=f"{registry.host}/other").ok
+    dest = f"docker://{where}:t"
     result = hardbase("push", "--signatures", layout_ref, dest, "--insecure")
     assert result.returncode == 0, result.stderr
     checked = verify_image(dest, keypair[1], insecure=True)
     assert checked.ok, checked.reason
     assert any(c.name == f"attestation {SLSA_PROVENANCE_V1}" for c in checked.checks)
+
+
+def test_signature_copied_to_another_repository_fails_the_identity_check(
+    tmp_path: Path, registry: RegistryServer, keypair: tuple[Path, Path]
+) -> None:
+    digest = push(tmp_path, registry, [BASE, APP], "a")
+    signed, copied = f"docker://{registry.host}/img:t", f"docker://{registry.host}/elsewhere:t"
+    sign_image(signed, keypair[0], PASSWORD, insecure=True)
+    moved = hardbase("push", "--insecure", "--signatures", signed, copied)
+    assert moved.returncode == 0, moved.stderr
+    for ref in (copied, f"docker://{registry.host}/elsewhere@{digest}"):
+        result = verify_image(ref, keypair[1], insecure=True)
+        assert not result.ok
+        assert f"made for {registry.host}/img, not {registry.host}/elsewhere" in result.reason
+    cli = hardbase("verify", copied, "--key", str(keypair[1]), "--insecure")
+    assert cli.returncode == 1 and "FAIL  identity" in cli.stdout
+    assert "copied from another repository" in cli.stderr and len(cli.stderr.splitlines()) == 1
+    # the signer's repository, named explicitly, is accepted
+    named = hardbase(
+        "verify",
+        copied,
+        "--key",
+        str(keypair[1]),
+        "--insecure",
+        "--identity",
+        f"{registry.host}/img",
+    )
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert verify_image(signed, keypair[1], insecure=True).ok
+    bad = hardbase("verify", copied, "--key", str(keypair[1]), "--identity", "host/img:t")
+    assert bad.returncode == 2 and "not a repository" in bad.stderr
+
+
+def test_old_signed_digest_under_a_new_tag_still_verifies_the_freshness_limit(
+    tmp_path: Path, registry: RegistryServer, keypair: tuple[Path, Path]
+) -> None:
+    # the documented limit (README, verify --help): a signature names no tag and no time
+    old = push(tmp_path, registry, [BASE, APP], "a")
+    sign_image(f"docker://{registry.host}/img:t", keypair[0], PASSWORD, insecure=True)
+    push(tmp_path, registry, [BASE, APP2], "b")  # the fixed image replaces it under :t
+    sign_image(f"docker://{registry.host}/img:t", keypair[0], PASSWORD, insecure=True)
+    retag = f"docker://{registry.host}/img:new"
+    assert copy(f"docker://{registry.host}/img@{old}", retag, insecure=True).digest == old
+    result = verify_image(retag, keypair[1], insecure=True)
+    assert result.ok and result.digest == old, result.reason
+    identity = next(c for c in result.checks if c.name == "identity")
+    assert "holds for every tag" in identity.detail
+
+
+def test_identity_matching_follows_match_repo_digest_or_exact() -> None:
+    from hardbase.attest.identity import ExpectedIdentity, normalize
+
+    assert normalize("python") == "docker.io/library/python"
+    assert normalize("index.docker.io/x/y") == "docker.io/x/y"
+    assert normalize("127.0.0.1:5000/a/b") == "127.0.0.1:5000/a/b"
+    by_tag = ExpectedIdentity("127.0.0.1:5000/a", "v1")
+    by_digest = ExpectedIdentity("127.0.0.1:5000/a", None)
+    assert by_tag.accepts("127.0.0.1:5000/a")  # cosign style: no tag
+    assert by_tag.accepts("127.0.0.1:5000/a:v1") and not by_tag.accepts("127.0.0.1:5000/a:v2")
+    assert by_digest.accepts("127.0.0.1:5000/a:v2")  # by digest: any tag of the repository
+    assert not by_tag.accepts("127.0.0.1:5000/b") and not by_tag.accepts("")

@@ -35,21 +35,24 @@ REPOSITORY = "hardbase/python3"
 
 
 @pytest.fixture(scope="module")
-def built(
-    tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Path, Path]
-) -> dict[str, tuple[Path, str]]:
-    """python3 (signed) and cc, built once for the module."""
-    tmp = tmp_path_factory.mktemp("images")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARDBASE_KEY_PASSWORD", "")
-        python3 = build_image(tmp, "python3", "--sign-key", str(keypair[0]))
-    return {"python3": python3, "cc": build_image(tmp, "cc")}
-
-
-@pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     with running_registry(tmp_path_factory.mktemp("registry")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def built(
+    tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Path, Path], registry: RegistryServer
+) -> dict[str, tuple[Path, str]]:
+    """python3 (signed for the repository it is pushed to) and cc, built once for the module."""
+    tmp = tmp_path_factory.mktemp("images")
+    identity = f"{registry.host}/{REPOSITORY}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARDBASE_KEY_PASSWORD", "")
+        python3 = build_image(
+            tmp, "python3", "--sign-key", str(keypair[0]), "--sign-identity", identity
+        )
+    return {"python3": python3, "cc": build_image(tmp, "cc")}
 
 
 @pytest.fixture(scope="module")

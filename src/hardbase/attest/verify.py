@@ -20,10 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.attest import cosign, keys
 from hardbase.attest.attestation import STATEMENT_V1
+from hardbase.attest.identity import DockerReference, ExpectedIdentity, expected_identity
 from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layout import Descriptor
-from hardbase.oci.reference import ImageRef
+from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.util import jsondoc
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class VerifyResult:
 class _Signature:
     payload_digest: str | None  # the digest the payload names (None when unreadable)
     valid: bool
+    reference: str = ""  # the payload's docker-reference: the repository it was signed for
 
 
 def verify_image(
@@ -71,24 +73,35 @@ def verify_image(
     *,
     insecure: bool = False,
     require_attestations: bool = False,
+    identity: str | None = None,
 ) -> VerifyResult:
-    """Run every check on the image `ref` names now; never raises for a failed check."""
+    """Run every check on the image `ref` names now; never raises for a failed check.
+
+    `identity` is the repository the signature must name (identity.py); by
+    default a docker:// reference's own, and none for a layout.
+    """
     key_path = Path(pub_path)
     public = keys.load_public_key(key_path)
-    with open_store(ref, insecure=insecure) as store:
+    image_ref = ref if isinstance(ref, ImageRef) else parse_reference(ref)
+    expected = expected_identity(image_ref, identity)
+    with open_store(image_ref, insecure=insecure) as store:
         try:
             image = store.resolve()  # reads and hashes the manifest bytes
         except IntegrityError as exc:
             detail = f"{exc.diagnostics()}: the image was altered after signing, or is damaged"
             return VerifyResult(str(store.ref), "", (Check("image", False, detail),))
         checks = [Check("image", True, f"{store.ref} is {image.digest}, its bytes hash to it")]
-        checks += _signature_checks(store, image.digest, public, key_path)
+        checks += _signature_checks(store, image.digest, public, key_path, expected)
         checks += _attestation_checks(store, image.digest, public, key_path, require_attestations)
         return VerifyResult(str(store.ref), image.digest, tuple(checks))
 
 
 def _signature_checks(
-    store: ArtifactStore, digest: str, public: ec.EllipticCurvePublicKey, key_path: Path
+    store: ArtifactStore,
+    digest: str,
+    public: ec.EllipticCurvePublicKey,
+    key_path: Path,
+    expected: ExpectedIdentity | None,
 ) -> list[Check]:
     tag = artifact_tag(digest, "sig")
     if store.get_tagged(tag) is None:
@@ -98,9 +111,12 @@ def _signature_checks(
     if not signatures:
         checks.append(Check("signature", False, f"{tag} in {store.ref} holds no signature"))
         return checks
-    if any(s.valid and s.payload_digest == digest for s in signatures):
+    good = [s for s in signatures if s.valid and s.payload_digest == digest]
+    if good:
         checks.append(Check("payload digest", True, f"a signed payload names {digest}"))
         checks.append(Check("signature", True, f"verified with {key_path}"))
+        if expected is not None:
+            checks.append(_identity_check(good, expected))
         return checks
     valid_for = sorted({s.payload_digest or "?" for s in signatures if s.valid})
     if valid_for:
@@ -132,6 +148,21 @@ def _signature_checks(
     return checks
 
 
+def _identity_check(good: list[_Signature], expected: ExpectedIdentity) -> Check:
+    matching = [s.reference for s in good if expected.accepts(s.reference)]
+    if matching:
+        untagged = all(DockerReference.parse(r).tag is None for r in matching)
+        scope = " (it names no tag, so it holds for every tag there)" if untagged else ""
+        return Check("identity", True, f"signed for {matching[0]}{scope}")
+    named = ", ".join(sorted({s.reference or "no repository" for s in good}))
+    return Check(
+        "identity",
+        False,
+        f"the signature was made for {named}, not {expected}: the image and its signature "
+        "were copied from another repository; pass --identity REPO to accept that one",
+    )
+
+
 def _sig_layers(store: ArtifactStore, tag: str) -> list[Descriptor]:
     return existing_layers(store, tag, cosign.SIMPLESIGNING)
 
@@ -144,6 +175,7 @@ def _read_signature(
         doc = jsondoc.loads(payload)
         named = doc["critical"]["image"]["docker-manifest-digest"]
         kind = doc["critical"]["type"]
+        reference = doc["critical"]["identity"]["docker-reference"]
         signature = base64.b64decode(
             (layer.annotations or {}).get(cosign.SIGNATURE_ANNOTATION, ""), validate=True
         )
@@ -152,7 +184,8 @@ def _read_signature(
         return _Signature(None, False)
     if not isinstance(named, str) or kind != cosign.SIGNATURE_TYPE:
         return _Signature(None, False)
-    return _Signature(named, keys.verify(public, signature, payload))
+    valid = keys.verify(public, signature, payload)
+    return _Signature(named, valid, reference if isinstance(reference, str) else "")
 
 
 def _explain_missing(

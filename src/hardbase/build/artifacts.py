@@ -112,8 +112,13 @@ def sign_build(
     started: datetime,
     finished: datetime,
     sboms: dict[str, Path],
+    identity: str | None = None,
 ) -> SignedBuild:
-    """Sign the built image and attach SLSA provenance and the SBOMs as attestations."""
+    """Sign the built image and attach SLSA provenance and the SBOMs as attestations.
+
+    `identity` is the repository the signature names (HOST/REPO, where the
+    image will be pushed); by default the output directory's name.
+    """
     if result.format != "oci":
         raise UsageError(
             f"--sign-key needs --format oci (a layout holds the signature); "
@@ -124,7 +129,7 @@ def sign_build(
     from hardbase.attest.sign import sign_image
 
     ref = result.reference
-    digest = sign_image(ref, key, password)
+    digest = sign_image(ref, key, password, identity=identity)
     lock_material = Material(uri=str(spec.lock_path.name), sha256=_sha256_file(spec.lock_path))
     debs = {p.sha256: Material(uri=p.url, sha256=p.sha256) for p in lock.all_packages()}
     predicate = slsa_provenance(
@@ -141,7 +146,8 @@ def sign_build(
         started=started,
         finished=finished,
     )
-    attached = [attest_image(ref, key, password, "https://slsa.dev/provenance/v1", predicate)]
+    provenance = "https://slsa.dev/provenance/v1"
+    attached = [attest_image(ref, key, password, provenance, predicate, identity=identity)]
     types = {"spdx-json": SPDX, "cyclonedx-json": CYCLONEDX}
     attested: set[str] = set()
     for name, path in sorted(sboms.items()):
@@ -154,6 +160,7 @@ def sign_build(
                 password,
                 types[fmt],
                 json.loads(path.read_bytes()),
+                identity=identity,
                 replace=fmt not in attested,
             )
         )

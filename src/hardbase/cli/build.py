@@ -57,6 +57,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "HARDBASE_KEY_PASSWORD) and attach provenance and SBOM attestations; needs --format oci",
     )  # fmt: skip
     parser.add_argument(
+        "--sign-identity", metavar="HOST/REPO",
+        help="the repository the signature names (its docker-reference): where the image "
+        "will be pushed, so `verify docker://HOST/REPO` accepts it (default: the output "
+        "directory's name)",
+    )  # fmt: skip
+    parser.add_argument(
         "--policy",
         type=Path,
         metavar="FILE",
@@ -96,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
         assert result.lock is not None
         signed = sign_build(
-            result, spec, result.lock, args.sign_key, password_from_env(), started, finished, sboms
-        )
+            result, spec, result.lock, args.sign_key, password_from_env(), started, finished,
+            sboms, identity=args.sign_identity,
+        )  # fmt: skip
     if args.policy is not None:
         _check_policy(result.reference, args.policy, args.db)
     if not args.quiet:

@@ -28,6 +28,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--insecure", action="store_true", help="plain HTTP to the registry (local only)"
     )
     parser.add_argument(
+        "--identity",
+        metavar="HOST/REPO",
+        help="the repository the signature names (its docker-reference); default: the "
+        "reference's repository, or for oci:DIR the directory's name. Give the registry "
+        "repository when signing a layout that will be pushed",
+    )
+    parser.add_argument(
         "--predicate",
         type=Path,
         metavar="FILE",
@@ -57,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     ref = parse_reference(args.ref)
     password = password_from_env()
     predicate = _load_predicate(args.predicate) if args.predicate else None
-    digest = sign_image(ref, args.key, password, insecure=args.insecure)
+    identity = args.identity
+    digest = sign_image(ref, args.key, password, insecure=args.insecure, identity=identity)
     if predicate is not None:
         kind = PREDICATE_TYPES.get(args.predicate_type, args.predicate_type)
         if "://" not in kind:
@@ -65,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
                 f"'{args.predicate_type}' is not a predicate type; use slsaprovenance, spdx, "
                 "cyclonedx or a URI"
             )
-        attest_image(ref, args.key, password, kind, predicate, insecure=args.insecure)
+        attest_image(
+            ref, args.key, password, kind, predicate, insecure=args.insecure, identity=identity
+        )
     print(digest)
     return 0

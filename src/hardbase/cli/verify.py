@@ -1,8 +1,10 @@
 """Verify an image's signature and attestations against a public key.
 
 Prints each check; exits 0 when all pass and 1 (with the reason) when one fails:
-the manifest changed since signing, another key signed it, the signature tag
-was removed, or an attestation is about another digest.
+the manifest bytes do not hash to the digest, the manifest changed since
+signing, another key signed it, the signature tag was removed, the signature
+was made for another repository (see --identity), or an attestation is about
+another digest.
 """
 
 from __future__ import annotations
@@ -14,12 +16,27 @@ from hardbase.attest.verify import verify_image
 from hardbase.errors import GateFailed
 from hardbase.oci.reference import parse_reference
 
+FRESHNESS = (
+    "Limit: a signature binds a digest to a repository, not to a tag or a time. cosign's "
+    "and hardbase's signatures name no tag, so an old signed digest moved under a new tag "
+    "of the same repository still verifies; verify cannot tell that the image is stale. "
+    "Check what the tag should name (the digest you published) or gate on the scan."
+)
+
 
 def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = FRESHNESS
     parser.add_argument("ref", metavar="REF", help="image to verify (docker://… or oci:DIR[:TAG])")
     parser.add_argument("--key", required=True, type=Path, help="public key (PEM)")
     parser.add_argument(
         "--insecure", action="store_true", help="plain HTTP to the registry (local only)"
+    )
+    parser.add_argument(
+        "--identity",
+        metavar="HOST/REPO",
+        help="the repository the signature must name (its simple-signing docker-reference); "
+        "default for docker:// references: the reference's own repository; for oci:DIR "
+        "not checked unless given",
     )
     parser.add_argument(
         "--require-attestations",
@@ -34,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         args.key,
         insecure=args.insecure,
         require_attestations=args.require_attestations,
+        identity=args.identity,
     )
     for check in result.checks:
         print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
