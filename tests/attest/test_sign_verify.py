@@ -436,3 +436,9 @@ def test_identity_matching_follows_match_repo_digest_or_exact() -> None:
     assert by_tag.accepts("127.0.0.1:5000/a:v1") and not by_tag.accepts("127.0.0.1:5000/a:v2")
     assert by_digest.accepts("127.0.0.1:5000/a:v2")  # by digest: any tag of the repository
     assert not by_tag.accepts("127.0.0.1:5000/b") and not by_tag.accepts("")
+
+
+def test_verify_help_documents_identity_and_the_freshness_limit() -> None:
+    out = hardbase("verify", "--help").stdout
+    assert "--identity HOST/REPO" in out and "docker-reference" in out
+    assert "not to a tag or a time" in " ".join(out.split())
