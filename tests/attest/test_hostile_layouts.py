@@ -3,7 +3,8 @@
 The layout is real: `hardbase build --sign-key` from the fixture archive. The
 attack writes another image's index into the blob file of the signed digest,
 copies that image's blobs beside it and fixes only `size` in index.json, so
-every reader that trusts the file name sees the other image.
+every reader that trusts the file name sees the other image. The same layout
+packed into an `oci-archive:` is checked the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from archive_fixture import FixtureArchive
+from data.images.fixture_images import write_oci_archive
 from hardbase.cli.main import main
 
 SUITE = "stable"
@@ -40,20 +42,8 @@ def build(tmp: Path, archive: FixtureArchive, package: str, *extra: str) -> Path
     return out
 
 
-def test_verify_refuses_a_layout_whose_signed_blob_was_swapped(
-    tmp_path: Path,
-    archive: FixtureArchive,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HARDBASE_KEY_PASSWORD", "pw")
-    assert main(["keygen", "--output-prefix", str(tmp_path / "key")]) == 0
-    signed = build(tmp_path, archive, "hello", "--sign-key", str(tmp_path / "key.key"))
-    other = build(tmp_path, archive, "other")
-    ref = f"oci:{signed}:latest"
-    assert main(["verify", ref, "--key", str(tmp_path / "key.pub")]) == 0
-    capsys.readouterr()
-
+def swap_signed_blob(signed: Path, other: Path) -> str:
+    """Write `other`'s index into the blob of `signed`'s digest, as the attack does; the digest."""
     index = json.loads((signed / "index.json").read_text())
     entry = next(
         m
@@ -71,12 +61,52 @@ def test_verify_refuses_a_layout_whose_signed_blob_was_swapped(
     target.write_bytes(swapped)
     entry["size"] = len(swapped)
     (signed / "index.json").write_text(json.dumps(index))
+    return str(entry["digest"])
 
-    code = main(["verify", ref, "--key", str(tmp_path / "key.pub")])
+
+@pytest.fixture
+def images(
+    tmp_path: Path, archive: FixtureArchive, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path, Path]:
+    """A signed layout (`hello`), an unsigned one (`other`) and the public key."""
+    monkeypatch.setenv("HARDBASE_KEY_PASSWORD", "pw")
+    assert main(["keygen", "--output-prefix", str(tmp_path / "key")]) == 0
+    signed = build(tmp_path, archive, "hello", "--sign-key", str(tmp_path / "key.key"))
+    return signed, build(tmp_path, archive, "other"), tmp_path / "key.pub"
+
+
+def refused(ref: str, key: Path, digest: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    code = main(["verify", ref, "--key", str(key)])
     captured = capsys.readouterr()
     assert code == 1, captured
     assert "FAIL  image" in captured.out and "PASS" not in captured.out
     err = captured.err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert entry["digest"] in err and "does not match its digest" in err
+    assert digest in err and "does not match its digest" in err
     assert "altered after signing" in err
+
+
+def test_verify_refuses_a_layout_whose_signed_blob_was_swapped(
+    images: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed, other, key = images
+    ref = f"oci:{signed}:latest"
+    assert main(["verify", ref, "--key", str(key)]) == 0
+    refused(ref, key, swap_signed_blob(signed, other), capsys)
+
+
+def test_verify_reads_an_oci_archive_and_refuses_a_swapped_one(
+    tmp_path: Path, images: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed, other, key = images
+    packed = write_oci_archive(signed, tmp_path / "signed.tar")
+    assert main(["verify", f"oci-archive:{packed}:latest", "--key", str(key)]) == 0
+    assert "PASS  signature" in capsys.readouterr().out
+    digest = swap_signed_blob(signed, other)
+    swapped = write_oci_archive(signed, tmp_path / "swapped.tar")
+    refused(f"oci-archive:{swapped}:latest", key, digest, capsys)
+    # an archive is read-only: signing one is a usage error, not a half-written file
+    before = packed.read_bytes()
+    assert main(["sign", f"oci-archive:{packed}", "--key", str(tmp_path / "key.key")]) == 2
+    assert "read-only" in capsys.readouterr().err and packed.read_bytes() == before

@@ -175,6 +175,55 @@ class LayoutStore(ArtifactStore):
         ]
 
 
+class ArchiveStore(ArtifactStore):
+    """An `oci-archive:` file: read-only, so `verify` can check a packed signed layout."""
+
+    def __init__(self, ref: ImageRef) -> None:
+        from hardbase.oci.transports.oci_archive import OCIArchiveSource
+
+        super().__init__(ref)
+        self.source = OCIArchiveSource(ref)
+
+    @property
+    def identity(self) -> str:
+        return self.ref.path.name if self.ref.path else ""
+
+    def resolve(self) -> Descriptor:
+        desc = self.source.top()
+        self.read_blob(desc, MAX_MANIFEST)  # index.json names it; its bytes must hash to it
+        return desc
+
+    def get_tagged(self, tag: str) -> tuple[Descriptor, dict[str, Any]] | None:
+        from hardbase.oci.transports.oci_archive import select_entry
+
+        try:
+            desc = select_entry(self.source.entries(), tag, str(self.ref))
+        except ImageError:
+            return None
+        return desc, _parse(self.read_blob(desc, MAX_MANIFEST), f"{self.ref} tag {tag}")
+
+    def read_blob(self, descriptor: Descriptor, max_size: int = 16 << 20) -> bytes:
+        return self.source.read_blob(descriptor, max_size)  # hashed and size-checked
+
+    def put_blob(self, data: bytes, media_type: str) -> Descriptor:
+        raise self._read_only()
+
+    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
+        raise self._read_only()
+
+    def tags(self) -> list[str]:
+        return [t for e in self.source.entries() if (t := (e.annotations or {}).get(mt.REF_NAME))]
+
+    def close(self) -> None:
+        self.source.close()
+
+    def _read_only(self) -> UsageError:
+        return UsageError(
+            f"{self.ref} is read-only; sign the oci:DIR layout (or the registry image) "
+            "before packing it into an archive"
+        )
+
+
 def _parse(data: bytes, where: str) -> dict[str, Any]:
     try:
         doc = jsondoc.loads(data)
@@ -186,12 +235,14 @@ def _parse(data: bytes, where: str) -> dict[str, Any]:
 
 
 def open_store(ref: str | ImageRef, *, insecure: bool = False, **options: Any) -> ArtifactStore:
-    """The store for a `docker://` or `oci:` reference."""
+    """The store for a `docker://`, `oci:` or (read-only) `oci-archive:` reference."""
     image = ref if isinstance(ref, ImageRef) else parse_reference(ref)
     if image.transport == "docker":
         return RegistryStore(image, client_for(image, insecure=insecure, **options))
     if image.transport == "oci":
         return LayoutStore(image)
+    if image.transport == "oci-archive":
+        return ArchiveStore(image)
     raise UsageError(
         f"{image} cannot hold signatures; sign docker://HOST/REPO[:TAG] or oci:DIR[:TAG] images"
     )

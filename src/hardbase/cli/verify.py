@@ -26,7 +26,11 @@ FRESHNESS = (
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = FRESHNESS
-    parser.add_argument("ref", metavar="REF", help="image to verify (docker://… or oci:DIR[:TAG])")
+    parser.add_argument(
+        "ref",
+        metavar="REF",
+        help="image to verify (docker://…, oci:DIR[:TAG] or oci-archive:FILE[:TAG])",
+    )
     parser.add_argument("--key", required=True, type=Path, help="public key (PEM)")
     parser.add_argument(
         "--insecure", action="store_true", help="plain HTTP to the registry (local only)"

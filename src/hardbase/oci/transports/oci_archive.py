@@ -207,6 +207,10 @@ class OCIArchiveSource(ImageSource):
     def top(self) -> Descriptor:
         return select_entry(self._entries, self.ref.tag, f"oci-archive:{self.ref.path}")
 
+    def entries(self) -> list[Descriptor]:
+        """Every entry of the archive's index.json (images and cosign's tagged artifacts)."""
+        return list(self._entries)
+
     def open_blob(self, descriptor: Descriptor) -> IO[bytes]:
         name = f"blobs/sha256/{check_digest(descriptor.digest)}"
         if not self._tar.has(name):
