@@ -1,17 +1,44 @@
-"""A terminal progress bar on stderr for the library's Progress protocol."""
+"""A terminal progress counter with an ETA on stderr, for the library's Progress protocol.
+
+On a terminal: `task [#####.....] n/total  ETA 1m05s`, redrawn in place. Elsewhere
+(a log, CI): one line when a task starts, `task: n/total, ETA 1m05s` every
+`every` seconds while it runs, and one when it ends, so a long step is never silent.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+
+
+def eta(done: int, total: int, elapsed: float) -> str:
+    """The time left at the rate so far, as `1h02m`, `3m05s` or `42s`; `?` before any."""
+    if done <= 0 or total <= 0 or elapsed <= 0:
+        return "?"
+    left = max(0.0, elapsed / done * (total - done))
+    seconds = int(left + 0.5)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 class TerminalProgress:
-    """Draws `task [#####.....] n/total` on stderr; on a non-terminal, one line per task."""
+    """Draws a counter with an ETA on stderr; on a non-terminal, a line every `every` s."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        enabled: bool = True,
+        *,
+        every: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
+        self.every = every
+        self.clock = clock
         self.task = ""
         self.total = 0
         self.done = 0
@@ -20,9 +47,10 @@ class TerminalProgress:
 
     def start(self, task: str, total: int) -> None:
         self.task, self.total, self.done = task, total, 0
-        self.started = time.monotonic()
+        self.started = self._last = self.clock()
         if self.enabled and not self.tty:
-            print(f"hardbase: {task}...", file=sys.stderr, flush=True)
+            count = f" ({total})" if total else ""
+            print(f"hardbase: {task}{count}...", file=sys.stderr, flush=True)
         self._draw(force=True)
 
     def advance(self, amount: int = 1) -> None:
@@ -32,25 +60,36 @@ class TerminalProgress:
     def finish(self) -> None:
         if not self.enabled:
             return
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         if self.tty:
             self._draw(force=True)
             sys.stderr.write("\n")
         else:
             print(f"hardbase: {self.task}: done in {elapsed:.1f}s", file=sys.stderr, flush=True)
 
+    def _status(self) -> str:
+        if not self.total:
+            return f"{self.done}"
+        left = eta(self.done, self.total, self.clock() - self.started)
+        return f"{self.done}/{self.total}, ETA {left}"
+
     def _draw(self, force: bool = False) -> None:
-        if not (self.enabled and self.tty):
+        if not self.enabled:
             return
-        now = time.monotonic()
+        now = self.clock()
+        if not self.tty:
+            if self.total and now - self._last >= self.every and self.done < self.total:
+                self._last = now
+                print(f"hardbase: {self.task}: {self._status()}", file=sys.stderr, flush=True)
+            return
         if not force and now - self._last < 0.1:
             return
         self._last = now
         if self.total:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 30)
-            text = f"\r{self.task} [{bar:<30}] {self.done}/{self.total}"
+            text = f"\r{self.task} [{bar:<30}] {self._status().replace(', ', '  ')}\x1b[K"
         else:
-            text = f"\r{self.task} {self.done}"
+            text = f"\r{self.task} {self.done}\x1b[K"
         sys.stderr.write(text)
         sys.stderr.flush()
