@@ -78,7 +78,7 @@ def test_select_binaries_picks_updated_sources_and_their_binaries() -> None:
     targets = {t.source: t for t in select_binaries(packages, "bookworm")}
     assert set(targets) == {"openssl", "tzdata", "linux"}
     assert targets["openssl"].version == "3.0.17-1~deb12u2"
-    assert [a.binary for a in targets["openssl"].artifacts] == ["openssl", "libssl-doc", "libssl3"]
+    assert [a.binary for a in targets["openssl"].artifacts] == ["libssl-doc", "libssl3", "openssl"]
     assert targets["openssl"].ecosystem == "debian:12"
 
 

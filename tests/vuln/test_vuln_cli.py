@@ -294,7 +294,7 @@ def test_required_must_name_a_source_that_runs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "x.db"
-    code, _, err = run(capsys, "db", "update", "--db", str(path),
-                       "--source", f"osv={DATA / 'osv'}", "--required", "debian-tracker")  # fmt: skip
+    code, _, err = run(capsys, "db", "update", "--db", str(path), "--source",
+                       f"osv={DATA / 'osv'}", "--required", "debian-tracker")  # fmt: skip
     assert code == 2 and "--required debian-tracker: 'debian-tracker' is not among" in err
     assert not path.exists()

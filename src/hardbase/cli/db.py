@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hardbase.cli.progress import TerminalProgress
 from hardbase.errors import HardbaseError, UsageError
@@ -49,7 +50,29 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="a source that must update for exit 0 (repeatable); the others may fail with "
         "a warning. Default: debian-changelog when it runs, else every source run",
     )
+    update.add_argument(
+        "--from",
+        dest="from_ref",
+        metavar="REF",
+        help="first pull the database published at REF (docker://HOST/REPO[:TAG]), verified "
+        "with --key, then update it incrementally",
+    )
+    _key_options(update, False, "public key the --from database must be signed with")
     _db_option(update)
+    push = sub.add_parser(
+        "push", help="publish the whole database as a signed OCI artifact in a registry"
+    )
+    push.add_argument("ref", metavar="REF", help="docker://HOST/REPO[:TAG] or oci:DIR[:TAG]")
+    _key_options(
+        push, True, "private key that signs it (from keygen; password in HARDBASE_KEY_PASSWORD)"
+    )
+    _db_option(push)
+    pull = sub.add_parser(
+        "pull", help="replace the database with a published one, after verifying its signature"
+    )
+    pull.add_argument("ref", metavar="REF", help="docker://HOST/REPO[:TAG] or oci:DIR[:TAG]")
+    _key_options(pull, True, "public key the published database must be signed with")
+    _db_option(pull)
     status = sub.add_parser("status", help="show the database's sources and their age")
     status.add_argument(
         "--max-age",
@@ -59,6 +82,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         help=f"warn about sources older than this (default {DEFAULT_MAX_AGE_HOURS:g})",
     )
     _db_option(status)
+
+
+def _key_options(parser: argparse.ArgumentParser, required: bool, key_help: str) -> None:
+    parser.add_argument("--key", required=required, type=Path, help=key_help)
+    parser.add_argument("--insecure", action="store_true", help="plain HTTP to the registry")
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +102,12 @@ def run(args: argparse.Namespace) -> int:
         return _update(args)
     if args.db_command == "status":
         return _status(args)
+    if args.db_command == "push":
+        return _push(args)
+    if args.db_command == "pull":
+        return _pull(args)
     raise UsageError(
-        "say what to do with the database: `hardbase db update` or `hardbase db status`"
+        "say what to do with the database: `hardbase db update`, `status`, `push` or `pull`"
     )
 
 
@@ -118,6 +150,10 @@ def _update(args: argparse.Namespace) -> int:
 
     wanted = _parse_sources(args.source) or {name: [] for name in IMPORTERS}
     required = _required(args, wanted)
+    if args.from_ref:
+        if args.key is None:
+            raise UsageError("--from needs --key, the public key the database is signed with")
+        _pull(args, ref=args.from_ref)
     progress = TerminalProgress(enabled=not args.quiet)
     failed: dict[str, HardbaseError] = {}
     with VulnDB.open(args.db) as db:
@@ -163,6 +199,41 @@ def _update(args: argparse.Namespace) -> int:
             "older records (see `hardbase db status`); the required sources updated",
             file=sys.stderr,
         )
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from hardbase.attest.keys import password_from_env
+    from hardbase.util.paths import default_db_path
+    from hardbase.vuln.publish import push_db
+
+    started = time.monotonic()
+    done = push_db(
+        args.db or default_db_path(), args.ref, args.key, password_from_env(),
+        insecure=args.insecure,
+    )  # fmt: skip
+    print(done.digest)
+    print(
+        f"pushed and signed {done.ref} ({done.size / 1e6:.1f} MB, "
+        f"{len(done.sources)} sources) in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _pull(args: argparse.Namespace, ref: str | None = None) -> int:
+    from hardbase.util.paths import default_db_path
+    from hardbase.vuln.publish import pull_db
+
+    started = time.monotonic()
+    done = pull_db(ref or args.ref, args.db or default_db_path(), args.key,
+                   insecure=args.insecure)  # fmt: skip
+    names = ", ".join(str(s.get("name")) for s in done.sources if isinstance(s, dict))
+    print(
+        f"pulled {done.ref} ({done.digest}, signature verified, {done.size / 1e6:.1f} MB; "
+        f"sources: {names or 'none'}) in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

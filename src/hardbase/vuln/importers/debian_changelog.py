@@ -74,7 +74,7 @@ RELEASE_DATES: dict[str, date] = {
 }
 DEFAULT_RELEASES = ("trixie", "bookworm")
 MAX_SOURCE_TARBALL = 8 << 20  # a .debian.tar (or native tarball) above this is not downloaded
-MAX_FALLBACK_DEB = 32 << 20  # nor a binary .deb above this: the source is skipped with a warning
+MAX_FALLBACK_DEB = 16 << 20  # nor a binary .deb above this: the source is skipped with a warning
 MAX_CHANGELOG = 64 << 20  # uncompressed
 _DEB_UPDATE = re.compile(r"deb(\d+)u\d+")
 # Changelog distributions that name the release by its role, not its codename.
@@ -326,15 +326,15 @@ def _artifact(src: SourcePackage, file: SourceFile, kind: str) -> Artifact:
 def binary_artifacts(
     target: SourceTarget, packages: Sequence[BinaryPackage]
 ) -> tuple[Artifact, ...]:
-    """The target's binaries as fallback artifacts: the one named like the source, then
-    the smallest (a doc dir named like the source is rarely a symlink)."""
+    """The target's binaries as fallback artifacts, smallest first (every binary of a
+    source carries the same changelog; a doc dir that links to a sibling's is followed)."""
     unique = {
         p.name: p
         for p in packages
         if (p.source or p.name) == target.source
         and (p.source_version or p.version) == target.version
     }
-    ordered = sorted(unique.values(), key=lambda p: (p.name != target.source, p.size, p.name))
+    ordered = sorted(unique.values(), key=lambda p: (p.size, p.name))
     return tuple(Artifact(p.url, p.sha256, p.size, "deb", p.name) for p in ordered)
 
 
@@ -562,7 +562,7 @@ class DebianChangelogImporter(Importer):
                 state=state,
             )
         )
-        if failures and not done:
+        if failures and not done and len(targets) == len(todo):
             raise FeedError(
                 f"no changelog could be read from {mirrors[0]} ({failures[0]}); check the mirror"
             )
