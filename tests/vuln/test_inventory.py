@@ -251,8 +251,12 @@ def test_dir_transport(tmp_path: Path) -> None:
 
 def test_wants() -> None:
     assert wants("var/lib/dpkg/status.d/libc6")
-    assert not wants("var/lib/dpkg/status.d/libc6.md5sums")
+    # file lists: which Python distributions are Debian's
+    assert wants("var/lib/dpkg/status.d/libc6.md5sums")
+    assert wants("var/lib/dpkg/info/libc6:amd64.list")
+    assert not wants("var/lib/dpkg/info/libc6:amd64.md5sums")
     assert wants("usr/lib/python3/dist-packages/x-1.dist-info/METADATA")
+    assert wants("usr/lib/python3/dist-packages/py/_vendored_packages/a-1.dist-info/METADATA")
     assert not wants("opt/x-1.dist-info/METADATA")
     assert wants("srv/node_modules/a/node_modules/@s/b/package.json")
     assert not wants("srv/node_modules/@s/package.json")

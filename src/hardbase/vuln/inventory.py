@@ -30,7 +30,9 @@ OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 DPKG_STATUS = "var/lib/dpkg/status"
 DPKG_STATUS_D = "var/lib/dpkg/status.d/"
 
-_PY_DIST_INFO = re.compile(r"(?:^|/)(?:site|dist)-packages/[^/]+\.dist-info/METADATA$")
+# Also below a package: vendored distributions (py/_vendored_packages/apipkg-2.0.0.dist-info).
+_PY_DIST_INFO = re.compile(r"(?:^|/)(?:site|dist)-packages/(?:[^/]+/)*[^/]+\.dist-info/METADATA$")
+DPKG_INFO = "var/lib/dpkg/info/"
 _PY_EGG_INFO = re.compile(r"(?:^|/)[^/]+\.egg-info(?:/PKG-INFO)?$")
 _NPM = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/@.][^/]*/package\.json$")
 
@@ -48,7 +50,9 @@ def wants(path: str) -> bool:
         return True
     if path.startswith(DPKG_STATUS_D):
         rest = path[len(DPKG_STATUS_D) :]
-        return "/" not in rest and not rest.endswith(".md5sums")
+        return "/" not in rest
+    if path.startswith(DPKG_INFO):
+        return path.endswith(".list") and "/" not in path[len(DPKG_INFO) :]
     if path.endswith("package.json"):
         return bool(_NPM.search(path))
     return bool(_PY_DIST_INFO.search(path) or _PY_EGG_INFO.search(path))
@@ -100,17 +104,47 @@ def inventory_from_tree(
     for path in sorted(tree.contents):
         if path == DPKG_STATUS:
             packages.extend(_dpkg(tree, path, os_release, require_status=True))
-        elif path.startswith(DPKG_STATUS_D) and wants(path):
+        elif path.startswith(DPKG_STATUS_D) and wants(path) and not path.endswith(".md5sums"):
             packages.extend(_dpkg(tree, path, os_release, require_status=False))
         elif path.endswith("package.json") and _NPM.search(path):
             packages.extend(_npm(tree, path))
         elif _PY_DIST_INFO.search(path) or _PY_EGG_INFO.search(path):
             packages.extend(_python(tree, path))
+    packages = _without_debian_python(tree, packages)
     unique = {(p.type, p.name, p.version, p.arch, p.path): p for p in packages}
     ordered = sorted(unique.values(), key=lambda p: (p.type, p.name, p.version, p.arch, p.path))
     if not architecture:
         architecture = next((p.arch for p in ordered if p.type == "deb" and p.arch != "all"), "")
     return Inventory(reference, digest, os_release, tuple(ordered), architecture)
+
+
+def _without_debian_python(
+    tree: FileTreeResult, packages: list[InstalledPackage]
+) -> list[InstalledPackage]:
+    """Drop Python distributions that a Debian package installed: the deb is what is
+    matched (Debian fixes its own versions), as Trivy does. A distribution is Debian's
+    when its metadata file is in a package's file list: dpkg's `var/lib/dpkg/info/*.list`,
+    or the `status.d/NAME.md5sums` of distroless-style images (hardbase's included).
+    The path alone (/usr/lib/python3/dist-packages) is not taken as proof: a file
+    placed there by hand or by pip is not Debian's."""
+    if not any(p.type == "deb" for p in packages):
+        return packages
+    owned: set[str] = set()
+    for path, content in tree.contents.items():
+        if path.startswith(DPKG_INFO) and path.endswith(".list"):
+            text = content.data.decode("utf-8", "replace")
+            owned.update(line.strip().lstrip("/") for line in text.splitlines())
+        elif path.startswith(DPKG_STATUS_D) and path.endswith(".md5sums"):
+            text = content.data.decode("utf-8", "replace")
+            owned.update(line.split(maxsplit=1)[-1].strip().lstrip("/")
+                         for line in text.splitlines() if line.strip())  # fmt: skip
+    kept = []
+    for package in packages:
+        if package.type == "pypi" and package.path in owned:
+            log.debug("%s is Debian's (%s): matched as the deb", package.name, package.path)
+            continue
+        kept.append(package)
+    return kept
 
 
 def _os_release(tree: FileTreeResult) -> OSRelease:
