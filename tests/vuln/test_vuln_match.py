@@ -242,3 +242,17 @@ def test_vex_for_another_image_does_not_apply(loaded: VulnDB, tmp_path: Path) ->
     result = scan(inventory(deb("libssl3", "3.0.11-1~deb12u2", "fixture-openssl")), loaded,
                   vex=load_vex(path))  # fmt: skip
     assert by_id(list(result.findings))[("libssl3", "CVE-2099-2002")].status != NOT_AFFECTED_STATUS
+
+
+def test_a_pre_release_named_only_in_versions_is_fixed_by_the_next_fix(db: VulnDB) -> None:
+    """The real PYSEC-2023-61 (tests/data/vuln/pypa, CC-BY 4.0): its ranges start at
+    `introduced: 3.2`, its `versions` list names 3.2rc1, and 3.2.19 fixes it."""
+    get_importer("osv").run(db, [str(DATA / "pypa")], NullProgress())
+    found = by_id(match_inventory(inventory(pypi("django", "3.2rc1"),
+                                            pypi("Django", "3.2.18")), db))  # fmt: skip
+    rc = found["django", "CVE-2023-31047"]  # reported under its CVE alias
+    assert "PYSEC-2023-61" in rc.aliases
+    assert (rc.status, rc.fixed_version) == (FIXABLE, "3.2.19")
+    assert found["Django", "CVE-2023-31047"].fixed_version == "3.2.19"
+    clean = match_inventory(inventory(pypi("django", "3.2.19"), pypi("django", "3.1")), db)
+    assert not [f for f in clean if f.id == "CVE-2023-31047"]

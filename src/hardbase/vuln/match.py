@@ -206,6 +206,16 @@ class _Evidence:
     fixed_version: str | None = None
 
 
+def _lowest_fix_above(row: Affected, version: str) -> str | None:
+    best: str | None = None
+    for r in row.ranges:
+        compare = comparator_for(row.ecosystem, r.type)
+        candidate = _next_fix(version, r.events, compare)
+        if candidate is not None and (best is None or compare(candidate, best) < 0):
+            best = candidate
+    return best
+
+
 def evaluate(row: Affected, version: str) -> _Evidence:
     """What one affected row says about an installed version."""
     if row.status == NOT_AFFECTED:
@@ -224,6 +234,10 @@ def evaluate(row: Affected, version: str) -> _Evidence:
                     fix = candidate
         if not hit:
             return _Evidence(row, _CLEAN)
+        if fix is None and row.ranges:
+            # named only in `versions` (a pre-release below the range's `introduced`, such
+            # as django 3.2rc1 for `introduced: 3.2`): the next fix above it fixes it
+            fix = _lowest_fix_above(row, version)
         if fix is not None:
             return _Evidence(row, FIXABLE, fix)
         return _Evidence(row, WONT_FIX_STATUS if row.status == WONT_FIX else NO_FIX)
