@@ -262,6 +262,29 @@ class FixtureArchive:
             )  # fmt: skip
             return self._place(built, name, version, arch, suite, component, text, source)
 
+    def add_crafted_package(
+        self, name: str, version: str, members: Sequence[Member], **kwargs: Any
+    ) -> PublishedDeb:
+        """A .deb built by `dpkg-deb --build` whose data.tar is then replaced by `members`.
+
+        dpkg-deb builds its data.tar from a directory, so it cannot make what a
+        hostile package holds (a symlink over a directory already listed, `..`
+        names, one path twice); `crafted_data_tar` writes those in tar's real
+        format, and the ar container keeps dpkg-deb's debian-binary and control.
+        """
+        deb = self.add_package(name, version, **kwargs)
+        path = self.root / deb.path
+        from hardbase.debian.deb import read_members
+
+        with open(path, "rb") as fh:
+            parts = []
+            for member in read_members(path):
+                fh.seek(member.offset)
+                parts.append((member.name, fh.read(member.size)))
+        parts = [p for p in parts if not p[0].startswith("data.tar")]
+        write_ar(path, [*parts, ("data.tar.xz", lzma.compress(crafted_data_tar(members)))])
+        return deb
+
     def add_deb(self, deb: Path, *, suite: str = "stable", component: str = "main") -> PublishedDeb:
         """Put an existing .deb (e.g. one downloaded from a mirror) into `suite`."""
         text = subprocess.run(
@@ -530,6 +553,42 @@ def _paragraph(text: str) -> dict[str, str]:
             key, _, value = line.partition(":")
             fields[key] = value.strip()
     return fields
+
+
+# One member of a crafted data.tar: (name, kind, argument), kind one of "dir",
+# "file" (argument: the content), "symlink" / "hardlink" (argument: the target),
+# "chr", "fifo".
+Member = tuple[str, str, "bytes | str"]
+
+
+def crafted_data_tar(members: Sequence[Member]) -> bytes:
+    """A GNU-format tar of exactly `members`, in order, as a hostile package would ship."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, kind, arg in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000
+            info.mode = 0o755 if kind == "dir" else 0o644
+            data = b""
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+            elif kind == "file":
+                data = arg.encode() if isinstance(arg, str) else arg
+                info.size = len(data)
+            elif kind in ("symlink", "hardlink"):
+                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                info.linkname = arg.decode() if isinstance(arg, bytes) else arg
+            elif kind == "chr":
+                info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+            else:
+                raise ValueError(f"unknown member kind {kind!r}")
+            tar.addfile(info, io.BytesIO(data) if kind == "file" else None)
+    return buf.getvalue()
 
 
 def write_ar(

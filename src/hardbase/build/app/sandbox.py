@@ -28,6 +28,7 @@ from hardbase.build.prune import Pruner
 from hardbase.build.skeleton import skeleton_entries
 from hardbase.build.spec import NONROOT_UID, PruneSettings
 from hardbase.build.tree import DIR, SYMLINK, Entry
+from hardbase.util.fs import RootDir, RootPathError
 from hardbase.util.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,15 @@ class BuildRoot:
         entries = skeleton_entries(arch, 0)
         entries += [e for pkg in contents for e in pkg.entries]
         entries += generated_entries(contents, 0)
-        checked: set[Path] = set()
-        for entry in entries:
-            _materialize(root.path, entry, checked)
-        for scratch in (root.work, root.work / "home"):
-            scratch.mkdir()
-            os.chown(scratch, NONROOT_UID, NONROOT_UID)
-        for name in (*HOST_FILES, BUILD_CA):
-            (root.path / name).touch()  # bind-mount targets
+        with RootDir(root.path) as tree:
+            write_entries(tree, entries)
+            try:
+                for scratch in (WORK, f"{WORK}/home"):
+                    tree.mkdir(scratch, 0o755, uid=NONROOT_UID, gid=NONROOT_UID)
+                for name in (*HOST_FILES, BUILD_CA):
+                    tree.ensure_file(name)  # bind-mount targets
+            except RootPathError as exc:
+                raise AppError(f"the build root cannot be prepared: {exc}") from None
         return root
 
     def run(
@@ -202,29 +204,18 @@ def _give(top: Path) -> None:
             os.chown(Path(dirpath) / name, NONROOT_UID, NONROOT_UID, follow_symlinks=False)
 
 
-def _materialize(root: Path, entry: Entry, checked: set[Path]) -> None:
-    path = root / entry.path
-    parent = path.parent
-    # Entries come from verified .debs, but a link must still not lead a write outside the root.
-    if parent not in checked:
-        if not parent.resolve().is_relative_to(root.resolve()):
-            raise AppError(f"/{entry.path} would be written outside the build root")
-        checked.add(parent)
-    if entry.kind == DIR:
-        if path.is_symlink():
-            return  # merged-/usr links stay links
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, entry.mode & 0o7777)
-        return
-    parent.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink() or path.exists():
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    if entry.kind == SYMLINK:
-        checked.discard(path)  # what is below it must be checked again
-        os.symlink(entry.target, path)
-    else:
-        path.write_bytes(entry.data)
-        os.chmod(path, entry.mode & 0o7777)
+def write_entries(tree: RootDir, entries: list[Entry]) -> None:
+    """Write image entries below `tree`, refusing any that would go through a symlink."""
+    for entry in entries:
+        try:
+            if entry.kind == DIR:
+                tree.mkdir(entry.path, entry.mode)
+            elif entry.kind == SYMLINK:
+                tree.symlink(entry.path, entry.target)
+            else:
+                tree.write(entry.path, entry.data, entry.mode)
+        except RootPathError as exc:
+            raise AppError(
+                f"{entry.owner or 'hardbase'} cannot be unpacked into the build root: {exc}; "
+                "a package must not ship files below a symlink"
+            ) from None
