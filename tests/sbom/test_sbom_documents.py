@@ -68,7 +68,7 @@ def test_package_lists_equal_the_input(sbom_input: SbomInput) -> None:
     kinds = {p.name: p.type for p in PACKAGES}
     got = sorted((kinds[n], n, p["versionInfo"]) for n, p in spdx_packages(doc).items())
     assert got == expected
-    components = cdx(sbom_input)["components"]
+    components = [c for c in cdx(sbom_input)["components"] if c["type"] != "operating-system"]
     assert sorted((kinds[c["name"]], c["name"], c["version"]) for c in components) == expected
 
 
@@ -169,8 +169,27 @@ def test_cyclonedx_document_shape(sbom_input: SbomInput) -> None:
     assert meta["timestamp"].startswith("2025-01-02T03:04:05")
     refs = [c["bom-ref"] for c in doc["components"]]
     assert len(refs) == len(set(refs))
-    image_deps = next(d for d in doc["dependencies"] if d["ref"] == meta["component"]["bom-ref"])
-    assert sorted(image_deps["dependsOn"]) == sorted(refs)
+    # the image depends on its OS and its language packages; the OS on the debs
+    (system,) = [c for c in doc["components"] if c["type"] == "operating-system"]
+    assert (system["name"], system["version"], system["bom-ref"]) == (
+        "debian",
+        "13",
+        "operating-system",
+    )
+    deps = {d["ref"]: sorted(d.get("dependsOn", [])) for d in doc["dependencies"]}
+    debs = sorted(
+        c["bom-ref"] for c in doc["components"] if c.get("purl", "").startswith("pkg:deb/")
+    )
+    others = sorted(c["bom-ref"] for c in doc["components"]
+                    if c["type"] == "library" and c["bom-ref"] not in debs)  # fmt: skip
+    assert debs and others
+    assert deps[meta["component"]["bom-ref"]] == sorted(["operating-system", *others])
+    assert deps["operating-system"] == debs
+    # source names where Trivy and Syft read them
+    libc = next(c for c in doc["components"] if c["name"] == "libc6")
+    props = {p["name"]: p["value"] for p in libc["properties"]}
+    assert props["aquasecurity:trivy:SrcName"] == props["syft:metadata:source"] == "glibc"
+    assert props["aquasecurity:trivy:SrcVersion"] == "2.41-12"
 
 
 @pytest.mark.parametrize("fmt", ["spdx-json", "cyclonedx-json"])

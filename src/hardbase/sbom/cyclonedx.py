@@ -1,8 +1,14 @@
 """CycloneDX 1.6 JSON documents, built with cyclonedx-python-lib.
 
-The image is `metadata.component` (type container); every package is a
-library component that the image depends on. The serial number is derived
-from the image, the timestamp is the caller's, so the output is reproducible.
+The image is `metadata.component` (type container). The operating system
+(`/etc/os-release`) is an `operating-system` component that the image depends
+on and that depends on the Debian packages; the other packages are library
+components the image depends on directly. That graph, and the source name and
+version of each deb under the property names Trivy (`aquasecurity:trivy:SrcName`,
+`…:SrcVersion`) and Syft (`syft:metadata:source`, `…:sourceVersion`) read, let
+those tools take a hardbase SBOM as input and detect the OS. The serial number
+is derived from the image, the timestamp is the caller's, so the output is
+reproducible.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 PROPERTY_PREFIX = "hardbase"
 IMAGE_REF = "image"
+OS_REF = "operating-system"
 _SERIAL_NAMESPACE = uuid.UUID("5d0c2a38-8d0e-4f55-9a39-6a55a3f1e0b1")  # hardbase's own
 _HASHES = (
     ("sha256", HashAlgorithm.SHA_256),
@@ -85,6 +92,14 @@ def _component(item: SbomPackage) -> Component:
         ]
         if pkg.arch:
             properties.append(Property(name=f"{PROPERTY_PREFIX}:deb:arch", value=pkg.arch))
+        source, source_version = pkg.source_name or pkg.name, pkg.source_version or pkg.version
+        properties += [
+            Property(name="aquasecurity:trivy:PkgType", value="debian"),
+            Property(name="aquasecurity:trivy:SrcName", value=source),
+            Property(name="aquasecurity:trivy:SrcVersion", value=source_version),
+            Property(name="syft:metadata:source", value=source),
+            Property(name="syft:metadata:sourceVersion", value=source_version),
+        ]
     location = item.location
     if location is not None:
         kind = "path-percent-encoded" if location.percent_encoded else "path"
@@ -128,6 +143,20 @@ def _image(sbom: SbomInput) -> Component:
     )
 
 
+def _operating_system(sbom: SbomInput) -> Component | None:
+    """The image's OS as a CycloneDX `operating-system` component, None when unknown."""
+    if not sbom.os.id:
+        return None
+    return Component(
+        type=ComponentType.OPERATING_SYSTEM,
+        name=sbom.os.id,
+        version=sbom.os.version_id or sbom.os.version_codename or None,
+        bom_ref=OS_REF,
+        description=sbom.os.pretty_name or None,
+        properties=[Property(name="aquasecurity:trivy:Type", value=sbom.os.id)],
+    )
+
+
 def serial_number(sbom: SbomInput) -> uuid.UUID:
     """A serial number that depends only on the image (and the tool's version)."""
     return uuid.uuid5(_SERIAL_NAMESPACE, f"{sbom.identity} {TOOL_NAME}-{TOOL_VERSION}")
@@ -145,10 +174,19 @@ def bom(sbom: SbomInput, *, created: datetime | None = None) -> Bom:
             timestamp=creation_time(created),
         ),
     )
-    components = [_component(item) for item in sbom.sorted_packages()]
+    items = sbom.sorted_packages()
+    components = [_component(item) for item in items]
     for component in components:
         document.components.add(component)
-    document.register_dependency(image, components)
+    system = _operating_system(sbom)
+    if system is None:
+        document.register_dependency(image, components)
+        return document
+    debs = [c for c, item in zip(components, items, strict=True) if item.package.type == "deb"]
+    others = [c for c, item in zip(components, items, strict=True) if item.package.type != "deb"]
+    document.components.add(system)
+    document.register_dependency(image, [system, *others])
+    document.register_dependency(system, debs)
     return document
 
 
