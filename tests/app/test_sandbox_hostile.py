@@ -11,6 +11,7 @@ without it).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,13 @@ def escape_through_ancestor(target: str, below: str) -> list[Member]:
     ]
 
 
-def lock_app(tmp_path: Path, members: list[Member]) -> tuple[int, Path]:
-    """`hardbase lock` of an app spec whose image holds the package `hostile` of `members`."""
+def lock_app(tmp_path: Path, add: Callable[[FixtureArchive], list[str]]) -> tuple[int, Path]:
+    """`hardbase lock` of an app spec whose image holds the packages `add` puts in the archive."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     archive = FixtureArchive(tmp_path / "fixture")
     try:
         archive.add_package("python3-pip", "1.0-1")
-        archive.add_crafted_package("hostile", "1.0-1", members)
+        packages = add(archive)
         archive.publish("stable")
         (tmp_path / "requirements.txt").write_text("")
         spec = tmp_path / "app.yaml"
@@ -49,7 +50,7 @@ def lock_app(tmp_path: Path, members: list[Member]) -> tuple[int, Path]:
             yaml.safe_dump(
                 {
                     "name": "hostile-app",
-                    "packages": ["hostile"],
+                    "packages": packages,
                     "sources": [source],
                     "app": {"python": {"requirements": "requirements.txt"}},
                 }
@@ -60,10 +61,15 @@ def lock_app(tmp_path: Path, members: list[Member]) -> tuple[int, Path]:
         archive.close()
 
 
+def lock_hostile(tmp_path: Path, members: list[Member]) -> tuple[int, Path]:
+    """`lock_app` with one package, `hostile`, whose data.tar holds `members`."""
+    return lock_app(tmp_path, lambda a: [a.add_crafted_package("hostile", "1.0-1", members).name])
+
+
 def test_symlink_over_an_ancestor_is_refused(
     tmp_path: Path, host_canary: HostCanary, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lock = lock_app(tmp_path, escape_through_ancestor(str(host_canary.root), "sub"))
+    code, lock = lock_hostile(tmp_path, escape_through_ancestor(str(host_canary.root), "sub"))
     err = capsys.readouterr().err
     assert code == 2, err
     assert "hostile" in err and "/usr/share/x" in err, err
@@ -80,11 +86,13 @@ def test_dev_null_is_not_replaced(
     canary was refused, so this test can never clobber /dev/null on code
     without the fix (restore with `rm /dev/null && mknod -m 666 /dev/null c 1 3`).
     """
-    code, _ = lock_app(tmp_path / "canary", escape_through_ancestor(str(host_canary.root), "sub"))
+    code, _ = lock_hostile(
+        tmp_path / "canary", escape_through_ancestor(str(host_canary.root), "sub")
+    )
     assert code == 2 and not host_canary.changes(), host_canary.changes()
     members = escape_through_ancestor("/", "dev")
     members[-1] = ("./usr/share/x/dev/null", "file", b"pwned\n")
-    code, _ = lock_app(tmp_path / "root", members)
+    code, _ = lock_hostile(tmp_path / "root", members)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "/usr/share/x" in err, err
@@ -101,5 +109,20 @@ def test_bind_mount_targets_do_not_follow_planted_links(
         ("./hb/", "dir", ""),
         ("./hb/host-ca.crt", "symlink", str(host_canary.root / "created")),
     ]
-    code, _ = lock_app(tmp_path, members)
+    code, _ = lock_hostile(tmp_path, members)
     assert code != 0  # the fixture's build root has no python3 to run pip with
+
+
+def test_file_below_another_packages_symlink_stays_in_the_root(
+    tmp_path: Path, host_canary: HostCanary, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each package alone is fine; only writing them one after the other escapes.
+    def add(archive: FixtureArchive) -> list[str]:
+        archive.add_package("linker", "1.0-1", symlinks={"/usr/share/x": str(host_canary.root)})
+        archive.add_package("writer", "1.0-1", files={"/usr/share/x/pwned": b"pwned\n"})
+        return ["linker", "writer"]
+
+    code, _ = lock_app(tmp_path, add)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "writer" in err and "/usr/share/x/pwned" in err and "symlink" in err, err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardbase.build.prune import Pruner
-from hardbase.build.tree import DIR, MERGED, REG, SYMLINK, Entry, normalize
+from hardbase.build.tree import DIR, MERGED, REG, SYMLINK, Entry, normalize, parents
 from hardbase.errors import BuildError, HardbaseError
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,20 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         regular: dict[str, Entry] = {}
         links: list[tuple[str, str, tarfile.TarInfo]] = []
         certs: list[Entry] = []
+        symlinks: set[str] = set()
+        every: list[tuple[str, str]] = []  # (path, member name), pruned or not
         newest = 0
         with open_data_tar(path) as tar:
             for member in tar:
                 rel = normalize(member.name)
                 if rel is None:
-                    continue
+                    if _is_root(member.name):
+                        continue
+                    raise BuildError(
+                        f"{name} ships the member {member.name!r}, an absolute path or one "
+                        "with '..'; Debian packages never need one, so hardbase refuses it"
+                    )
+                every.append((rel, member.name))
                 if rel in MERGED:
                     continue  # the skeleton layer owns the merged-/usr links
                 newest = max(newest, int(member.mtime))
@@ -72,9 +80,11 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                     entry = Entry(
                         rel, SYMLINK, 0o777, 0, 0, int(member.mtime), target=RUN_LINKS[rel]
                     )
+                    symlinks.add(rel)
                 elif member.isdir():
                     entry = Entry(rel, DIR, mode, member.uid, member.gid, int(member.mtime))
                 elif member.issym():
+                    symlinks.add(rel)
                     entry = Entry(
                         rel,
                         SYMLINK,
@@ -109,6 +119,8 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         raise BuildError(
             f"cannot read the payload of {name} ({path}); delete it from the cache"
         ) from exc
+    for rel, member_name in every:
+        _refuse_below_link(name, rel, member_name, symlinks)
     for rel, linkname, member in links:
         # Hard links become regular copies: their target may be pruned or in another layer.
         target_path = normalize(linkname)
@@ -137,6 +149,26 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         newest=newest,
         certs=tuple(certs),
     )
+
+
+def _is_root(name: str) -> bool:
+    """True for the tar member that names the root itself ("./", "." or "/")."""
+    return all(part in ("", ".") for part in name.split("/"))
+
+
+def _refuse_below_link(
+    name: str, rel: str, member: str, symlinks: set[str] | dict[str, str]
+) -> None:
+    # In a layer, a file below a symlink is written through the link by some
+    # runtimes and not by others; hardbase's own scanner calls such a layer hostile.
+    for parent in parents(rel):
+        if parent in symlinks:
+            owner = symlinks[parent] if isinstance(symlinks, dict) else name
+            whose = "its" if owner == name else f"{owner}'s"
+            raise BuildError(
+                f"{name} ships {member} below {whose} symlink /{parent}; Debian packages "
+                "never need that, so hardbase refuses the package"
+            )
 
 
 def _replaces(control: str) -> frozenset[str]:
@@ -217,12 +249,17 @@ def _alternatives(contents: list[PackageContents], paths: set[str], mtime: int) 
 
 
 def check_conflicts(tiers: list[list[PackageContents]]) -> None:
-    """Two packages shipping different content at one path is an error unless Replaces allows."""
+    """Two packages shipping different content at one path is an error unless Replaces allows,
+    and no package may ship a path below another package's symlink."""
     seen: dict[str, Entry] = {}
     replaces = {pkg.name: pkg.replaces for tier in tiers for pkg in tier}
+    symlinks = {
+        e.path: pkg.name for tier in tiers for pkg in tier for e in pkg.entries if e.kind == SYMLINK
+    }
     for tier in tiers:
         for pkg in tier:
             for entry in pkg.entries:
+                _refuse_below_link(pkg.name, entry.path, f"/{entry.path}", symlinks)
                 if entry.kind != REG:
                     continue
                 prior = seen.get(entry.path)
