@@ -3,7 +3,9 @@
 `hardbase db update` runs the feed importers (all of them, or those named with
 --source NAME[=LOCATION], repeatable); a feed that cannot be read is a warning
 as long as every `--required` feed updated. `hardbase db status` shows what
-each source holds and how old it is.
+each source holds and how old it is. `hardbase db push REF` publishes the whole
+database as a signed OCI artifact, `hardbase db pull REF` verifies and installs
+one, and `db update --from REF` pulls one before updating it.
 """
 
 from __future__ import annotations
