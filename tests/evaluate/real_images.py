@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hardbase.cli.main import main
 from hardbase.evaluate.reference import build_reference_image
-from hardbase.vuln.db import Advisory, Affected, SupportNote, VulnDB
+from hardbase.vuln.db import Advisory, Affected, SourceInfo, SupportNote, VulnDB
 
 REPO = Path(__file__).parents[2]
 GLIBC_FIX = "FIXTURE-2026-0001"  # fixable in glibc: libc6 (both images), libc-bin (reference)
@@ -106,4 +107,6 @@ def fixture_db() -> Path:
                 )
             ],
         )
+        # recorded now, so that scan, policy check and compare accept the database as fresh
+        db.record_source(SourceInfo("fixture", "real_images.py", datetime.now(UTC), 3))
     return path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +13,7 @@ from referencing import Registry, Resource
 
 from data.images.fixture_images import file, gz, tar_bytes, write_oci
 from hardbase.cli.main import main
+from hardbase.vuln.db import VulnDB
 
 DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
@@ -182,13 +185,100 @@ def test_scan_table_and_output_file(
     assert not any("CVE-2099-2004" in line for line in lines)  # not-affected: counted, not listed
 
 
-def test_scan_empty_database_warns(
+def test_scan_refuses_a_missing_empty_or_stale_database(
+    capsys: pytest.CaptureFixture[str], image: str, tmp_path: Path, dbpath: str
+) -> None:
+    missing = tmp_path / "mistyped.db"
+    code, out, err = run(capsys, "scan", image, "--db", str(missing))
+    assert code == 2 and out == ""
+    assert f"there is no vulnerability database at {missing}" in err
+    assert "`hardbase db update`" in err and len(err.strip().splitlines()) == 1
+    assert not missing.exists()  # nothing written
+    empty = tmp_path / "empty.db"
+    VulnDB.open(empty).close()
+    code, out, err = run(capsys, "scan", image, "--db", str(empty))
+    assert code == 2 and out == "" and "holds no vulnerability data" in err
+    with VulnDB.open(dbpath) as db:
+        tracker = db.source("debian-tracker")
+        assert tracker is not None
+        db.record_source(
+            dataclasses.replace(tracker, imported_at=datetime.now(UTC) - timedelta(days=8))
+        )
+    code, out, err = run(capsys, "scan", image, "--db", dbpath)
+    assert code == 2 and out == ""
+    assert "older than --max-db-age 7d: debian-tracker (8d old)" in err
+    code, out, err = run(capsys, "scan", image, "--db", dbpath, "--max-db-age", "10d")
+    assert code == 0 and "vulnerability data older than 24h: debian-tracker (8d)" in err
+    code, _, err = run(capsys, "scan", image, "--db", dbpath, "--max-db-age", "soon")
+    assert code == 2 and "give a duration such as 7d" in err
+
+
+def test_policy_check_and_compare_refuse_an_empty_database(
     capsys: pytest.CaptureFixture[str], image: str, tmp_path: Path
 ) -> None:
-    code, out, err = run(capsys, "scan", image, "--db", str(tmp_path / "empty.db"))
+    empty = tmp_path / "empty.db"
+    VulnDB.open(empty).close()
+    for argv in (["policy", "check", image], ["compare", image]):
+        code, out, err = run(capsys, *argv, "--db", str(empty))
+        assert code == 2 and out == "", argv
+        assert "holds no vulnerability data" in err and "hardbase db update" in err
+        code, out, err = run(capsys, *argv, "--db", str(tmp_path / "none.db"))
+        assert code == 2 and "there is no vulnerability database" in err
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.fixture
+def unrated_db(tmp_path: Path) -> str:
+    """A database whose only finding for the image has no severity (fixture data)."""
+    feed = tmp_path / "unrated.json"
+    feed.write_text(json.dumps({"fixture-openssl": {"CVE-2099-2901": {
+        "description": "Fixture: fixed, never rated",
+        "releases": {"bookworm": {"status": "resolved", "fixed_version": "3.0.13-1~deb12u1",
+                                  "urgency": "not yet assigned"}}}}}))  # fmt: skip
+    path = str(tmp_path / "unrated.db")
+    assert main(["-q", "db", "update", "--db", path, "--source", f"debian-tracker={feed}"]) == 0
+    return path
+
+
+def test_unknown_severity_fails_any_threshold_unless_opted_out(
+    capsys: pytest.CaptureFixture[str], image: str, unrated_db: str
+) -> None:
+    code, out, err = run(capsys, "scan", image, "--db", unrated_db, "--fail-on", "critical")
+    assert code == 1 and "1 of them of unknown severity" in err and "CVE-2099-2901" in err
+    assert "unknown: 1" in out and "critical: 0" in out
+    assert "1 findings have no known severity" in out
+    code, _, _ = run(capsys, "scan", image, "--db", unrated_db, "--fail-on", "critical",
+                     "--no-fail-on-unknown")  # fmt: skip
     assert code == 0
-    assert "the vulnerability database is empty; run `hardbase db update`" in err
-    assert "No vulnerabilities found." in out
+    code, _, _ = run(capsys, "scan", image, "--db", unrated_db, "--fail-on", "unknown")
+    assert code == 1
+    code, _, err = run(capsys, "scan", image, "--db", unrated_db, "--fail-on", "unknown",
+                       "--no-fail-on-unknown")  # fmt: skip
+    assert code == 2 and "contradict" in err
+    code, out, _ = run(capsys, "scan", image, "--db", unrated_db, "--format", "json")
+    doc = json.loads(out)
+    assert doc["summary"]["unknown_severity"] == 1
+    assert doc["summary"]["by_severity"]["unknown"] == 1
+    assert doc["findings"][0]["severity"] == "unknown"
+    assert doc["findings"][0]["severity_source"] is None
+
+
+def test_scan_states_data_coverage(
+    capsys: pytest.CaptureFixture[str], image: str, unrated_db: str, dbpath: str
+) -> None:
+    # the tracker-only database has nothing for the image's Python package
+    code, out, err = run(capsys, "scan", image, "--db", unrated_db, "--format", "json")
+    assert code == 0
+    cov = {c["class"]: c for c in json.loads(out)["coverage"]}
+    assert cov["pypi"]["packages"] == 1 and not cov["pypi"]["covered"]
+    assert "no PyPI vulnerability data" in cov["pypi"]["warning"]
+    assert cov["debian-fixed"]["covered"] and cov["debian-fixed"]["sources"] == ["debian-tracker"]
+    assert cov["go"]["packages"] is None and not cov["go"]["covered"]
+    assert "no PyPI vulnerability data" in err
+    code, out, _ = run(capsys, "scan", image, "--db", unrated_db)
+    assert "warning: no PyPI vulnerability data in the database" in out
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath)
+    assert "warning:" not in out and "PyPI (osv)" in out
 
 
 def _schema(name: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hardbase.util.progress import NullProgress
-from hardbase.vuln.db import FIXED, Affected, VulnDB
+from hardbase.vuln.db import FIXED, Advisory, Affected, VulnDB
 from hardbase.vuln.importers.interface import get_importer
 from hardbase.vuln.match import (
     FIXABLE,
@@ -191,18 +191,51 @@ def test_scan_applies_vex_and_support(loaded: VulnDB) -> None:
 
 def test_gate(loaded: VulnDB) -> None:
     result = scan(inventory(deb("libssl3", "3.0.11-1~deb12u2", "fixture-openssl")), loaded)
-    assert {f.id for f in failing(result, Severity.HIGH)} == {"CVE-2099-2001"}
-    assert {f.id for f in failing(result, Severity.CRITICAL)} == set()
-    assert {f.id for f in failing(result, Severity.LOW, include_unfixed=True)} == {
-        "CVE-2099-2001", "CVE-2099-2002"}  # fmt: skip
-    # CVE-2099-4001 comes from a changelog only: its severity is unknown, below every gate
-    assert Severity.UNKNOWN < Severity.NEGLIGIBLE
+    # CVE-2099-4001 comes from a changelog entry without an urgency: unknown severity,
+    # which fails every threshold unless the gate is told otherwise (fail closed)
+    unrated = by_id(list(result.findings))[("libssl3", "CVE-2099-4001")]
+    assert unrated.severity is Severity.UNKNOWN and unrated.severity_source == ""
+    assert {f.id for f in failing(result, Severity.HIGH)} == {"CVE-2099-2001", "CVE-2099-4001"}
+    assert {f.id for f in failing(result, Severity.CRITICAL)} == {"CVE-2099-4001"}
+    assert {f.id for f in failing(result, Severity.HIGH, fail_on_unknown=False)} == {
+        "CVE-2099-2001"}  # fmt: skip
+    assert {f.id for f in failing(result, Severity.CRITICAL, fail_on_unknown=False)} == set()
+    assert {
+        f.id for f in failing(result, Severity.LOW, include_unfixed=True, fail_on_unknown=False)
+    } == {"CVE-2099-2001", "CVE-2099-2002"}
+    assert {f.id for f in failing(result, Severity.UNKNOWN, fail_on_unknown=False)} == {
+        "CVE-2099-2001", "CVE-2099-4001"}  # fmt: skip
     assert failing(result, None) == []
+
+
+@pytest.mark.parametrize(
+    ("urgency", "expected"),
+    [("low", Severity.LOW), ("medium", Severity.MEDIUM), ("high", Severity.HIGH),
+     ("emergency", Severity.CRITICAL), ("critical", Severity.CRITICAL),
+     ("", Severity.UNKNOWN), ("bogus", Severity.UNKNOWN)],
+)  # fmt: skip
+def test_changelog_urgency_is_the_last_resort_and_says_so(
+    db: VulnDB, urgency: str, expected: Severity
+) -> None:
+    row = Affected("CVE-2099-4101", "debian-changelog", "debian:12", "fixture-openssl", FIXED,
+                   "3.0.14-1~deb12u1", urgency=urgency)  # fmt: skip
+    db.replace("debian-changelog", (), [row])
+    (finding,) = scan(inventory(deb("libssl3", "3.0.11-1~deb12u2", "fixture-openssl")), db).findings
+    assert finding.severity is expected
+    assert finding.severity_source == ("debian-changelog-urgency" if urgency in (
+        "low", "medium", "high", "emergency", "critical") else "")  # fmt: skip
+    # a CVSS score from OSV outranks the changelog's urgency
+    db.replace("osv", [Advisory("CVE-2099-4101", "osv", severity="low", cvss_score=3.1,
+               cvss_vector="CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N")], [])  # fmt: skip
+    (finding,) = scan(inventory(deb("libssl3", "3.0.11-1~deb12u2", "fixture-openssl")), db).findings
+    assert finding.severity is Severity.LOW and finding.severity_source == "osv-cvss"
 
 
 def test_empty_database_warns(db: VulnDB) -> None:
     result = scan(inventory(deb("libc6", "2.36-9")), db)
-    assert result.warnings == (EMPTY_DB_WARNING,)
+    assert result.warnings[0] == EMPTY_DB_WARNING
+    assert [c.name for c in result.coverage if c.missing and c.packages] == [
+        "debian-fixed", "debian-open"]  # fmt: skip
     assert result.findings == ()
 
 

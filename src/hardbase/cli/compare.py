@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hardbase.cli.dbopts import add_db_options, open_checked
 from hardbase.errors import UsageError
 
 
@@ -22,7 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--markdown", metavar="FILE", help="write the scorecard as Markdown")
     parser.add_argument("--summary", action="store_true", help="print a five-line summary")
-    parser.add_argument("--db", metavar="PATH|URL", help="vulnerability database file or URL")
+    add_db_options(parser)
     parser.add_argument("--no-scan", action="store_true", help="skip the vulnerability scan")
     parser.add_argument(
         "--vex", nargs="+", action="extend", default=[], metavar="FILE", help="OpenVEX documents"
@@ -47,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     from hardbase.evaluate.render import render_html, render_markdown, render_summary
     from hardbase.evaluate.scorecard import CompareOptions, compare
     from hardbase.util.fs import write_atomic
-    from hardbase.vuln.db import VulnDB
     from hardbase.vuln.vex import VexStatement, load_vex
 
     rebuild: dict[str, Path] = {}
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     statements: list[VexStatement] = []
     for path in args.vex:
         statements.extend(load_vex(Path(path)))
-    db = None if args.no_scan else VulnDB.open(args.db)
+    db = None if args.no_scan else open_checked(args)[0]
     try:
         options = CompareOptions(
             db=db,

@@ -239,17 +239,8 @@ def _pull(args: argparse.Namespace, ref: str | None = None) -> int:
     return 0
 
 
-def _age(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours < 1:
-        return f"{int(delta.total_seconds() // 60)}m"
-    if hours < 48:
-        return f"{hours:.0f}h"
-    return f"{hours / 24:.0f}d"
-
-
 def _status(args: argparse.Namespace) -> int:
-    from hardbase.vuln.db import VulnDB
+    from hardbase.vuln.db import VulnDB, age_text
 
     with VulnDB.open(args.db) as db:
         sources = db.sources()
@@ -280,12 +271,12 @@ def _status(args: argparse.Namespace) -> int:
                 s.name,
                 str(s.records),
                 s.imported_at.astimezone(UTC).isoformat(timespec="seconds"),
-                _age(delta),
+                age_text(delta),
                 s.location,
             )
         )
         if delta > timedelta(hours=args.max_age):
-            stale.append(f"{s.name} ({_age(delta)})")
+            stale.append(f"{s.name} ({age_text(delta)})")
     rows += [(name, "0", "never", "-", "") for name in IMPORTERS if name not in imported]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from hardbase.cli.dbopts import add_db_options, open_checked
 from hardbase.errors import GateFailed, UsageError
 
 
@@ -23,7 +24,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--vex", nargs="+", action="extend", default=[], metavar="FILE", help="OpenVEX documents"
     )
-    check.add_argument("--db", metavar="PATH|URL", help="vulnerability database file or URL")
+    add_db_options(check)
     check.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")
     check.add_argument("--arch", help="platform to check in a multi-arch image (default amd64)")
 
@@ -33,19 +34,23 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("say what to do: `hardbase policy check REF --policy FILE`")
     from hardbase.evaluate.facts import collect_facts
     from hardbase.policy import check_image, load_policy
+    from hardbase.policy.check import needs_scan
     from hardbase.policy.model import default_policy_path
-    from hardbase.vuln.db import VulnDB
     from hardbase.vuln.vex import VexStatement, load_vex
 
     policy = load_policy(Path(args.policy) if args.policy else default_policy_path())
     statements: list[VexStatement] = []
     for path in args.vex:
         statements.extend(load_vex(Path(path)))
-    facts = collect_facts(args.ref, insecure=args.insecure, arch=args.arch)
-    with VulnDB.open(args.db) as db:
+    db = open_checked(args)[0] if needs_scan(policy) else None
+    try:
+        facts = collect_facts(args.ref, insecure=args.insecure, arch=args.arch)
         report = check_image(
             args.ref, policy, db=db, vex=statements, insecure=args.insecure, facts=facts
         )
+    finally:
+        if db is not None:
+            db.close()
     if args.format == "json":
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:

@@ -1,7 +1,9 @@
 """Scan an image for known vulnerabilities in its Debian, Python and npm packages.
 
 Exits 1 when a fixable finding at or above --fail-on exists (any open finding
-with --include-unfixed), 2 on usage or input errors.
+with --include-unfixed), or one of unknown severity (unless
+--no-fail-on-unknown); 2 on usage or input errors, including a vulnerability
+database that is missing, empty or older than --max-db-age.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from hardbase.errors import GateFailed
+from hardbase.cli.dbopts import add_db_options, open_checked
+from hardbase.errors import GateFailed, UsageError
+from hardbase.vuln.severity import GATE_LEVELS
 
 FORMATS = ("table", "json", "sarif", "cyclonedx", "openvex")
-LEVELS = ("negligible", "low", "medium", "high", "critical")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +26,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
     parser.add_argument(
         "--fail-on",
-        choices=LEVELS,
+        choices=GATE_LEVELS,
         metavar="SEVERITY",
         help="exit 1 when a fixable finding of this severity or higher exists "
-        f"({', '.join(LEVELS)})",
+        f"({', '.join(GATE_LEVELS)}; `unknown` fails on any finding)",
+    )
+    parser.add_argument(
+        "--fail-on-unknown",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let a finding of unknown severity fail any --fail-on threshold (default: on)",
     )
     unfixed = parser.add_mutually_exclusive_group()
     unfixed.add_argument(
@@ -42,28 +51,31 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--vex", nargs="+", action="extend", default=[], metavar="FILE", help="OpenVEX documents"
     )
-    parser.add_argument("--db", metavar="PATH|URL", help="vulnerability database file or URL")
+    add_db_options(parser)
     parser.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")
     parser.add_argument("--arch", help="platform to scan in a multi-arch image (default amd64)")
 
 
 def run(args: argparse.Namespace) -> int:
     from hardbase.util.fs import write_atomic
-    from hardbase.vuln.db import VulnDB
     from hardbase.vuln.inventory import inventory
     from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS
     from hardbase.vuln.report.interface import get_format
-    from hardbase.vuln.scan import failing, scan
+    from hardbase.vuln.scan import Gate, scan
     from hardbase.vuln.severity import Severity
     from hardbase.vuln.vex import VexStatement, load_vex
 
+    if args.fail_on == "unknown" and not args.fail_on_unknown:
+        raise UsageError("--fail-on unknown and --no-fail-on-unknown contradict each other")
     statements: list[VexStatement] = []
     for path in args.vex:
         statements.extend(load_vex(Path(path)))
-    with VulnDB.open(args.db) as db:
+    db, age_warnings = open_checked(args)
+    with db:
         found = inventory(args.ref, insecure=args.insecure, arch=args.arch).inventory
         result = scan(found, db, vex=statements)
-    for warning in result.warnings:
+    result = dataclasses.replace(result, warnings=(*age_warnings, *result.warnings))
+    for warning in result.warnings[len(age_warnings) :]:
         print(f"hardbase: warning: {warning}", file=sys.stderr)
     if args.ignore_unfixed:
         kept = tuple(f for f in result.findings if f.status in (FIXABLE, NOT_AFFECTED_STATUS))
@@ -74,12 +86,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    fail_on = Severity.parse(args.fail_on) if args.fail_on else None
-    bad = failing(result, fail_on, include_unfixed=args.include_unfixed)
+    gate = Gate(
+        threshold=Severity[args.fail_on.upper()] if args.fail_on else None,
+        include_unfixed=args.include_unfixed,
+        fail_on_unknown=args.fail_on_unknown,
+    )
+    bad = gate.failing(result)
     if bad:
         kinds = "findings" if args.include_unfixed else "fixable findings"
+        unknown = sum(1 for f in bad if f.severity is Severity.UNKNOWN)
+        also = f", {unknown} of them of unknown severity" if unknown else ""
         raise GateFailed(
-            f"{len(bad)} {kinds} at or above {args.fail_on} in {args.ref} "
+            f"{len(bad)} {kinds} at or above {args.fail_on}{also} in {args.ref} "
             f"(first: {bad[0].id} in {bad[0].package.name} {bad[0].package.version})"
         )
     return 0

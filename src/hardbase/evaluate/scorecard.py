@@ -323,6 +323,8 @@ def summary_rows() -> list[tuple[str, str, str, str]]:
     return [
         ("Fixable findings", "security", "by_status.fixable", "int"),
         ("Critical + high findings", "security", "by_severity.critical+high", "int"),
+        # shown next to critical + high so that unrated findings never read as zero
+        ("Unknown-severity findings", "security", "by_severity.unknown", "int"),
         ("All open findings", "security", "findings_total", "int"),
         ("Oldest unapplied fix (days)", "security", "oldest_unapplied_fix_days", "int"),
         ("Compressed size", "minimality", "compressed_bytes", "bytes"),

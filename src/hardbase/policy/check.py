@@ -117,7 +117,8 @@ def apply_exceptions(
     return kept, suppressed, expired
 
 
-def _needs_scan(policy: Policy) -> bool:
+def needs_scan(policy: Policy) -> bool:
+    """Whether judging `policy` needs a vulnerability scan (and so the database)."""
     m = policy.model
     return m.vulnerabilities is not None or (m.support is not None and m.support.packages_not_ended)
 
@@ -141,7 +142,7 @@ def check_image(
     warnings: list[str] = list(facts.warnings)
     scan_result = None
     fix_ages: tuple[Any, ...] = ()
-    if _needs_scan(policy):
+    if needs_scan(policy):
         if db is None:
             with VulnDB.open() as opened:
                 scan_result, fix_ages = find_vulnerabilities(facts, opened, statements, today=today)

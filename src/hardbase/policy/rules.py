@@ -146,6 +146,11 @@ class MaxSeverity:
 
         bad = [f for f in s.findings if f.status == self.status and too_high(f)]
         note = f" ({len(s.suppressed)} suppressed by VEX or exceptions)" if s.suppressed else ""
+        unrated = sum(
+            1 for f in s.findings if f.status == self.status and f.severity is Severity.UNKNOWN
+        )
+        if unrated:
+            note += f" ({unrated} of unknown severity, judged as {self.unknown_as})"
         if bad:
             return RuleResult(
                 name,

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,24 @@ class VulnDB:
         self.location = store.location
 
     @classmethod
+    def open_existing(cls, location: str | Path | None = None) -> VulnDB:
+        """Open a database that must exist already: a missing SQLite file is an error
+        (and is not created), so a mistyped --db cannot scan against nothing."""
+        where = default_db_path() if location is None else location
+        text = str(where)
+        path: Path | None = None
+        if "://" not in text:
+            path = Path(text).expanduser()
+        elif text.startswith("sqlite:///") and text[len("sqlite:///") :] not in ("", ":memory:"):
+            path = Path(text[len("sqlite:///") :])
+        if path is not None and not path.is_file():
+            raise DatabaseError(
+                f"there is no vulnerability database at {path}; build one with "
+                "`hardbase db update` (or point --db at one)"
+            )
+        return cls.open(where)
+
+    @classmethod
     def open(cls, location: str | Path | None = None) -> VulnDB:
         """Open (creating or migrating the tables of) the database at a path or SQLAlchemy URL.
 
@@ -339,6 +357,15 @@ class VulnDB:
     def is_empty(self) -> bool:
         return self.counts()["affected"] == 0
 
+    def ecosystem_counts(self) -> dict[tuple[str, str, str], int]:
+        """Affected rows per (source, ecosystem, status): what data the database holds."""
+        c = affected_t.c
+        query = sa.select(c.source, c.ecosystem, c.status, sa.func.count()).group_by(
+            c.source, c.ecosystem, c.status
+        )
+        with self.store.connect(f"reading {self.location} failed; check --db") as conn:
+            return {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(query)}
+
     def affected_for(self, packages: Mapping[str, Collection[str]]) -> list[Affected]:
         """Every affected row for the given {ecosystem: package names}, in a few queries."""
         out: list[Affected] = []
@@ -455,3 +482,48 @@ def _affected_from(r: Any) -> Affected:
         urgency=r.urgency,
         note=r.note,
     )
+
+
+def age_text(delta: timedelta) -> str:
+    """A short age: `45m`, `20h`, `9d`."""
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(0, int(delta.total_seconds() // 60))}m"
+    if hours < 48:
+        return f"{hours:.0f}h"
+    return f"{hours / 24:.0f}d"
+
+
+def require_data(
+    db: VulnDB,
+    *,
+    max_age: timedelta,
+    warn_after: timedelta = timedelta(days=1),
+    now: datetime | None = None,
+) -> tuple[str, ...]:
+    """Refuse a database a gate cannot trust: empty, or with a source older than `max_age`.
+
+    Returns warnings for sources older than `warn_after`. A gate that passes because
+    it had no data is the failure this guards against, so it raises (exit 2) instead.
+    """
+    now = now or datetime.now(UTC)
+    sources = db.sources()
+    if not sources or db.is_empty():
+        raise DatabaseError(
+            f"the vulnerability database {db.location} holds no vulnerability data; "
+            "build it with `hardbase db update` before scanning"
+        )
+    stale = [s for s in sources if now - s.imported_at > max_age]
+    if stale:
+        names = ", ".join(f"{s.name} ({age_text(now - s.imported_at)} old)" for s in stale)
+        raise DatabaseError(
+            f"the vulnerability database {db.location} is older than --max-db-age "
+            f"{age_text(max_age)}: {names}; refresh it with `hardbase db update` "
+            "(or raise --max-db-age to accept it)"
+        )
+    old = [s for s in sources if now - s.imported_at > warn_after]
+    if not old:
+        return ()
+    names = ", ".join(f"{s.name} ({age_text(now - s.imported_at)})" for s in old)
+    return (f"vulnerability data older than {age_text(warn_after)}: {names}; "
+            "run `hardbase db update`",)  # fmt: skip

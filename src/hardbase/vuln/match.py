@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from hardbase.vuln.db import FIXED, NOT_AFFECTED, OPEN, WONT_FIX, Advisory, Affected, VulnDB
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
-from hardbase.vuln.severity import Severity, from_urgency
+from hardbase.vuln.severity import Severity, from_changelog_urgency, from_urgency
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class Finding:
     cvss_score: float | None = None
     cvss_vector: str = ""
     note: str = ""
+    # where `severity` came from: "debian-tracker-urgency", "osv-cvss", "osv-severity",
+    # "debian-changelog-urgency", ...; "" when it is unknown
+    severity_source: str = ""
 
     @property
     def ids(self) -> frozenset[str]:
@@ -426,7 +429,7 @@ def _decide(
     sources = [deciding.row.source] + sorted(
         {e.row.source for e in evidence} - {deciding.row.source}, key=_rank
     )
-    severity, score, vector, summary = _describe(g, evidence, advisories)
+    severity, severity_source, score, vector, summary = _describe(g, evidence, advisories)
     primary = _primary_id(g.keys)
     notes = sorted({e.row.note for e in evidence if e.row.note})
     return Finding(
@@ -441,41 +444,61 @@ def _decide(
         cvss_score=score,
         cvss_vector=vector,
         note="; ".join(notes),
+        severity_source=severity_source,
     )
 
 
 def _describe(
     g: _Group, evidence: list[_Evidence], advisories: dict[str, list[Advisory]]
-) -> tuple[Severity, float | None, str, str]:
-    """Severity (the distribution's urgency first, then CVSS, then any label) and summary."""
+) -> tuple[Severity, str, float | None, str, str]:
+    """(severity, where it came from, CVSS score, CVSS vector, summary).
+
+    The best source first: the Debian tracker's urgency (Debian's assessment for its
+    own build), then the highest CVSS score any record gives, then a record's own
+    label (OSV `database_specific.severity`, a feed's urgency), and last the
+    `urgency=` of the Debian changelog entry that fixed it.
+    """
     advs: list[Advisory] = []
     for key in sorted(g.keys):
         advs.extend(advisories.get(key, []))
     advs.sort(key=lambda a: (_rank(a.source), a.id))
-    severity = Severity.UNKNOWN
-    for e in evidence:
-        if e.row.source == "debian-tracker" and from_urgency(e.row.urgency) is not Severity.UNKNOWN:
-            severity = from_urgency(e.row.urgency)
-            break
     scored = [a for a in advs if a.cvss_score is not None]
     best = max(scored, key=lambda a: a.cvss_score or 0.0) if scored else None
-    if severity is Severity.UNKNOWN:
-        for a in advs:
-            if a.cvss_score is not None and a is best:
-                severity = Severity.parse(a.severity)
-                break
-    if severity is Severity.UNKNOWN:
-        for label in [a.severity for a in advs] + [e.row.urgency for e in evidence]:
-            if Severity.parse(label) is not Severity.UNKNOWN:
-                severity = Severity.parse(label)
-                break
+    severity, origin = _severity_of(evidence, advs, best)
     summary = next((a.summary for a in advs if a.summary), "")
     return (
         severity,
+        origin,
         best.cvss_score if best else None,
         best.cvss_vector if best else "",
         summary,
     )
+
+
+def _severity_of(
+    evidence: list[_Evidence], advs: list[Advisory], best: Advisory | None
+) -> tuple[Severity, str]:
+    for e in evidence:
+        if e.row.source == "debian-tracker" and from_urgency(e.row.urgency) is not Severity.UNKNOWN:
+            return from_urgency(e.row.urgency), "debian-tracker-urgency"
+    if best is not None and Severity.parse(best.severity) is not Severity.UNKNOWN:
+        return Severity.parse(best.severity), f"{best.source}-cvss"
+    for a in advs:
+        if Severity.parse(a.severity) is not Severity.UNKNOWN:
+            return Severity.parse(a.severity), f"{a.source}-severity"
+    for e in evidence:
+        if e.row.source != "debian-changelog" and Severity.parse(e.row.urgency) is not (
+            Severity.UNKNOWN
+        ):
+            return Severity.parse(e.row.urgency), f"{e.row.source}-urgency"
+    from_changelog = [
+        from_changelog_urgency(e.row.urgency)
+        for e in evidence
+        if e.row.source == "debian-changelog"
+    ]
+    if from_changelog and max(from_changelog) is not Severity.UNKNOWN:
+        return max(from_changelog), "debian-changelog-urgency"
+    return Severity.UNKNOWN, ""
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -8,11 +8,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from hardbase.vuln.db import SourceInfo, SupportNote, VulnDB
+from hardbase.vuln.db import FIXED, OPEN, WONT_FIX, SourceInfo, SupportNote, VulnDB
 from hardbase.vuln.match import (
     FINDING_STATUSES,
     FIXABLE,
+    NO_FIX,
     NOT_AFFECTED_STATUS,
+    WONT_FIX_STATUS,
     Finding,
     debian_ecosystem,
     match_inventory,
@@ -38,6 +40,74 @@ class SupportNotice:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """Whether the database holds one class of data for the packages an image contains."""
+
+    name: str  # "debian-fixed" | "debian-open" | "pypi" | "npm" | "go" | "maven"
+    title: str
+    packages: int | None  # installed packages of the class; None: hardbase does not inventory it
+    records: int  # database rows of the class (for the image's release)
+    sources: tuple[str, ...] = ()
+
+    @property
+    def missing(self) -> bool:
+        """Packages of this class are in the image, and nothing can check them."""
+        return self.packages is None or (self.packages > 0 and self.records == 0)
+
+
+# class -> (title, how to get the data)
+COVERAGE_CLASSES: dict[str, tuple[str, str]] = {
+    "debian-fixed": ("Debian fixed", "`hardbase db update --source debian-changelog`"),
+    "debian-open": ("Debian open/no-dsa (tracker)", "`hardbase db update --source debian-tracker`"),
+    "pypi": ("PyPI", "`hardbase db update --source osv`"),
+    "npm": ("npm", "`hardbase db update --source osv`"),
+    "go": ("Go", ""),
+    "maven": ("Maven", ""),
+}
+
+
+def coverage_warning(c: Coverage) -> str:
+    if c.packages is None:
+        return (
+            f"{c.title} packages are not checked: hardbase does not inventory them, so any in "
+            "this image have no findings"
+        )
+    return (
+        f"no {c.title} vulnerability data in the database for this image's {c.packages} "
+        f"packages; get it with {COVERAGE_CLASSES[c.name][1]}"
+    )
+
+
+def coverage(inventory: Inventory, counts: dict[tuple[str, str, str], int]) -> tuple[Coverage, ...]:
+    """The data classes the database holds for this image (from `VulnDB.ecosystem_counts`)."""
+    eco = debian_ecosystem(inventory.os)
+    types = Counter(p.type for p in inventory.packages)
+    debs = types.get("deb", 0) if eco is not None else 0
+
+    def rows(
+        ecosystem: str | None, statuses: tuple[str, ...] | None = None
+    ) -> tuple[int, list[str]]:
+        n, names = 0, set()
+        for (source, e, status), count in counts.items():
+            if e == ecosystem and (statuses is None or status in statuses):
+                n += count
+                names.add(source)
+        return n, sorted(names)
+
+    out: list[Coverage] = []
+    for name, packages, (records, sources) in (
+        ("debian-fixed", debs, rows(eco, (FIXED,))),
+        ("debian-open", debs, rows(eco, (OPEN, WONT_FIX))),
+        ("pypi", types.get("pypi", 0), rows("pypi")),
+        ("npm", types.get("npm", 0), rows("npm")),
+    ):
+        out.append(Coverage(name, COVERAGE_CLASSES[name][0], packages, records, tuple(sources)))
+    for name in ("go", "maven"):
+        out.append(Coverage(name, COVERAGE_CLASSES[name][0], None, 0))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """Everything one scan found, ready for a report format."""
 
@@ -46,6 +116,16 @@ class ScanResult:
     support: tuple[SupportNotice, ...] = ()
     warnings: tuple[str, ...] = ()
     sources: tuple[SourceInfo, ...] = ()
+    coverage: tuple[Coverage, ...] = ()
+
+    @property
+    def unknown_severity(self) -> int:
+        """Open findings no source gives a severity for (never shown as zero when present)."""
+        return sum(
+            1
+            for f in self.findings
+            if f.status != NOT_AFFECTED_STATUS and f.severity is Severity.UNKNOWN
+        )
 
     def by_severity(self, *, include_not_affected: bool = False) -> dict[str, int]:
         counts = Counter(
@@ -79,12 +159,15 @@ def scan(inventory: Inventory, db: VulnDB, *, vex: Sequence[VexStatement] = ()) 
     support: tuple[SupportNotice, ...] = ()
     if eco is not None:
         support = support_notices(inventory.packages, db.support_notes([eco]))
+    covered = coverage(inventory, db.ecosystem_counts())
+    warnings.extend(coverage_warning(c) for c in covered if c.missing and c.packages)
     return ScanResult(
         inventory=inventory,
         findings=tuple(findings),
         support=support,
         warnings=tuple(warnings),
         sources=tuple(db.sources()),
+        coverage=covered,
     )
 
 
@@ -111,19 +194,56 @@ def support_notices(
     return tuple(sorted(out.values(), key=lambda s: (s.package.name, s.package.version, s.kind)))
 
 
+@dataclass(frozen=True)
+class Gate:
+    """Which findings fail a scan: `--fail-on`, `--include-unfixed`, `--fail-on-unknown`,
+    `--severity`.
+
+    A finding fails when it is open (fixable; any open status with `include_unfixed`)
+    and at or above `threshold`, or, with `fail_on_unknown`, of unknown severity: a
+    finding nobody rated is not taken to be harmless. `severities` narrows the gate
+    to those buckets, but never hides an unknown finding while `fail_on_unknown` holds.
+    `threshold` None with `any_finding` fails on every open finding (`--exit-code`
+    without `--fail-on`).
+    """
+
+    threshold: Severity | None = None
+    include_unfixed: bool = False
+    fail_on_unknown: bool = True
+    severities: frozenset[Severity] | None = None
+    any_finding: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.threshold is not None or self.any_finding
+
+    def failing(self, result: ScanResult) -> list[Finding]:
+        if not self.active:
+            return []
+        open_statuses = (FIXABLE, NO_FIX, WONT_FIX_STATUS)
+        out = []
+        for f in result.findings:
+            if f.status not in open_statuses:
+                continue
+            if self.threshold is not None and f.status != FIXABLE and not self.include_unfixed:
+                continue
+            unknown = f.severity is Severity.UNKNOWN
+            if unknown and self.fail_on_unknown:
+                out.append(f)
+                continue
+            if self.severities is not None and f.severity not in self.severities:
+                continue
+            if self.threshold is None or f.severity >= self.threshold:
+                out.append(f)
+        return out
+
+
 def failing(
-    result: ScanResult, fail_on: Severity | None, *, include_unfixed: bool = False
+    result: ScanResult,
+    fail_on: Severity | None,
+    *,
+    include_unfixed: bool = False,
+    fail_on_unknown: bool = True,
 ) -> list[Finding]:
-    """The findings that fail a `--fail-on` gate: fixable (any open status with
-    include_unfixed) at or above the severity."""
-    if fail_on is None:
-        return []
-    out = []
-    for f in result.findings:
-        if f.status == NOT_AFFECTED_STATUS:
-            continue
-        if f.status != FIXABLE and not include_unfixed:
-            continue
-        if f.severity >= fail_on:
-            out.append(f)
-    return out
+    """The findings that fail a `--fail-on` gate (see `Gate`)."""
+    return Gate(fail_on, include_unfixed, fail_on_unknown).failing(result)

@@ -82,3 +82,42 @@ def score_vector(vector: str) -> float | None:
 def from_urgency(urgency: str | None) -> Severity:
     """A Debian security tracker urgency ('low', 'medium**', 'unimportant', ...)."""
     return Severity.parse(urgency)
+
+
+# A Debian changelog's `urgency=` says how fast an upload should migrate, not how bad
+# the issue is; it is only a fallback, and findings say where it came from.
+_CHANGELOG_URGENCIES: dict[str, Severity] = {
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "emergency": Severity.CRITICAL,
+    "critical": Severity.CRITICAL,
+}
+
+
+def from_changelog_urgency(urgency: str | None) -> Severity:
+    """The bucket of a Debian changelog entry's `urgency=` (low, medium, high, emergency,
+    critical; anything else is unknown)."""
+    if not urgency:
+        return Severity.UNKNOWN
+    word = urgency.strip().lower().split()[0].rstrip(",")
+    return _CHANGELOG_URGENCIES.get(word, Severity.UNKNOWN)
+
+
+# The `--fail-on` and `--severity` choices, lowest first.
+GATE_LEVELS = ("unknown", "negligible", "low", "medium", "high", "critical")
+
+
+def parse_levels(text: str) -> frozenset[Severity]:
+    """A comma-separated severity list (`HIGH,CRITICAL`, any case); ValueError names a bad one."""
+    out: set[Severity] = set()
+    for word in text.split(","):
+        key = word.strip().lower()
+        if not key:
+            continue
+        if key not in GATE_LEVELS:
+            raise ValueError(f"{word.strip()!r} is not one of {', '.join(GATE_LEVELS)}")
+        out.add(Severity[key.upper()])
+    if not out:
+        raise ValueError(f"the list names no severity; use some of {', '.join(GATE_LEVELS)}")
+    return frozenset(out)

@@ -9,7 +9,7 @@ from hardbase import __version__
 from hardbase.vuln.match import Finding
 from hardbase.vuln.model import InstalledPackage
 from hardbase.vuln.report.interface import ReportFormat
-from hardbase.vuln.scan import ScanResult, SupportNotice
+from hardbase.vuln.scan import Coverage, ScanResult, SupportNotice, coverage_warning
 
 SCHEMA = "https://hardbase.dev/schemas/scan/v1"
 
@@ -35,6 +35,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "fixed_version": f.fixed_version,
         "status": f.status,
         "severity": f.severity.label,
+        "severity_source": f.severity_source or None,
         "cvss": {"score": f.cvss_score, "vector": f.cvss_vector} if f.cvss_vector else None,
         "data_source": f.data_source,
         "summary": f.summary,
@@ -49,6 +50,18 @@ def _support_json(s: SupportNotice) -> dict[str, Any]:
         "last_version": s.last_version,
         "date": s.date,
         "note": s.note,
+    }
+
+
+def _coverage_json(c: Coverage) -> dict[str, Any]:
+    return {
+        "class": c.name,
+        "title": c.title,
+        "packages": c.packages,
+        "records": c.records,
+        "sources": list(c.sources),
+        "covered": not c.missing,
+        "warning": coverage_warning(c) if c.missing else None,
     }
 
 
@@ -74,7 +87,9 @@ def result_json(result: ScanResult) -> dict[str, Any]:
             "total": len(result.findings),
             "by_severity": result.by_severity(include_not_affected=True),
             "by_status": result.by_status(),
+            "unknown_severity": result.unknown_severity,
         },
+        "coverage": [_coverage_json(c) for c in result.coverage],
         "support": [_support_json(s) for s in result.support],
         "warnings": list(result.warnings),
         "database": {

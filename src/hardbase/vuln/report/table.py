@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from hardbase.vuln.match import NOT_AFFECTED_STATUS
 from hardbase.vuln.report.interface import ReportFormat
-from hardbase.vuln.scan import ScanResult
+from hardbase.vuln.scan import ScanResult, coverage_warning
 
-_HEADERS = ("PACKAGE", "TYPE", "INSTALLED", "FIXED", "STATUS", "SEVERITY", "ID", "SOURCE")
+_HEADERS = (
+    "PACKAGE",
+    "TYPE",
+    "INSTALLED",
+    "FIXED",
+    "STATUS",
+    "SEVERITY",
+    "SEVERITY FROM",
+    "ID",
+    "SOURCE",
+)
 _MAX_CELL = 60
 
 
@@ -29,6 +39,7 @@ class TableFormat(ReportFormat):
                 f.fixed_version or "-",
                 f.status,
                 f.severity.label,
+                f.severity_source or "-",
                 f.id,
                 f.data_source,
             )
@@ -50,10 +61,27 @@ class TableFormat(ReportFormat):
             when = f" on {s.date}" if s.date else ""
             detail = f": {s.note}" if s.note else ""
             lines.append(f"support {s.kind}{when}: {s.package.name} {s.package.version}{detail}")
+        covered = [f"{c.title} ({', '.join(c.sources)})" for c in result.coverage if c.records]
+        unchecked = [c.title for c in result.coverage if c.packages is None]
+        if result.coverage:
+            lines.append(
+                "Data: "
+                + ("; ".join(covered) or "none for this image")
+                + (f". Not checked: {', '.join(unchecked)} (not inventoried)" if unchecked else "")
+            )
+        for c in result.coverage:
+            if c.missing and c.packages:
+                lines.append(f"warning: {coverage_warning(c)}")
         by_sev = result.by_severity()
         by_status = result.by_status()
         shown = sum(by_sev.values())
-        sev_text = ", ".join(f"{k}: {v}" for k, v in by_sev.items() if v) or "none"
+        # every bucket, zeros included: a count left out must not read as "none"
+        sev_text = ", ".join(f"{k}: {v}" for k, v in by_sev.items())
         status_text = ", ".join(f"{k}: {v}" for k, v in by_status.items() if v) or "none"
         lines.append(f"Total: {shown} ({sev_text}); by status: {status_text}")
+        if result.unknown_severity:
+            lines.append(
+                f"{result.unknown_severity} findings have no known severity (no source rates "
+                "them); they fail any --fail-on threshold unless --no-fail-on-unknown"
+            )
         return "\n".join(lines) + "\n"
