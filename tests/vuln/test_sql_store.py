@@ -116,3 +116,30 @@ def test_both_databases_use_the_store(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     vuln.close()
     state.close()
+
+
+def test_schema_2_makes_the_changelog_importer_reread_for_urgencies(tmp_path: Path) -> None:
+    """A schema-1 vulnerability database keeps its rows; the changelog state is forgotten."""
+    from datetime import UTC, datetime
+
+    from hardbase.vuln.db import FIXED, SCHEMA, Affected, SourceInfo, VulnDB, meta_t
+
+    path = tmp_path / "v1.db"
+    with VulnDB.open(path) as db:
+        row = Affected("CVE-2099-4001", "debian-changelog", "debian:12", "fixture-openssl", FIXED,
+                       "3.0.14-1~deb12u1")  # fmt: skip
+        db.replace("debian-changelog", (), [row])
+        state = {"bookworm/fixture-openssl": "3.0.14-1~deb12u1"}
+        db.record_source(SourceInfo("debian-changelog", "fixture", datetime.now(UTC), 1, state))
+        db.record_source(SourceInfo("osv", "fixture", datetime.now(UTC), 0, {"affected": "0"}))
+        with db.store.begin() as conn:  # what a database written by the previous hardbase holds
+            conn.execute(meta_t.update().where(meta_t.c.key == "schema").values(value="1"))
+    assert SCHEMA.version == 2
+    with VulnDB.open(path) as db:
+        changelog, osv = db.source("debian-changelog"), db.source("osv")
+        assert changelog is not None and dict(changelog.state) == {}
+        assert osv is not None and dict(osv.state) == {"affected": "0"}
+        assert db.count_source("debian-changelog") == 1  # rows stay until the next update
+        with db.store.connect() as conn:
+            version = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == "schema"))
+            assert version.scalar_one() == "2"

@@ -160,6 +160,11 @@ def test_real_bookworm_openssl_changelog(tmp_path: Path) -> None:
     assert rows["CVE-2023-3817"] == "3.0.10-1~deb12u1"
     # fixed upstream before bookworm was released: at the unstable version bookworm shipped
     assert rows["CVE-2023-2650"] == "3.0.9-1"
+    # each row keeps the `urgency=` of the entry that fixed it (the real changelog's header:
+    # "openssl (3.0.10-1~deb12u1) bookworm; urgency=medium")
+    urgencies = {r.advisory_id: r.urgency for r in db.affected_for({"debian:12": ["openssl"]})}
+    assert urgencies["CVE-2023-3817"] == "medium"
+    assert all(u in ("low", "medium", "high", "emergency", "critical") for u in urgencies.values())
 
     def dpkg_lt(a: str, b: str) -> bool:
         return subprocess.run(["dpkg", "--compare-versions", a, "lt", b]).returncode == 0

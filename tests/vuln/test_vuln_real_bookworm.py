@@ -216,3 +216,30 @@ def test_cve_first_named_in_unstable_is_fixed_by_the_next_bookworm_upload(
                 assert rows.get((source, vid)) == str(fixer.version), (source, vid, block.version)
                 checked += 1
     assert checked >= 1, "no changelog in the image shows the pitfall; add such a package"
+
+
+def test_point_release_image_gates_on_changelog_urgencies(
+    point: Built, updated: Built, database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12's stale image: every fixable finding takes the `urgency=` of the real
+    changelog entry that fixed it (labelled as such), and the gate fails on it."""
+    findings = [f for f in scan(point.ref, database, tmp_path) if f["status"] == "fixable"]
+    assert len(findings) >= 5
+    for f in findings:
+        source = f["package"]["source_name"]
+        entry = next(b for b in changelog(updated, source) if str(b.version) == f["fixed_version"])
+        urgency = str(entry.urgency or "").lower()
+        assert urgency in ("low", "medium", "high", "emergency", "critical"), (source, urgency)
+        want = {"emergency": "critical"}.get(urgency, urgency)
+        assert (f["severity"], f["severity_source"]) == (want, "debian-changelog-urgency"), f
+    for level in ("low", "unknown"):
+        capsys.readouterr()
+        code = main(["scan", point.ref, "--db", str(database), "--fail-on", level])
+        out = capsys.readouterr().out
+        assert code == 1, level
+    assert "debian-changelog-urgency" in out
+    assert "unknown: 0" in out  # nothing left unrated where the changelog had an urgency
+    empty = tmp_path / "empty.db"
+    VulnDB.open(empty).close()
+    for argv in (["scan", point.ref], ["policy", "check", point.ref], ["compare", point.ref]):
+        assert main([*argv, "--db", str(empty)]) == 2, argv

@@ -168,8 +168,17 @@ meta_t = sa.Table(
 )
 
 
+def _reread_changelogs_for_urgency(conn: sa.Connection) -> None:
+    """Schema 2: debian-changelog rows carry their entry's `urgency=`. Forget the
+    importer's per-source versions so the next `db update` reads every changelog again
+    and records it; until then the old rows keep an empty urgency."""
+    conn.execute(
+        sources_t.update().where(sources_t.c.name == "debian-changelog").values(state="{}")
+    )
+
+
 # Append a migration here to change the schema (see hardbase.util.sql).
-SCHEMA = Schema(_md, meta_t, migrations=())
+SCHEMA = Schema(_md, meta_t, migrations=(_reread_changelogs_for_urgency,))
 
 
 def _dumps(value: Any) -> str:

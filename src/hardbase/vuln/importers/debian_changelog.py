@@ -174,6 +174,7 @@ class _Entry:
     distributions: frozenset[str]
     when: datetime | None
     ids: tuple[str, ...]
+    urgency: str = ""  # the header's `urgency=` (low, medium, high, emergency, critical)
 
 
 def _entries(text: str, where: str) -> list[_Entry]:
@@ -197,6 +198,7 @@ def _entries(text: str, where: str) -> list[_Entry]:
                     distributions=frozenset(str(block.distributions or "").split()),
                     when=when,
                     ids=tuple(ids_in(changes)),
+                    urgency=str(block.urgency or "").strip().lower(),
                 )
             )
     except Exception as exc:  # python-debian raises assorted errors on odd changelogs
@@ -206,7 +208,15 @@ def _entries(text: str, where: str) -> list[_Entry]:
 
 def parse_changelog(text: str, codename: str, *, where: str = "changelog") -> dict[str, str]:
     """Map each CVE/GHSA id the changelog names to the version that fixes it in `codename`."""
+    return {vid: fix[0] for vid, fix in parse_changelog_fixes(text, codename, where=where).items()}
+
+
+def parse_changelog_fixes(
+    text: str, codename: str, *, where: str = "changelog"
+) -> dict[str, tuple[str, str]]:
+    """Each CVE/GHSA id → (the version that fixes it in `codename`, that entry's urgency)."""
     entries = list(reversed(_entries(text, where)))  # oldest first
+    urgency = {e.version: e.urgency for e in entries}
     targets = release_targets(codename)
     released = RELEASE_DATES.get(codename)
     fixed: dict[str, str] = {}
@@ -229,7 +239,7 @@ def parse_changelog(text: str, codename: str, *, where: str = "changelog") -> di
                 fixed.setdefault(vid, entry.version)
             continue
         pending.extend(vid for vid in entry.ids if vid not in fixed and vid not in pending)
-    return fixed
+    return {vid: (version, urgency.get(version, "")) for vid, version in fixed.items()}
 
 
 # -- reading a .deb ----------------------------------------------------------------------
@@ -541,10 +551,13 @@ class DebianChangelogImporter(Importer):
             if outcome.fixed is None:
                 log.info("no changelog found for %s %s", target.source, target.version)
                 continue
-            for vid, version in sorted(outcome.fixed.items()):
+            for vid, (version, urgency) in sorted(outcome.fixed.items()):
                 rows.append(
-                    Affected(vid, self.name, target.ecosystem, target.source, FIXED, version)
-                )
+                    Affected(
+                        vid, self.name, target.ecosystem, target.source, FIXED, version,
+                        urgency=urgency,
+                    )
+                )  # fmt: skip
         db.replace(self.name, (), rows, packages={(t.ecosystem, t.source) for t in done})
         for t in done:
             state[t.key] = t.version
@@ -612,7 +625,7 @@ class DebianChangelogImporter(Importer):
             if text is None:
                 return _Read(None, downloaded)
             where = f"{target.source} {target.version}"
-            return _Read(parse_changelog(text, target.release, where=where), downloaded)
+            return _Read(parse_changelog_fixes(text, target.release, where=where), downloaded)
         except FeedError as exc:
             return exc
         except HardbaseError as exc:
@@ -693,7 +706,7 @@ class DebianChangelogImporter(Importer):
 
 @dataclass(frozen=True)
 class _Read:
-    fixed: dict[str, str] | None  # None: the artifact has no changelog
+    fixed: dict[str, tuple[str, str]] | None  # id → (version, urgency); None: no changelog
     downloaded: int
 
 
