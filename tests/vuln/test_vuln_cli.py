@@ -388,3 +388,40 @@ def test_required_must_name_a_source_that_runs(
                        f"osv={DATA / 'osv'}", "--required", "debian-tracker")  # fmt: skip
     assert code == 2 and "--required debian-tracker: 'debian-tracker' is not among" in err
     assert not path.exists()
+
+
+def test_severity_filter_and_exit_code(
+    capsys: pytest.CaptureFixture[str], image: str, dbpath: str, unrated_db: str
+) -> None:
+    code, out, err = run(capsys, "scan", image, "--db", dbpath, "--format", "json",
+                         "--severity", "HIGH,critical")  # fmt: skip
+    assert code == 0
+    assert {f["severity"] for f in json.loads(out)["findings"]} == {"high", "critical"}
+    assert "--severity hides 4 findings" in err
+    # the gate follows the filter: the critical PyPI finding is filtered out
+    code, _, _ = run(capsys, "scan", image, "--db", dbpath, "--fail-on", "low",
+                     "--severity", "high")  # fmt: skip
+    assert code == 1
+    code, _, _ = run(capsys, "scan", image, "--db", dbpath, "--fail-on", "low",
+                     "--severity", "negligible")  # fmt: skip
+    assert code == 0
+    # ... but never hides an unknown-severity finding from it
+    code, out, _ = run(capsys, "scan", image, "--db", unrated_db, "--fail-on", "low",
+                       "--severity", "critical")  # fmt: skip
+    assert code == 1 and "CVE-2099-2901" not in out
+    code, _, err = run(capsys, "scan", image, "--db", dbpath, "--severity", "HIGH,SEVERE")
+    assert code == 2 and "'SEVERE' is not one of unknown" in err
+    # --exit-code: the gate's code; alone, any reported open finding fails (Trivy's meaning)
+    code, _, _ = run(capsys, "scan", image, "--db", dbpath, "--fail-on", "critical",
+                     "--exit-code", "5")  # fmt: skip
+    assert code == 5
+    code, _, _ = run(capsys, "scan", image, "--db", dbpath, "--exit-code", "3")
+    assert code == 3
+    code, _, _ = run(capsys, "scan", image, "--db", dbpath, "--exit-code", "3",
+                     "--severity", "medium", "--ignore-unfixed")  # fmt: skip
+    assert code == 3
+    code, _, err = run(capsys, "scan", image, "--db", dbpath, "--fail-on", "low",
+                       "--exit-code", "0")  # fmt: skip
+    assert code == 0 and "--exit-code 0" in err
+    code, _, err = run(capsys, "scan", image, "--db", dbpath, "--exit-code", "300")
+    assert code == 2 and "from 0 to 255" in err

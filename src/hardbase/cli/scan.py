@@ -37,6 +37,20 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="let a finding of unknown severity fail any --fail-on threshold (default: on)",
     )
+    parser.add_argument(
+        "--severity",
+        metavar="LIST",
+        help="report (and gate on) only these severities, comma-separated, e.g. HIGH,CRITICAL "
+        f"({', '.join(GATE_LEVELS)}); unknown findings still fail the gate unless "
+        "--no-fail-on-unknown",
+    )
+    parser.add_argument(
+        "--exit-code",
+        type=int,
+        metavar="N",
+        help="exit N instead of 1 when the gate fails; without --fail-on, any reported open "
+        "finding fails it (as in Trivy)",
+    )
     unfixed = parser.add_mutually_exclusive_group()
     unfixed.add_argument(
         "--include-unfixed",
@@ -62,11 +76,17 @@ def run(args: argparse.Namespace) -> int:
     from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS
     from hardbase.vuln.report.interface import get_format
     from hardbase.vuln.scan import Gate, scan
-    from hardbase.vuln.severity import Severity
+    from hardbase.vuln.severity import Severity, parse_levels
     from hardbase.vuln.vex import VexStatement, load_vex
 
     if args.fail_on == "unknown" and not args.fail_on_unknown:
         raise UsageError("--fail-on unknown and --no-fail-on-unknown contradict each other")
+    if args.exit_code is not None and not 0 <= args.exit_code <= 255:
+        raise UsageError(f"--exit-code {args.exit_code}: give a number from 0 to 255")
+    try:
+        levels = parse_levels(args.severity) if args.severity else None
+    except ValueError as exc:
+        raise UsageError(f"--severity {args.severity}: {exc}") from None
     statements: list[VexStatement] = []
     for path in args.vex:
         statements.extend(load_vex(Path(path)))
@@ -80,24 +100,39 @@ def run(args: argparse.Namespace) -> int:
     if args.ignore_unfixed:
         kept = tuple(f for f in result.findings if f.status in (FIXABLE, NOT_AFFECTED_STATUS))
         result = dataclasses.replace(result, findings=kept)
+    gate = Gate(
+        threshold=Severity[args.fail_on.upper()] if args.fail_on else None,
+        include_unfixed=args.include_unfixed,
+        fail_on_unknown=args.fail_on_unknown,
+        severities=levels,
+        any_finding=args.exit_code is not None,
+    )
+    bad = gate.failing(result)
+    if levels is not None:
+        hidden = sum(1 for f in result.findings if f.severity not in levels)
+        kept = tuple(f for f in result.findings if f.severity in levels)
+        if hidden:
+            print(f"hardbase: note: --severity hides {hidden} findings", file=sys.stderr)
+        result = dataclasses.replace(result, findings=kept)
     text = get_format(args.format).render(result)
     if args.output:
         write_atomic(Path(args.output), text.encode())
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    gate = Gate(
-        threshold=Severity[args.fail_on.upper()] if args.fail_on else None,
-        include_unfixed=args.include_unfixed,
-        fail_on_unknown=args.fail_on_unknown,
-    )
-    bad = gate.failing(result)
     if bad:
-        kinds = "findings" if args.include_unfixed else "fixable findings"
+        kinds = "findings" if args.include_unfixed or not args.fail_on else "fixable findings"
         unknown = sum(1 for f in bad if f.severity is Severity.UNKNOWN)
         also = f", {unknown} of them of unknown severity" if unknown else ""
-        raise GateFailed(
-            f"{len(bad)} {kinds} at or above {args.fail_on}{also} in {args.ref} "
+        where = f" at or above {args.fail_on}" if args.fail_on else ""
+        failed = GateFailed(
+            f"{len(bad)} {kinds}{where}{also} in {args.ref} "
             f"(first: {bad[0].id} in {bad[0].package.name} {bad[0].package.version})"
         )
+        if args.exit_code == 0:
+            print(f"hardbase: note: {failed} (--exit-code 0)", file=sys.stderr)
+            return 0
+        if args.exit_code is not None:
+            failed.exit_code = args.exit_code
+        raise failed
     return 0
