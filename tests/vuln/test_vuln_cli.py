@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 
 from data.images.fixture_images import file, gz, tar_bytes, write_oci
 from hardbase.cli.main import main
-from hardbase.vuln.db import VulnDB
+from hardbase.vuln.db import DatabaseError, VulnDB
 
 DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
@@ -425,3 +425,23 @@ def test_severity_filter_and_exit_code(
     assert code == 0 and "--exit-code 0" in err
     code, _, err = run(capsys, "scan", image, "--db", dbpath, "--exit-code", "300")
     assert code == 2 and "from 0 to 255" in err
+
+
+def test_global_options_after_the_subcommand(
+    capsys: pytest.CaptureFixture[str], image: str, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "late.db")
+    feed = f"debian-tracker={DATA / 'tracker.json'}"
+    code, _, err = run(capsys, "db", "update", "--db", path, "--source", feed, "-q")
+    assert code == 0 and "debian-tracker: 7 advisories" in err
+    # --debug after the subcommand: the error is raised with its traceback, not summarised
+    with pytest.raises(DatabaseError):
+        main(["scan", image, "--db", str(tmp_path / "missing.db"), "--debug"])
+    code, _, err = run(capsys, "scan", image, "--db", str(tmp_path / "missing.db"), "-q")
+    assert code == 2 and "there is no vulnerability database" in err
+    from hardbase.cli.main import build_parser
+
+    late = build_parser().parse_args(["policy", "check", image, "-q", "--debug"])
+    assert late.quiet is True and late.debug is True
+    early = build_parser().parse_args(["-q", "policy", "check", image])
+    assert early.quiet is True and early.debug is False

@@ -63,8 +63,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         mod = importlib.import_module(f"hardbase.cli.{module}")
         cmd = sub.add_parser(name, help=help_text, description=mod.__doc__)
         mod.register(cmd)
+        _accept_global_options(cmd)
         cmd.set_defaults(_run=mod.run)
     return parser
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """Let `--debug` and `-q` follow a subcommand too (`hardbase scan REF -q`).
+
+    SUPPRESS as the default leaves the top-level value alone unless the option is given.
+    """
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output"
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _accept_global_options(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
