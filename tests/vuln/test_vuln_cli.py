@@ -445,3 +445,20 @@ def test_global_options_after_the_subcommand(
     assert late.quiet is True and late.debug is True
     early = build_parser().parse_args(["-q", "policy", "check", image])
     assert early.quiet is True and early.debug is False
+
+
+def test_links_to_the_tracker_and_nvd(
+    capsys: pytest.CaptureFixture[str], image: str, dbpath: str
+) -> None:
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath, "--format", "json")
+    zlib = next(f for f in json.loads(out)["findings"] if f["id"] == "CVE-2099-1003")
+    assert zlib["links"] == {
+        "tracker": "https://security-tracker.debian.org/tracker/CVE-2099-1003",
+        "nvd": "https://nvd.nist.gov/vuln/detail/CVE-2099-1003",
+    }
+    code, out, _ = run(capsys, "scan", image, "--db", dbpath)
+    row = next(line for line in out.splitlines() if "CVE-2099-1003" in line)
+    assert row.endswith(
+        "https://security-tracker.debian.org/tracker/CVE-2099-1003 "
+        "https://nvd.nist.gov/vuln/detail/CVE-2099-1003"
+    )

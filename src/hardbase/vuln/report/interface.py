@@ -96,3 +96,17 @@ def package_ref(finding: Finding) -> str:
     """A stable reference to the finding's package: its purl, else type/name@version."""
     p = finding.package
     return p.purl or f"{p.type}/{p.name}@{p.version}"
+
+
+def links(finding: Finding) -> dict[str, str]:
+    """Where to read about a finding: the Debian security tracker and NVD for a CVE id
+    (the finding's own or an alias), GitHub's advisory database for a GHSA id."""
+    out: dict[str, str] = {}
+    cve = next((i for i in (finding.id, *finding.aliases) if i.startswith("CVE-")), None)
+    if cve is not None:
+        out["tracker"] = f"https://security-tracker.debian.org/tracker/{cve}"
+        out["nvd"] = f"https://nvd.nist.gov/vuln/detail/{cve}"
+    ghsa = next((i for i in (finding.id, *finding.aliases) if i.startswith("GHSA-")), None)
+    if ghsa is not None:
+        out["ghsa"] = f"https://github.com/advisories/{ghsa}"
+    return out

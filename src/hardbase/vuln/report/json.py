@@ -8,7 +8,7 @@ from typing import Any
 from hardbase import __version__
 from hardbase.vuln.match import Finding
 from hardbase.vuln.model import InstalledPackage
-from hardbase.vuln.report.interface import ReportFormat
+from hardbase.vuln.report.interface import ReportFormat, links
 from hardbase.vuln.scan import Coverage, ScanResult, SupportNotice, coverage_warning
 
 SCHEMA = "https://hardbase.dev/schemas/scan/v1"
@@ -40,6 +40,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "data_source": f.data_source,
         "summary": f.summary,
         "note": f.note,
+        "links": links(f),
     }
 
 

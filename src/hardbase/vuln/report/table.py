@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hardbase.vuln.match import NOT_AFFECTED_STATUS
-from hardbase.vuln.report.interface import ReportFormat
+from hardbase.vuln.report.interface import ReportFormat, links
 from hardbase.vuln.scan import ScanResult, coverage_warning
 
 _HEADERS = (
@@ -16,6 +16,7 @@ _HEADERS = (
     "SEVERITY FROM",
     "ID",
     "SOURCE",
+    "LINKS",
 )
 _MAX_CELL = 60
 
@@ -42,6 +43,7 @@ class TableFormat(ReportFormat):
                 f.severity_source or "-",
                 f.id,
                 f.data_source,
+                " ".join(links(f).values()) or "-",
             )
             for f in result.findings
             if f.status != NOT_AFFECTED_STATUS
@@ -51,7 +53,8 @@ class TableFormat(ReportFormat):
         os_name = inv.os.pretty_name or inv.os.id or "unknown OS"
         lines.append(f"{inv.reference} ({os_name}, {len(inv.packages)} packages)")
         if rows:
-            cells = [tuple(_cell(c) for c in row) for row in [_HEADERS, *rows]]
+            # the links stay whole (the last column), so they can be opened from a terminal
+            cells = [(*(_cell(c) for c in row[:-1]), row[-1]) for row in [_HEADERS, *rows]]
             widths = [max(len(r[i]) for r in cells) for i in range(len(_HEADERS))]
             for r in cells:
                 lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
