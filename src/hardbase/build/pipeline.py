@@ -37,6 +37,7 @@ from hardbase.build.prune import Pruner
 from hardbase.build.skeleton import SKELETON_VERSION, skeleton_entries
 from hardbase.build.spec import ImageSpec
 from hardbase.build.tree import Entry
+from hardbase.build.trust import trust_layer
 from hardbase.errors import UsageError
 from hardbase.oci.layout import Descriptor, Layout
 from hardbase.util.progress import NullProgress, Progress
@@ -179,6 +180,9 @@ def _arch_layers(
         tar, files = tar_entries(skeleton_entries(arch, mtime), epoch)
         skeleton = cache.put(skeleton_key, tar, files)
     out = [NamedLayer("skeleton", skeleton, 0)] + [x for x in layers if x is not None]
+    trust = trust_layer(spec, lock.packages[arch], cache, epoch, progress)
+    if trust is not None:  # the Java keystore and the spec's `certs:`
+        out.append(NamedLayer("trust", trust, 0))
     if spec.model.app is not None:  # app section: the app's dependencies and files
         from hardbase.build.app.builder import app_layers
 

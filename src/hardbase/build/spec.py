@@ -92,6 +92,7 @@ class SpecSettings:
     annotations: dict[str, str]
     prune: PruneSettings
     app: Any = None  # the validated `app` section (issue: application images), if any
+    certs: tuple[str, ...] = ()  # PEM files of CAs to trust, relative to the spec
 
 
 def _settings(model: Any) -> SpecSettings:
@@ -127,6 +128,7 @@ def _settings(model: Any) -> SpecSettings:
             keep=tuple(prune.keep),
         ),
         app=getattr(model, "app", None),
+        certs=tuple(model.certs),
     )
 
 

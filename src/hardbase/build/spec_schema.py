@@ -102,6 +102,7 @@ class SpecModel(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     files: list[FileModel] = Field(default_factory=list)
+    certs: list[str] = Field(default_factory=list)  # PEM files of CAs to trust
     annotations: dict[str, str] = Field(default_factory=dict)
     prune: PruneModel = Field(default_factory=PruneModel)
     app: AppModel | None = None  # application images: see hardbase.build.app
@@ -121,6 +122,15 @@ class SpecModel(_Model):
         for name in value:
             if not re.match(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$", name):
                 raise ValueError(f"'{name}' is not a Debian package name")
+        return value
+
+    @field_validator("certs")
+    @classmethod
+    def _cert_paths(cls, value: list[str]) -> list[str]:
+        for item in value:
+            path = PurePosixPath(item)
+            if path.is_absolute() or ".." in path.parts or not item:
+                raise ValueError(f"'{item}' must be a path relative to the spec, without '..'")
         return value
 
     @field_validator("user")
