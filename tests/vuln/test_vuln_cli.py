@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -462,3 +462,58 @@ def test_links_to_the_tracker_and_nvd(
         "https://security-tracker.debian.org/tracker/CVE-2099-1003 "
         "https://nvd.nist.gov/vuln/detail/CVE-2099-1003"
     )
+
+
+def _ids(out: str) -> set[str]:
+    return {f["id"] for f in json.loads(out)["findings"]}
+
+
+def test_ignore_files_with_expiry(
+    capsys: pytest.CaptureFixture[str],
+    image: str,
+    dbpath: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    future = (date.today() + timedelta(days=30)).isoformat()
+    past = (date.today() - timedelta(days=1)).isoformat()
+    ours = tmp_path / "ours.hardbaseignore"
+    ours.write_text(
+        "# reviewed 2026-12 (fixture ids)\n"
+        f"CVE-2099-1001 fixture-requests exp:{future} patched in our fork\n"
+        f"CVE-2099-1003 zlib1g exp:{past} waiting for the point release\n"
+        f"CVE-2099-2001 not-this-package exp:{future} scoped to another package\n"
+    )
+    scan_json = ("scan", image, "--db", dbpath, "--format", "json")
+    code, out, err = run(capsys, *scan_json, "--ignorefile", str(ours), "--fail-on", "critical")
+    assert code == 0, err  # the only critical finding is ignored
+    ids = _ids(out)
+    assert "CVE-2099-1001" not in ids
+    assert "CVE-2099-1003" in ids  # expired: applies no more, and says so
+    assert f"{ours}:3: the entry for CVE-2099-1003 expired on {past}" in err
+    assert "CVE-2099-2001" in ids  # another package's entry
+    assert "1 findings ignored" in err
+    # .trivyignore lines, found in the current directory by default
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".trivyignore").write_text(
+        f"CVE-2099-1003\nCVE-2099-2001 exp:{past}\n# comment\nCVE-2099-2002 exp:{future}\n"
+    )
+    code, out, err = run(capsys, *scan_json)
+    assert code == 0
+    ids = _ids(out)
+    assert "CVE-2099-1003" not in ids and "CVE-2099-2002" not in ids and "CVE-2099-2001" in ids
+    assert "expired on" in err
+    for bad, message in [
+        ("CVE-2099-1001 fixture-requests\n", "give the expiry and the reason"),
+        (f"CVE-2099-1001 exp:{future}\n", "give the expiry and the reason"),
+        ("CVE-2099-1001 pkg exp:2026-02-30 reason\n", "is not a date"),
+        ("not an id\n", "is not a vulnerability id"),
+    ]:
+        ours.write_text(bad)
+        code, out, err = run(capsys, *scan_json, "--ignorefile", str(ours))
+        assert code == 2 and out == "" and message in err, bad
+    code, _, err = run(capsys, *scan_json, "--ignorefile", str(tmp_path / "nope"))
+    assert code == 2 and "cannot read the ignore file" in err
+    (tmp_path / "x.trivyignore").write_text("CVE-2099-1003 zlib1g\n")
+    code, _, err = run(capsys, *scan_json, "--ignorefile", str(tmp_path / "x.trivyignore"))
+    assert code == 2 and "as in Trivy" in err

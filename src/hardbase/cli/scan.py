@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from datetime import date
 from pathlib import Path
 
 from hardbase.cli.dbopts import add_db_options, open_checked
@@ -51,6 +52,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="exit N instead of 1 when the gate fails; without --fail-on, any reported open "
         "finding fails it (as in Trivy)",
     )
+    parser.add_argument(
+        "--ignorefile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="findings to leave out: `.hardbaseignore` lines `ID [PACKAGE] exp:YYYY-MM-DD "
+        "REASON`, or `.trivyignore` lines `ID [exp:YYYY-MM-DD]`; repeatable (default: "
+        "./.hardbaseignore and ./.trivyignore when present)",
+    )
     unfixed = parser.add_mutually_exclusive_group()
     unfixed.add_argument(
         "--include-unfixed",
@@ -72,6 +82,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hardbase.util.fs import write_atomic
+    from hardbase.vuln.ignore import apply_ignores, default_ignore_files, parse_ignore_file
     from hardbase.vuln.inventory import inventory
     from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS
     from hardbase.vuln.report.interface import get_format
@@ -90,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     statements: list[VexStatement] = []
     for path in args.vex:
         statements.extend(load_vex(Path(path)))
+    files = [Path(p) for p in args.ignorefile] or default_ignore_files(Path.cwd())
+    ignores = [entry for path in files for entry in parse_ignore_file(path)]
     db, age_warnings = open_checked(args)
     with db:
         found = inventory(args.ref, insecure=args.insecure, arch=args.arch).inventory
@@ -97,6 +110,21 @@ def run(args: argparse.Namespace) -> int:
     result = dataclasses.replace(result, warnings=(*age_warnings, *result.warnings))
     for warning in result.warnings[len(age_warnings) :]:
         print(f"hardbase: warning: {warning}", file=sys.stderr)
+    if ignores:
+        left, ignored, expired = apply_ignores(result.findings, ignores, date.today())
+        for e in expired:
+            print(
+                f"hardbase: warning: {e.where}: the entry for {e.id} expired on {e.expires} "
+                "and no longer applies",
+                file=sys.stderr,
+            )
+        if ignored:
+            print(
+                f"hardbase: note: {len(ignored)} findings ignored by "
+                f"{', '.join(str(p) for p in files)}",
+                file=sys.stderr,
+            )
+        result = dataclasses.replace(result, findings=tuple(left))
     if args.ignore_unfixed:
         kept = tuple(f for f in result.findings if f.status in (FIXABLE, NOT_AFFECTED_STATUS))
         result = dataclasses.replace(result, findings=kept)
