@@ -517,3 +517,21 @@ def test_ignore_files_with_expiry(
     (tmp_path / "x.trivyignore").write_text("CVE-2099-1003 zlib1g\n")
     code, _, err = run(capsys, *scan_json, "--ignorefile", str(tmp_path / "x.trivyignore"))
     assert code == 2 and "as in Trivy" in err
+
+
+def test_cache_dir_holds_the_default_database(
+    capsys: pytest.CaptureFixture[str], image: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    feed = f"debian-tracker={DATA / 'tracker.json'}"
+    assert main(["-q", "--cache-dir", str(cache), "db", "update", "--source", feed]) == 0
+    assert (cache / "vuln.db").is_file()  # not $HARDBASE_DB, which the tests set
+    code, out, err = run(capsys, "scan", image, "--cache-dir", str(cache), "--format", "json")
+    assert code == 0, err
+    assert "CVE-2099-2001" in out
+    code, _, err = run(capsys, "scan", image, "--cache-dir", str(tmp_path / "other"))
+    assert code == 2 and f"no vulnerability database at {tmp_path / 'other' / 'vuln.db'}" in err
+    # the override ends with the command: the next one uses the environment again
+    from hardbase.util.paths import default_db_path
+
+    assert main(["db", "status"]) == 0 and default_db_path().parent != cache

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hardbase import __version__
 from hardbase.errors import HardbaseError
@@ -55,6 +56,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hardbase {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in _available().items():
         if only is not None and name != only:
@@ -68,6 +70,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_CACHE_HELP = (
+    "cache root for downloads and the default database DIR/vuln.db "
+    "(overrides $HARDBASE_CACHE and $HARDBASE_DB)"
+)
+
+
 def _accept_global_options(parser: argparse.ArgumentParser) -> None:
     """Let `--debug` and `-q` follow a subcommand too (`hardbase scan REF -q`).
 
@@ -79,6 +87,7 @@ def _accept_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output"
     )
+    parser.add_argument("--cache-dir", metavar="DIR", default=argparse.SUPPRESS, help=_CACHE_HELP)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
@@ -95,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="hardbase: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    from hardbase.util.paths import set_cache_root
+
+    set_cache_root(Path(args.cache_dir).expanduser() if args.cache_dir else None)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2
