@@ -4,11 +4,20 @@ Each package's data archive is read into memory (never onto the host's disk),
 paths are normalised to merged /usr, pruned, and the files maintainer scripts
 would have made are generated instead: dpkg `status.d` entries, the CA
 bundle, busybox applet links.
+
+Expanded sizes are limited, so a decompression bomb is refused before it is
+read: a member to MAX_MEMBER (512 MiB), a package's regular files together to
+MAX_PACKAGE (1 GiB), each settable in bytes with HARDBASE_MAX_DEB_MEMBER and
+HARDBASE_MAX_DEB_PACKAGE. Measured on the preset package sets of trixie and
+bookworm (529 packages, 2026-12-03): the largest member is openjdk-21-jre-headless's
+lib/modules, 141,124,896 bytes; the largest package is openjdk-21-jre-headless
+21.0.13.1+2-1~deb13u1, 203,500,437 bytes of regular files.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tarfile
 from dataclasses import dataclass
@@ -16,10 +25,12 @@ from pathlib import Path
 
 from hardbase.build.prune import Pruner
 from hardbase.build.tree import DIR, MERGED, REG, SYMLINK, Entry, normalize, parents
-from hardbase.errors import BuildError, HardbaseError
+from hardbase.errors import BuildError, HardbaseError, UsageError
 
 log = logging.getLogger(__name__)
 
+MAX_MEMBER = 512 << 20
+MAX_PACKAGE = 1 << 30
 CA_DIR = "usr/share/ca-certificates/"
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 STATUS_D = "var/lib/dpkg/status.d"
@@ -51,6 +62,8 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
     """Read a .deb's control data and payload into entries, pruned."""
     from hardbase.debian.deb import open_data_tar, read_control
 
+    max_member, max_package = size_limits()
+    expanded = 0
     try:
         control, md5sums = read_control(path)
         entries: list[Entry] = []
@@ -60,7 +73,7 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         symlinks: set[str] = set()
         every: list[tuple[str, str]] = []  # (path, member name), pruned or not
         newest = 0
-        with open_data_tar(path) as tar:
+        with open_data_tar(path, 2 * max_package) as tar:
             for member in tar:
                 rel = normalize(member.name)
                 if rel is None:
@@ -95,6 +108,11 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                         target=member.linkname,
                     )
                 elif member.isreg():
+                    expanded += member.size
+                    if member.size > max_member or expanded > max_package:
+                        raise BuildError(
+                            _too_large(name, member, expanded, (max_member, max_package))
+                        )
                     fh = tar.extractfile(member)
                     data = fh.read() if fh is not None else b""
                     entry = Entry(
@@ -148,6 +166,31 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         entries=tuple(entries),
         newest=newest,
         certs=tuple(certs),
+    )
+
+
+def size_limits() -> tuple[int, int]:
+    """The per-member and per-package expanded-size limits, from the environment or defaults."""
+    out = []
+    for var, default in (
+        ("HARDBASE_MAX_DEB_MEMBER", MAX_MEMBER),
+        ("HARDBASE_MAX_DEB_PACKAGE", MAX_PACKAGE),
+    ):
+        value = os.environ.get(var, "")
+        if value and not value.isdigit():
+            raise UsageError(f"{var}='{value}' is not a whole number of bytes")
+        out.append(int(value) if value else default)
+    return out[0], out[1]
+
+
+def _too_large(name: str, member: tarfile.TarInfo, expanded: int, limits: tuple[int, int]) -> str:
+    if member.size > limits[0]:
+        what = f"its member {member.name} expands to {member.size} bytes (limit {limits[0]})"
+    else:
+        what = f"its files expand to {expanded} bytes by {member.name} (limit {limits[1]})"
+    return (
+        f"{name} is refused: {what}; raise HARDBASE_MAX_DEB_MEMBER or "
+        "HARDBASE_MAX_DEB_PACKAGE if the package is genuine"
     )
 
 

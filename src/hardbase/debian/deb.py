@@ -278,14 +278,15 @@ def read_control(path: Path) -> tuple[str, bytes | None]:
 
 
 @contextlib.contextmanager
-def open_data_tar(path: Path) -> Iterator[tarfile.TarFile]:
+def open_data_tar(path: Path, limit: int | None = None) -> Iterator[tarfile.TarFile]:
     """Yield the data.tar of the .deb at `path` as a streaming (`r|`) TarFile.
 
     Iterate over it once, in order; `extractfile` works for the current member.
-    Corruption found while iterating raises ArchiveError.
+    Corruption found while iterating raises ArchiveError, and so does a
+    decompressed stream longer than `limit` bytes.
     """
     _, data_member = _layout(path)
-    with _member_tar(path, data_member, None) as tar:
+    with _member_tar(path, data_member, limit) as tar:
         yield tar
 
 
