@@ -94,18 +94,7 @@ class BuildRoot:
             )
         root = cls(bundle)
         root.path.mkdir(parents=True)
-        entries = skeleton_entries(arch, 0)
-        entries += [e for pkg in contents for e in pkg.entries]
-        entries += generated_entries(contents, 0)
-        with RootDir(root.path) as tree:
-            write_entries(tree, entries)
-            try:
-                for scratch in (WORK, f"{WORK}/home"):
-                    tree.mkdir(scratch, 0o755, uid=NONROOT_UID, gid=NONROOT_UID)
-                for name in (*HOST_FILES, BUILD_CA):
-                    tree.ensure_file(name)  # bind-mount targets
-            except RootPathError as exc:
-                raise AppError(f"the build root cannot be prepared: {exc}") from None
+        populate(root.path, contents, arch)
         return root
 
     def run(
@@ -202,6 +191,22 @@ def _give(top: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(top):
         for name in dirnames + filenames:
             os.chown(Path(dirpath) / name, NONROOT_UID, NONROOT_UID, follow_symlinks=False)
+
+
+def populate(path: Path, contents: list[PackageContents], arch: str) -> None:
+    """Write the skeleton, `contents` and the bind-mount targets below the empty dir `path`."""
+    entries = skeleton_entries(arch, 0)
+    entries += [e for pkg in contents for e in pkg.entries]
+    entries += generated_entries(contents, 0)
+    with RootDir(path) as tree:
+        write_entries(tree, entries)
+        try:
+            for scratch in (WORK, f"{WORK}/home"):
+                tree.mkdir(scratch, 0o755, uid=NONROOT_UID, gid=NONROOT_UID)
+            for name in (*HOST_FILES, BUILD_CA):
+                tree.ensure_file(name)  # bind-mount targets
+        except RootPathError as exc:
+            raise AppError(f"the build root cannot be prepared: {exc}") from None
 
 
 def write_entries(tree: RootDir, entries: list[Entry]) -> None:
