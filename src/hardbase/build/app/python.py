@@ -98,7 +98,7 @@ class PythonBackend:
             )
         hashes = archive.get("hashes") or {}
         sha256 = hashes.get("sha256") or str(archive.get("hash", "")).removeprefix("sha256=")
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        if not names.SHA256.allows(sha256):
             raise AppError(f"{self.requirements}: the index gave no sha256 for {url}")
         # decoded before it is split, so an encoded '/' (%2F) cannot survive into the name
         filename = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
