@@ -1,8 +1,9 @@
 # hardbase: the front door. `make demo` and `make test` work on a fresh Debian machine.
 PYTHON ?= python3
+# ca-certificates, openssl and openjdk-17-jdk-headless (keytool, javac): the trust-store tests
 APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-utils \
 	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
-	postgresql chromium
+	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless
 STAMP = .setup-done
 
 .PHONY: setup demo test test-fast lint bench clean
