@@ -5,6 +5,9 @@ APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-util
 	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
 	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless
 STAMP = .setup-done
+# cosign 2.5 and oras 1.2 (peers of the signing and artifact tests) are not in bookworm:
+# scripts/fetch-peers takes them from trixie's verified .debs into $(TOOLS)/bin.
+TOOLS = .tools
 
 .PHONY: setup demo test test-fast lint bench clean
 
@@ -15,6 +18,7 @@ $(STAMP): pyproject.toml Makefile
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	$(PYTHON) -m pip install -q -e '.[test,dev]'
+	$(PYTHON) scripts/fetch-peers --dest $(TOOLS)
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -37,4 +41,4 @@ bench: setup
 	$(PYTHON) bench/run.py
 
 clean:
-	rm -rf demo .pytest_cache $(STAMP)
+	rm -rf demo .pytest_cache $(STAMP) $(TOOLS)

@@ -29,6 +29,9 @@ sys.path.insert(0, str(SRC))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
 )
+# Peers that bookworm lacks (cosign, oras): `make setup` unpacks them into .tools/bin.
+TOOLS_BIN = TESTS.parent / ".tools" / "bin"
+os.environ["PATH"] = os.pathsep.join([str(TOOLS_BIN), os.environ.get("PATH", "")])
 
 
 # Skips CI accepts: limits of Debian's own builds of the peers, not missing setup.
