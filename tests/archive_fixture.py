@@ -336,7 +336,9 @@ class FixtureArchive:
 
         A version with a Debian revision (`1.0-1`) gives a `3.0 (quilt)` source (an
         .orig.tar.gz and a .debian.tar.xz holding `debian/changelog`), one without it a
-        `3.0 (native)` source (one .tar.xz). `files` are extra files of the tree.
+        `3.0 (native)` source (one .tar.xz). `files` are extra files of the tree. A later
+        revision of the same upstream version reuses the pool's orig tarball, and what
+        its `files` change becomes a patch in debian/patches, applied by `dpkg-source -x`.
         """
         upstream = (version.partition(":")[2] or version).rpartition("-")
         native = not upstream[1]
@@ -359,7 +361,14 @@ class FixtureArchive:
                 target = tree / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content.encode() if isinstance(content, str) else content)
-            if not native:
+            prefix = name[:4] if name.startswith("lib") else name[:1]
+            directory = Path("pool", component, prefix, name)
+            orig = self.root / directory / f"{name}_{upstream_version}.orig.tar.gz"
+            if not native and orig.is_file():
+                # Debian reuses one orig tarball for every revision; a tree that
+                # differs from it gets a debian/patches entry (--auto-commit).
+                shutil.copyfile(orig, Path(tmp) / orig.name)
+            elif not native:
                 subprocess.run(
                     ["tar", "--exclude=debian", "-czf",
                      str(Path(tmp) / f"{name}_{upstream_version}.orig.tar.gz"),
@@ -371,10 +380,9 @@ class FixtureArchive:
             (tree / "debian" / "source" / "format").write_text(fmt + "\n")
             (tree / "debian" / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
             subprocess.run(
-                ["dpkg-source", "--build", tree.name], cwd=tmp, check=True, capture_output=True
-            )
-            prefix = name[:4] if name.startswith("lib") else name[:1]
-            directory = Path("pool", component, prefix, name)
+                ["dpkg-source", "--auto-commit", "--build", tree.name],
+                cwd=tmp, check=True, capture_output=True,
+            )  # fmt: skip
             (self.root / directory).mkdir(parents=True, exist_ok=True)
             dsc = next(Path(tmp).glob("*.dsc"))
             fields = _paragraph(dsc.read_text())

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("watch", "run the continuous patching controller"),
     "status": ("status", "show the state of a managed fleet"),
     "serve": ("serve", "HTTP API and dashboard"),
+    "source": ("source", "fetch, verify and unpack a Debian source package"),
 }
 
 

@@ -122,16 +122,22 @@ class Archive:
         mirrors as the binaries, signed by the same InRelease). A suite whose Release
         lists no Sources contributes none; IndexNotListed when no suite lists one.
         """
+        return self.load_sources_signed()[0]
+
+    def load_sources_signed(self) -> tuple[list[SourcePackage], list[ReleaseInfo]]:
+        """`load_sources`, with the verified InRelease of every suite read (for provenance)."""
+        targets = self._releases()
         jobs = [
             functools.partial(self._sources, release, f"{component}/source/Sources")
-            for entry, release in self._releases()
+            for entry, release in targets
             for component in entry.components
         ]
         lists = self._parallel("reading Sources indexes", jobs)
         unlisted = [x for x in lists if isinstance(x, IndexNotListed)]
         if len(unlisted) == len(lists) and unlisted:
             raise unlisted[0]
-        return [source for x in lists if not isinstance(x, IndexNotListed) for source in x]
+        sources = [source for x in lists if not isinstance(x, IndexNotListed) for source in x]
+        return sources, [release.info for _, release in targets]
 
     def _sources(self, release: _Release, base: str) -> list[SourcePackage] | IndexNotListed:
         try:

@@ -163,3 +163,46 @@ def satisfies(version: str, op: str, ref: str) -> bool:
             f"unknown version operator {op!r} in '{version} {op} {ref}'; use <<, <=, =, >= or >>"
         ) from None
     return check(compare_versions(version, ref))
+
+
+# -- hardbase's own uploads ------------------------------------------------------------
+
+HB_MARK = "+hb"
+_HB = re.compile(r"^(?P<base>.+)\+hb(?P<n>[1-9][0-9]*)$")
+_STABLE_UPDATE = re.compile(r"[+~]deb[0-9]+u[0-9]+$")
+
+
+def patched_version(debian_version: str, n: int = 1, *, release_number: str | None = None) -> str:
+    """The version of hardbase's N-th rebuild of `debian_version`: `<version>+hb<N>`.
+
+    It sorts above `debian_version` and below Debian's next upload of the same
+    source: `1.2-3+deb12u3+hb1` < `1.2-3+deb12u4` (and `~deb12u1+hb1` < `~deb12u2`).
+    A version that is not yet a stable update (`1.2-3`) would sort *above*
+    Debian's first one (`+hb1` > `+deb12u1`, since h > d), so with the release's
+    number (`release_number="12"`) it becomes `1.2-3+deb12u0+hb1`, which sorts
+    below `1.2-3+deb12u1` and above a binNMU (`1.2-3+b1`), which rebuilds Debian's
+    source without the fix.
+    """
+    if n < 1:
+        raise ValueError(f"the +hb revision must be 1 or more, not {n}")
+    base = debian_base(debian_version)
+    if release_number is not None and not _STABLE_UPDATE.search(base):
+        if not release_number.isdigit():
+            raise ValueError(f"the release number {release_number!r} is not a number")
+        base = f"{base}+deb{release_number}u0"
+    return f"{base}{HB_MARK}{n}"
+
+
+def hb_revision(version: str) -> int | None:
+    """N of a `...+hb<N>` version hardbase built, None for any other version."""
+    match = _HB.match(version)
+    return int(match["n"]) if match else None
+
+
+def debian_base(version: str) -> str:
+    """`version` without hardbase's `+hb<N>` (and the `+debNNu0` it may have added)."""
+    match = _HB.match(version)
+    if match is None:
+        return version
+    base = match["base"]
+    return re.sub(r"\+deb[0-9]+u0$", "", base)

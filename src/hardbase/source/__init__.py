@@ -1,0 +1,1 @@
+"""Debian source packages: fetched from the signed archive, verified and unpacked."""
