@@ -148,3 +148,12 @@ def fixture_db_path() -> Path:
     from evaluate import real_images
 
     return real_images.fixture_db()
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate a FIXTURE CA signed: (URL, CA file)."""
+    from tls import serve_https
+
+    with serve_https(tmp_path_factory.mktemp("tls")) as served:
+        yield served

@@ -9,84 +9,20 @@ in the image with runc: Java's default trust store, Python's `ssl` and Node's
 
 from __future__ import annotations
 
-import datetime as dt
-import http.server
-import ipaddress
 import os
 import shutil
-import ssl
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from hardbase.certs import jks, pkcs12
 from hardbase.certs.x509 import pem_blocks, subject_hash, to_pem
 from hardbase.cli.main import main
 from peers import need, runc_run, unpack
+from tls import CLIENTS, compile_https_check, make_ca
 
-DATA = Path(__file__).parents[1] / "data" / "trust"
 HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def make_ca(tmp: Path) -> tuple[Path, Path, Path]:
-    """A FIXTURE CA and a server certificate for IP 127.0.0.1 it signed: (ca.pem, srv.pem, key)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("hardbase FIXTURE test CA"))
-        .issuer_name(_name("hardbase FIXTURE test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(  # Python 3.13's strict verification wants it
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = (tmp / "test-ca.pem", tmp / "server.pem", tmp / "server.key")
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
 
 
 def debian_cas() -> list[bytes]:
@@ -163,40 +99,6 @@ def test_certs_entry_outside_the_spec_directory_is_refused(
     assert not (tmp_path / "out").exists()
 
 
-@pytest.fixture(scope="module")
-def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """An HTTPS server on 127.0.0.1 with a certificate from a FIXTURE CA: (URL, CA file)."""
-    tmp = tmp_path_factory.mktemp("tls")
-    ca, cert, key = make_ca(tmp)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/", ca
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-CLIENTS = {
-    "java": ["/usr/bin/java", "-cp", "/check", "HttpsCheck"],
-    "python3": [
-        "/usr/bin/python3",
-        "-c",
-        "import sys, urllib.request; print('OK', urllib.request.urlopen(sys.argv[1]).status)",
-    ],
-    "nodejs": [
-        "/usr/bin/node",
-        "-e",
-        "require('https').get(process.argv[1], r => console.log('OK', r.statusCode))"
-        ".on('error', e => { console.log('REFUSED', e.code); process.exit(3) })",
-    ],
-}
-
-
 @pytest.mark.archive
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["java", "python3", "nodejs"])
@@ -215,11 +117,7 @@ def test_runtimes_trust_a_ca_added_with_certs(
         rootfs = unpack(out, "latest", tmp_path / f"bundle-{variant}")
         if preset == "java":
             need("javac")
-            subprocess.run(
-                ["javac", "--release", "17", "-d", str(rootfs / "check"),
-                 str(DATA / "HttpsCheck.java")],
-                check=True,
-            )  # fmt: skip
+            compile_https_check(rootfs)
             keystore = rootfs / "etc/ssl/certs/java/cacerts"
             jvm_links = list((rootfs / "usr/lib/jvm").glob("*/lib/security/cacerts"))
             assert jvm_links

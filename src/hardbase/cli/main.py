@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keygen": ("keygen", "generate a cosign-compatible signing key pair"),
     "sign": ("sign", "sign an image (cosign-compatible)"),
     "verify": ("verify", "verify an image's signature and attestations"),
+    "certs": ("certs", "add CA certificates to any image (bundle, hash links, Java keystores)"),
     "policy": ("policy", "check an image against a policy"),
     "vex": ("vex", "create and merge OpenVEX documents"),
     "compare": ("compare", "score images on the six dimensions"),

@@ -26,3 +26,19 @@ class NullProgress:
 
     def finish(self) -> None:
         pass
+
+
+class Labelled:
+    """A Progress that shows `label` for every task it is given (a step's own name for it)."""
+
+    def __init__(self, inner: Progress, label: str) -> None:
+        self.inner, self.label = inner, label
+
+    def start(self, task: str, total: int) -> None:
+        self.inner.start(self.label, total)
+
+    def advance(self, amount: int = 1) -> None:
+        self.inner.advance(amount)
+
+    def finish(self) -> None:
+        self.inner.finish()

@@ -1,0 +1,87 @@
+"""One more layer on top of an existing image: new config, manifest and index, old blobs kept.
+
+Used by the commands that change images hardbase did not build (`certs add`):
+the image is first copied into a staging layout, each platform's manifest
+gets the new layer (its media type matching the manifest's family, Docker or
+OCI), the config's diff_ids and history grow by one, and an index (when the
+source had one) names the new manifests. Everything else stays as it was, so
+the original layers keep their digests and a registry mounts them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from hardbase.oci import mediatypes as mt
+from hardbase.oci.layout import Descriptor, Layout, canonical_json
+from hardbase.oci.transports.interface import ResolvedImage
+
+BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+
+@dataclass(frozen=True)
+class NewLayer:
+    """A gzip layer blob and what the config records for it."""
+
+    data: bytes  # the gzip blob
+    diff_id: str  # sha256 of the uncompressed tar
+    created_by: str  # the history entry's `created_by`
+
+
+def add_layer(layout: Layout, image: ResolvedImage, layer: NewLayer) -> Descriptor:
+    """Write `image` with `layer` on top into `layout`; returns the new manifest's descriptor."""
+    docker = image.manifest.media_type == mt.DOCKER_MANIFEST
+    layer_type = mt.DOCKER_LAYER_GZIP if docker else mt.OCI_LAYER_GZIP
+    layer_desc = layout.put_bytes(layer.data, layer_type)
+    config: dict[str, Any] = copy.deepcopy(image.config)
+    rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+    rootfs.setdefault("diff_ids", []).append(layer.diff_id)
+    entry = {"created_by": layer.created_by, "comment": "hardbase"}
+    if "created" in config:
+        entry = {"created": config["created"], **entry}  # the same input gives the same bytes
+    config.setdefault("history", []).append(entry)
+    config_type = image.manifest_json.get("config", {}).get("mediaType") or (
+        mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
+    )
+    config_desc = layout.put_bytes(canonical_json(config), config_type)
+    manifest = copy.deepcopy(image.manifest_json)
+    manifest["config"] = config_desc.to_json()
+    manifest["layers"] = [*manifest.get("layers", []), layer_desc.to_json()]
+    if not docker:
+        manifest.setdefault("annotations", {})[BASE_DIGEST] = image.manifest.digest
+    desc = layout.put_bytes(canonical_json(manifest), image.manifest.media_type)
+    return Descriptor(desc.media_type, desc.digest, desc.size, image.manifest.platform)
+
+
+def replace_manifests(
+    layout: Layout, top: Descriptor, index: dict[str, Any] | None, new: dict[str, Descriptor]
+) -> Descriptor:
+    """The image's new top descriptor: the new manifest, or an index naming the new ones.
+
+    `new` maps each old manifest digest to its replacement. Index entries that
+    are not replaced (attestation manifests of the old digests) are dropped.
+    """
+    if index is None:
+        (only,) = new.values()
+        return only
+    out = copy.deepcopy(index)
+    manifests = []
+    for entry in index.get("manifests", []):
+        replacement = new.get(entry.get("digest", ""))
+        if replacement is None:
+            continue
+        manifests.append({**entry, **replacement.to_json(), "platform": entry.get("platform")})
+        if manifests[-1]["platform"] is None:
+            del manifests[-1]["platform"]
+    out["manifests"] = manifests
+    return layout.put_bytes(canonical_json(out), top.media_type)
+
+
+def gzip_layer(tar: bytes) -> tuple[bytes, str]:
+    """The deterministic gzip blob of a layer tar and its diff_id."""
+    from hardbase.build.layers import gzip_bytes
+
+    return gzip_bytes(tar), "sha256:" + hashlib.sha256(tar).hexdigest()
