@@ -59,17 +59,31 @@ def provenance() -> dict[str, object]:
     )
 
 
-def test_keygen_writes_an_encrypted_pkcs8_key(tmp_path: Path) -> None:
+def test_keygen_writes_an_encrypted_key_cosign_format_by_default(tmp_path: Path) -> None:
     result = hardbase("keygen", "--output-prefix", str(tmp_path / "k"))
     assert result.returncode == 0, result.stderr
     key, pub = tmp_path / "k.key", tmp_path / "k.pub"
     assert result.stdout.split() == [str(key), str(pub)]
-    assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert key.read_text().startswith("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
     assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert key.stat().st_mode & 0o777 == 0o600
     assert PASSWORD not in result.stdout + result.stderr
     again = hardbase("keygen", "--output-prefix", str(tmp_path / "k"))
     assert again.returncode == 2 and "already exists" in again.stderr
+    pkcs8 = hardbase("keygen", "--format", "pkcs8", "--output-prefix", str(tmp_path / "p"))
+    assert pkcs8.returncode == 0, pkcs8.stderr
+    assert (tmp_path / "p.key").read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    # both formats sign (the old PKCS#8 keys keep working)
+    make_image(tmp_path / "img", "t", [BASE])
+    for name in ("k", "p"):
+        signed = hardbase(
+            "sign", f"oci:{tmp_path / 'img'}:t", "--key", str(tmp_path / f"{name}.key")
+        )
+        assert signed.returncode == 0, signed.stderr
+        checked = hardbase(
+            "verify", f"oci:{tmp_path / 'img'}:t", "--key", str(tmp_path / f"{name}.pub")
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_keygen_refuses_an_unencrypted_key_without_no_password(tmp_path: Path) -> None:
@@ -83,8 +97,12 @@ def test_keygen_refuses_an_unencrypted_key_without_no_password(tmp_path: Path) -
     clear = hardbase("keygen", "--no-password", "--output-prefix", str(tmp_path / "k"), password="")
     assert clear.returncode == 0, clear.stderr
     key = tmp_path / "k.key"
-    assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert key.read_text().startswith("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
     assert key.stat().st_mode & 0o777 == 0o600
+    plain = hardbase("keygen", "--no-password", "--format", "pkcs8",
+                     "--output-prefix", str(tmp_path / "p"), password="")  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert (tmp_path / "p.key").read_text().startswith("-----BEGIN PRIVATE KEY-----")
 
 
 @pytest.mark.parametrize("existing", ["k.key", "k.pub"])
@@ -145,7 +163,8 @@ def test_wrong_key_password(
         password="nope",
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("hardbase: error: cannot decrypt private key")
+    assert result.stderr.startswith("hardbase: error: cannot decrypt the cosign private key")
+    assert "password is wrong" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -442,3 +461,28 @@ def test_verify_help_documents_identity_and_the_freshness_limit() -> None:
     out = hardbase("verify", "--help").stdout
     assert "--identity HOST/REPO" in out and "docker-reference" in out
     assert "not to a tag or a time" in " ".join(out.split())
+
+
+def test_push_sign_key_signs_for_the_repository_pushed_to(
+    tmp_path: Path, registry: RegistryServer, keypair: tuple[Path, Path]
+) -> None:
+    make_image(tmp_path / "python3", "t", [BASE, APP])
+    layout = f"oci:{tmp_path / 'python3'}:t"
+    assert hardbase("sign", layout, "--key", str(keypair[0])).returncode == 0  # names "python3"
+    dest = f"docker://{registry.host}/hardbase/python3:1"
+    plain = hardbase("push", "--insecure", "--signatures", layout, dest)
+    assert plain.returncode == 0, plain.stderr
+    refused = hardbase("verify", dest, "--insecure", "--key", str(keypair[1]))
+    assert refused.returncode == 1 and "made for python3" in refused.stderr
+    bad = hardbase("push", "--insecure", "--sign-key", str(keypair[0]), layout, dest,
+                   password="wrong")  # fmt: skip
+    assert bad.returncode == 2 and "password is wrong" in bad.stderr
+    resigned = hardbase("push", "--insecure", "--signatures", "--sign-key", str(keypair[0]),
+                        layout, dest)  # fmt: skip
+    assert resigned.returncode == 0, resigned.stderr
+    checked = hardbase("verify", dest, "--insecure", "--key", str(keypair[1]))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"PASS  identity: signed for {registry.host}/hardbase/python3" in checked.stdout
+    local = hardbase("push", "--sign-key", str(keypair[0]), layout, f"oci:{tmp_path / 'copy'}:t")
+    assert local.returncode == 2 and "not docker://" in local.stderr
+    assert not (tmp_path / "copy").exists()

@@ -2,7 +2,10 @@
 
 An attestation is an in-toto v1 statement whose subject is the image (its
 name and sha256 digest), wrapped in a DSSE envelope signed over the PAE
-encoding with the image key. Predicates: SLSA provenance v1, SPDX, CycloneDX.
+encoding with the image key. Predicates: SLSA provenance v1, SPDX, CycloneDX,
+OpenVEX, or any URI. Each layer carries what cosign reads: the predicateType
+annotation and an empty `dev.cosignproject.cosign/signature` annotation (the
+signature is inside the envelope), so `cosign verify-attestation --type` passes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.attest import cosign, keys
 from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store, publish
-from hardbase.errors import ImageError
+from hardbase.errors import ImageError, UsageError
 from hardbase.oci.layout import Descriptor, canonical_json
 from hardbase.oci.reference import ImageRef
 
@@ -27,6 +30,30 @@ STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom"
+OPENVEX = "https://openvex.dev/ns"
+
+# cosign's `--type` names (and their URIs), which `sign --type` and `verify --require` take.
+PREDICATE_TYPES = {
+    "slsaprovenance1": SLSA_PROVENANCE_V1,
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "spdxjson": SPDX,
+    "spdx": SPDX,
+    "cyclonedx": CYCLONEDX,
+    "openvex": OPENVEX,
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+    "custom": "https://cosign.sigstore.dev/attestation/v1",
+}
+
+
+def predicate_type_uri(name: str) -> str:
+    """The URI of a cosign `--type` name, or `name` itself when it is a URI."""
+    uri = PREDICATE_TYPES.get(name, name)
+    if "://" not in uri:
+        raise UsageError(
+            f"'{name}' is not a predicate type; use {', '.join(PREDICATE_TYPES)} or a URI"
+        )
+    return uri
 
 
 def statement(
@@ -72,7 +99,7 @@ def attach(
         layer.media_type,
         layer.digest,
         layer.size,
-        annotations={cosign.PREDICATE_ANNOTATION: predicate_type},
+        annotations={cosign.SIGNATURE_ANNOTATION: "", cosign.PREDICATE_ANNOTATION: predicate_type},
     )
     tag = artifact_tag(image_digest, "att")
     kept = [

@@ -5,7 +5,8 @@ simple-signing payloads (`application/vnd.dev.cosign.simplesigning.v1+json`),
 each with its base64 DER signature in the annotation
 `dev.cosignproject.cosign/signature`. Attestations are tagged
 `sha256-<hex>.att`, one DSSE envelope per layer
-(`application/vnd.dsse.envelope.v1+json`, annotation `predicateType`).
+(`application/vnd.dsse.envelope.v1+json`, annotations `predicateType` and an
+empty `dev.cosignproject.cosign/signature`, which cosign requires on every layer).
 """
 
 from __future__ import annotations

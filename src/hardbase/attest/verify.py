@@ -5,6 +5,12 @@ digest the reference names (for a layout, the digest in index.json); the
 signature tag for that digest exists; a simple-signing payload in it names
 that digest; its signature verifies with the key; every attestation's DSSE
 signature verifies and its subject is the image's digest.
+
+Signatures and attestations that other keys made (cosign keeps every signer's
+layers in one `.sig` / `.att` manifest) are reported as "not by this key" and
+skipped, as cosign skips them; `require` names predicate types that at least one
+attestation by this key must have. Reads what cosign writes: its simple-signing
+payloads and its DSSE envelopes (in-toto Statement v0.1 or v1).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    skipped: bool = False  # made by another key: reported, neither passes nor fails the image
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class VerifyResult:
     ref: str
     digest: str
     checks: tuple[Check, ...]
+    attested: tuple[str, ...] = ()  # predicate types of the attestations this key verified
 
     @property
     def ok(self) -> bool:
@@ -73,12 +81,15 @@ def verify_image(
     *,
     insecure: bool = False,
     require_attestations: bool = False,
+    require: tuple[str, ...] = (),
     identity: str | None = None,
 ) -> VerifyResult:
     """Run every check on the image `ref` names now; never raises for a failed check.
 
     `identity` is the repository the signature must name (identity.py); by
-    default a docker:// reference's own, and none for a layout.
+    default a docker:// reference's own, and none for a layout. With
+    `require_attestations`, at least one attestation must verify with the key;
+    each predicate type URI in `require` must have one.
     """
     key_path = Path(pub_path)
     public = keys.load_public_key(key_path)
@@ -92,8 +103,10 @@ def verify_image(
             return VerifyResult(str(store.ref), "", (Check("image", False, detail),))
         checks = [Check("image", True, f"{store.ref} is {image.digest}, its bytes hash to it")]
         checks += _signature_checks(store, image.digest, public, key_path, expected)
-        checks += _attestation_checks(store, image.digest, public, key_path, require_attestations)
-        return VerifyResult(str(store.ref), image.digest, tuple(checks))
+        found, attested = _attestation_checks(store, image.digest, public, key_path)
+        checks += found
+        checks += _required(attested, require_attestations, require, key_path)
+        return VerifyResult(str(store.ref), image.digest, tuple(checks), tuple(attested))
 
 
 def _signature_checks(
@@ -115,6 +128,10 @@ def _signature_checks(
     if good:
         checks.append(Check("payload digest", True, f"a signed payload names {digest}"))
         checks.append(Check("signature", True, f"verified with {key_path}"))
+        others = sum(1 for s in signatures if not s.valid)
+        if others:
+            checks.append(Check("other signatures", True, f"{others} in {tag} not by this key",
+                                skipped=True))  # fmt: skip
         if expected is not None:
             checks.append(_identity_check(good, expected))
         return checks
@@ -211,20 +228,39 @@ def _explain_missing(
 
 
 def _attestation_checks(
-    store: ArtifactStore,
-    digest: str,
-    public: ec.EllipticCurvePublicKey,
-    key_path: Path,
-    required: bool,
-) -> list[Check]:
+    store: ArtifactStore, digest: str, public: ec.EllipticCurvePublicKey, key_path: Path
+) -> tuple[list[Check], list[str]]:
+    """A check per attestation layer, and the predicate types this key verified."""
     tag = artifact_tag(digest, "att")
     if store.get_tagged(tag) is None:
-        detail = f"no attestations ({tag} does not exist)"
-        return [Check("attestations", not required, detail)]
+        return [Check("attestations", True, f"none ({tag} does not exist)")], []
     layers = existing_layers(store, tag, cosign.DSSE_ENVELOPE)
     if not layers:
-        return [Check("attestations", not required, f"{tag} holds no DSSE envelopes")]
-    return [_check_envelope(store, layer, digest, public, key_path) for layer in layers]
+        return [Check("attestations", True, f"{tag} holds no DSSE envelopes")], []
+    checks: list[Check] = []
+    attested: list[str] = []
+    for layer in layers:
+        check, verified = _check_envelope(store, layer, digest, public, key_path)
+        checks.append(check)
+        if verified is not None:
+            attested.append(verified)
+    return checks, attested
+
+
+def _required(
+    attested: list[str], any_required: bool, types: tuple[str, ...], key_path: Path
+) -> list[Check]:
+    checks: list[Check] = []
+    if any_required and not attested:
+        detail = f"no attestation beside the image verifies with {key_path}"
+        checks.append(Check("attestations", False, detail))
+    for kind in dict.fromkeys(types):
+        if kind in attested:
+            detail = f"an attestation verified with {key_path}"
+        else:
+            detail = f"no {kind} attestation beside the image verifies with {key_path}"
+        checks.append(Check(f"required {kind}", kind in attested, detail))
+    return checks
 
 
 def _check_envelope(
@@ -233,7 +269,8 @@ def _check_envelope(
     digest: str,
     public: ec.EllipticCurvePublicKey,
     key_path: Path,
-) -> Check:
+) -> tuple[Check, str | None]:
+    """The check of one DSSE layer, and its predicate type when it verified with the key."""
     declared = (layer.annotations or {}).get(cosign.PREDICATE_ANNOTATION, "?")
     name = f"attestation {declared}"
     try:
@@ -242,17 +279,17 @@ def _check_envelope(
         payload = base64.b64decode(env["payload"], validate=True)
         sigs = [base64.b64decode(s["sig"], validate=True) for s in env["signatures"]]
     except (ImageError, ValueError, KeyError, TypeError, binascii.Error):
-        return Check(name, False, f"layer {layer.digest} is not a DSSE envelope")
+        return Check(name, False, f"layer {layer.digest} is not a DSSE envelope"), None
     if payload_type != cosign.IN_TOTO:
-        return Check(name, False, f"the envelope's payloadType is '{payload_type}', not in-toto")
+        detail = f"the envelope's payloadType is '{payload_type}', not in-toto"
+        return Check(name, False, detail), None
     signed = cosign.pae(payload_type, payload)
     if not any(keys.verify(public, sig, signed) for sig in sigs):
-        return Check(
-            name,
-            False,
-            f"the envelope's signature does not verify with {key_path}: it was signed with "
-            "another key or altered",
+        detail = (
+            f"not by this key: no signature of layer {layer.digest} verifies with {key_path} "
+            "(another signer's, or altered); skipped, as cosign skips it"
         )
+        return Check(name, True, detail, skipped=True), None
     try:
         statement: Any = jsondoc.loads(payload)
         subjects = statement["subject"]
@@ -260,15 +297,16 @@ def _check_envelope(
         kind = statement["_type"]
         hexes = {s["digest"]["sha256"] for s in subjects if "sha256" in s.get("digest", {})}
     except (ValueError, KeyError, TypeError, AttributeError):
-        return Check(name, False, "the envelope's payload is not an in-toto statement")
+        return Check(name, False, "the envelope's payload is not an in-toto statement"), None
     if kind not in (STATEMENT_V1, "https://in-toto.io/Statement/v0.1"):
-        return Check(name, False, f"the payload's _type is '{kind}', not an in-toto statement")
+        detail = f"the payload's _type is '{kind}', not an in-toto statement"
+        return Check(name, False, detail), None
     name = f"attestation {predicate_type}"
     if digest.partition(":")[2] not in hexes:
         others = ", ".join(f"sha256:{h}" for h in sorted(hexes)) or "nothing"
-        return Check(
-            name, False, f"the attestation's subject is {others}, not the image's {digest}"
-        )
+        detail = f"the attestation's subject is {others}, not the image's {digest}"
+        return Check(name, False, detail), None
     if declared != predicate_type:
-        return Check(name, False, f"the layer says {declared} but the statement {predicate_type}")
-    return Check(name, True, f"signed, subject {digest}")
+        detail = f"the layer says {declared} but the statement {predicate_type}"
+        return Check(name, False, detail), None
+    return Check(name, True, f"signed, subject {digest}"), str(predicate_type)

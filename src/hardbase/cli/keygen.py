@@ -1,10 +1,13 @@
 """Generate an ECDSA P-256 key pair for signing images: PREFIX.key and PREFIX.pub.
 
-The private key is encrypted with the password in HARDBASE_KEY_PASSWORD
-(PKCS#8 PEM) and written with mode 0600. Without a password keygen refuses,
-unless --no-password asks for an unencrypted key. An existing key file is never
-overwritten. The public key is the PEM SubjectPublicKeyInfo that
-`cosign verify --key` also reads.
+The private key is written in cosign's format (`ENCRYPTED SIGSTORE PRIVATE KEY`,
+scrypt + NaCl secretbox), so `cosign sign --key PREFIX.key` reads it too, or with
+--format pkcs8 as PKCS#8 PEM (PBES2, AES-256-CBC). The password comes from
+HARDBASE_KEY_PASSWORD, else COSIGN_PASSWORD. Without a password keygen refuses,
+unless --no-password asks for a key anyone can open (cosign format with an empty
+password, as `cosign generate-key-pair` writes one; PKCS#8 in the clear). The
+key is written with mode 0600; an existing key file is never overwritten. The
+public key is the PEM SubjectPublicKeyInfo that `cosign verify --key` also reads.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hardbase.attest.keys import password_from_env, write_keypair
+from hardbase.attest.keys import KEY_FORMATS, password_from_env, write_keypair
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -23,15 +26,27 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="write PREFIX.key and PREFIX.pub (default: cosign); both must not exist yet",
     )
     parser.add_argument(
+        "--format",
+        dest="key_format",
+        choices=KEY_FORMATS,
+        default="cosign",
+        help="private key format: cosign (ENCRYPTED SIGSTORE PRIVATE KEY, read by cosign; "
+        "the default) or pkcs8 (PEM)",
+    )
+    parser.add_argument(
         "--no-password",
         action="store_true",
-        help="write the private key unencrypted (only with HARDBASE_KEY_PASSWORD unset)",
+        help="write a key with no password (only with HARDBASE_KEY_PASSWORD and "
+        "COSIGN_PASSWORD unset)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     key_path, pub_path = write_keypair(
-        Path(args.output_prefix), password_from_env(), unencrypted=args.no_password
+        Path(args.output_prefix),
+        password_from_env(),
+        unencrypted=args.no_password,
+        key_format=args.key_format,
     )
     print(key_path)
     print(pub_path)

@@ -1,8 +1,11 @@
 """Sign an image (cosign-compatible), and optionally attest a predicate about it.
 
 The signature is stored beside the image under the tag `sha256-<hex>.sig`;
-attestations (DSSE envelopes of in-toto statements) under `sha256-<hex>.att`.
-The key's password comes from HARDBASE_KEY_PASSWORD. Prints the signed digest.
+attestations (DSSE envelopes of in-toto statements) under `sha256-<hex>.att`,
+as cosign stores them, so `cosign verify --key` and `cosign verify-attestation
+--key --type TYPE` accept them. The key is one from `hardbase keygen` or `cosign
+generate-key-pair`; its password comes from HARDBASE_KEY_PASSWORD, else
+COSIGN_PASSWORD. Prints the signed digest.
 """
 
 from __future__ import annotations
@@ -11,19 +14,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hardbase.attest.attestation import CYCLONEDX, SLSA_PROVENANCE_V1, SPDX, attest_image
+from hardbase.attest.attestation import PREDICATE_TYPES, attest_image, predicate_type_uri
 from hardbase.attest.keys import password_from_env
 from hardbase.attest.sign import sign_image
 from hardbase.errors import UsageError
 from hardbase.oci.reference import parse_reference
 from hardbase.util import jsondoc
 
-PREDICATE_TYPES = {"slsaprovenance": SLSA_PROVENANCE_V1, "spdx": SPDX, "cyclonedx": CYCLONEDX}
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ref", metavar="REF", help="image to sign (docker://… or oci:DIR[:TAG])")
-    parser.add_argument("--key", required=True, type=Path, help="private key (from keygen)")
+    parser.add_argument(
+        "--key",
+        required=True,
+        type=Path,
+        help="private key (from `hardbase keygen` or `cosign generate-key-pair`)",
+    )
     parser.add_argument(
         "--insecure", action="store_true", help="plain HTTP to the registry (local only)"
     )
@@ -38,13 +44,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--predicate",
         type=Path,
         metavar="FILE",
-        help="also attest this JSON predicate (SLSA provenance, SPDX or CycloneDX document)",
+        help="also attest this JSON predicate (SLSA provenance, SPDX, CycloneDX or OpenVEX "
+        "document)",
     )
     parser.add_argument(
         "--type",
         dest="predicate_type",
-        default="slsaprovenance",
-        help="predicate type: slsaprovenance, spdx, cyclonedx or a URI (default slsaprovenance)",
+        default="slsaprovenance1",
+        help="predicate type, by cosign's names (slsaprovenance1, spdxjson, cyclonedx, "
+        f"openvex; all: {', '.join(PREDICATE_TYPES)}) or a URI (default slsaprovenance1)",
     )
 
 
@@ -64,15 +72,10 @@ def run(args: argparse.Namespace) -> int:
     ref = parse_reference(args.ref)
     password = password_from_env()
     predicate = _load_predicate(args.predicate) if args.predicate else None
+    kind = predicate_type_uri(args.predicate_type)
     identity = args.identity
     digest = sign_image(ref, args.key, password, insecure=args.insecure, identity=identity)
     if predicate is not None:
-        kind = PREDICATE_TYPES.get(args.predicate_type, args.predicate_type)
-        if "://" not in kind:
-            raise UsageError(
-                f"'{args.predicate_type}' is not a predicate type; use slsaprovenance, spdx, "
-                "cyclonedx or a URI"
-            )
         attest_image(
             ref, args.key, password, kind, predicate, insecure=args.insecure, identity=identity
         )

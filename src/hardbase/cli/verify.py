@@ -3,8 +3,10 @@
 Prints each check; exits 0 when all pass and 1 (with the reason) when one fails:
 the manifest bytes do not hash to the digest, the manifest changed since
 signing, another key signed it, the signature tag was removed, the signature
-was made for another repository (see --identity), or an attestation is about
-another digest.
+was made for another repository (see --identity), an attestation is about
+another digest, or a --require'd predicate type has no attestation by the key.
+Signatures and attestations by other keys beside ours are listed as SKIP (not by
+this key), as cosign skips them. Reads what cosign writes as well as hardbase.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hardbase.attest.attestation import PREDICATE_TYPES, predicate_type_uri
 from hardbase.attest.verify import verify_image
 from hardbase.errors import GateFailed
 from hardbase.oci.reference import parse_reference
@@ -45,20 +48,33 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--require-attestations",
         action="store_true",
-        help="fail when the image has no attestations",
+        help="fail when no attestation beside the image verifies with the key",
+    )
+    parser.add_argument(
+        "--require",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="TYPE",
+        help="predicate types that must have an attestation verified with the key, by "
+        f"cosign's names ({', '.join(PREDICATE_TYPES)}) or URIs; e.g. --require "
+        "slsaprovenance1 cyclonedx",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    required = tuple(predicate_type_uri(kind) for kind in args.require)
     result = verify_image(
         parse_reference(args.ref),
         args.key,
         insecure=args.insecure,
         require_attestations=args.require_attestations,
+        require=required,
         identity=args.identity,
     )
     for check in result.checks:
-        print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+        status = "SKIP" if check.skipped else "PASS" if check.ok else "FAIL"
+        print(f"{status}  {check.name}: {check.detail}")
     if not result.ok:
         raise GateFailed(f"verification of {result.ref} failed: {result.reason}")
     return 0

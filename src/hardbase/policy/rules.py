@@ -358,9 +358,8 @@ class ProvenancePresent:
             result: Any = s.verify(key)
             if isinstance(result, str):
                 continue
-            for c in result.checks:
-                if c.name.startswith(f"attestation {SLSA_PREFIX}") and c.ok:
-                    return RuleResult(self.name, True, f"SLSA provenance verified with {key}")
+            if any(kind.startswith(SLSA_PREFIX) for kind in result.attested):
+                return RuleResult(self.name, True, f"SLSA provenance verified with {key}")
         return RuleResult(self.name, False, "the provenance does not verify with the given keys")
 
 
