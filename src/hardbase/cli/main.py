@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "show the state of a managed fleet"),
     "serve": ("serve", "HTTP API and dashboard"),
     "source": ("source", "fetch, verify and unpack a Debian source package"),
+    "repo": ("repo", "hardbase's own signed archive: keygen, publish, serve"),
 }
 
 

@@ -12,12 +12,10 @@ leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +33,10 @@ from hardbase.debian.model import (
 )
 from hardbase.debian.version import compare_versions
 from hardbase.errors import ArchiveError, FetchError, IntegrityError, UsageError
+from hardbase.util.fs import file_hash
 from hardbase.util.http import NotFound, download
 from hardbase.util.progress import NullProgress, Progress
+from hardbase.util.tools import last_error_line, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def _cached_file(source: SourcePackage, file: SourceFile, store: Path) -> Path:
     """The verified file in the content-addressed cache, downloaded when missing."""
     stored = store / file.sha256[:2] / file.sha256
     if stored.is_file():
-        if stored.stat().st_size == file.size and _sha256(stored) == file.sha256:
+        if stored.stat().st_size == file.size and file_hash(stored) == file.sha256:
             return stored
         log.warning("discarding the corrupt cached file %s", stored)
     url = source.url(file)
@@ -269,14 +269,6 @@ def _cached_file(source: SourcePackage, file: SourceFile, store: Path) -> Path:
     except FetchError as exc:
         raise FetchError(f"cannot download {url}; check the mirror URL or network") from exc
     return stored
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _place(cached: Path, dest: Path) -> None:
@@ -311,19 +303,13 @@ def _upstream(version: str) -> str:
 
 def _unpack(stage: Path, dsc: str, tree: str, source: SourcePackage) -> None:
     command = ["dpkg-source", "--require-strong-checksums", "-x", dsc, tree]
-    env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    try:
-        result = subprocess.run(
-            command, cwd=stage, env=env, capture_output=True, timeout=1800, check=False
-        )
-    except FileNotFoundError:
-        raise UsageError("dpkg-source is not installed; install the dpkg-dev package") from None
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ArchiveError(f"running dpkg-source on {dsc} failed") from exc
+    result = run_tool(
+        command, package="dpkg-dev", what=f"unpack {dsc}", error=ArchiveError, cwd=stage,
+        env={**os.environ, "LC_ALL": "C.UTF-8"}, timeout=1800,
+    )  # fmt: skip
     if result.returncode != 0:
-        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = next((x for x in reversed(lines) if "error" in x), lines[-1] if lines else "")
         raise ArchiveError(
-            f"dpkg-source -x could not unpack {source.name} {source.version} ({reason.strip()})"
+            f"dpkg-source -x could not unpack {source.name} {source.version} "
+            f"({last_error_line(result.stderr)})"
         )
     log.debug("dpkg-source: %s", result.stderr.decode("utf-8", "replace").strip())

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
@@ -57,6 +58,12 @@ def write_new(path: Path, data: bytes, mode: int = 0o644) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of the file at `path`, read in chunks."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 class RootPathError(HardbaseError):
