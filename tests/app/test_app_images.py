@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,15 +34,19 @@ def copy_fixture(tmp: Path, name: str) -> Path:
     return dest
 
 
-def build(spec: Path, out: Path, env: dict[str, str] | None = None) -> str:
+PROGRESS: dict[str, list[str]] = {}  # spec name -> the progress lines of its first build
+
+
+def build(spec: Path, out: Path, env: dict[str, str] | None = None, quiet: bool = True) -> str:
     proc = subprocess.run(
-        ["hardbase", "-q", "build", str(spec), "--output", str(out)],
+        ["hardbase", *(["-q"] if quiet else []), "build", str(spec), "--output", str(out)],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
         timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr
+    PROGRESS.setdefault(spec.stem, proc.stderr.splitlines())
     return proc.stdout.strip().splitlines()[-1]
 
 
@@ -99,7 +104,7 @@ def flask_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     need("runc")
     src = copy_fixture(tmp_path_factory.mktemp("flask"), "flask")
     out = src.parent / "image"
-    return out, build(src / "flask.yaml", out)
+    return out, build(src / "flask.yaml", out, quiet=False)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +112,7 @@ def express_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     need("runc")
     src = copy_fixture(tmp_path_factory.mktemp("express"), "express")
     out = src.parent / "image"
-    return out, build(src / "express.yaml", out)
+    return out, build(src / "express.yaml", out, quiet=False)
 
 
 def test_flask_app_answers_http_as_nonroot(flask_app: tuple[Path, str], tmp_path: Path) -> None:
@@ -183,6 +188,29 @@ def test_express_app_answers_http_as_nonroot(express_app: tuple[Path, str], tmp_
     assert proc.returncode == 0, proc.stderr
     assert body.startswith("hello from express on node "), body
     assert body.strip().endswith("uid 65532")
+
+
+@pytest.mark.parametrize("fixture, tool", [("flask_app", "pip"), ("express_app", "npm")])
+def test_app_builds_name_every_long_step(
+    request: pytest.FixtureRequest, fixture: str, tool: str
+) -> None:
+    """The lock step and the install are each announced and closed under their own label
+    (a log, not a terminal, so every line is kept)."""
+    request.getfixturevalue(fixture)
+    lines = PROGRESS[fixture.removesuffix("_app")]
+    started = [line.removesuffix("...") for line in lines if line.endswith("...")]
+    done = [line.rsplit(": done in ", 1)[0] for line in lines if ": done in " in line]
+    labels = [re.sub(r" \(\d+\)$", "", s) for s in started]
+    assert sorted(labels) == sorted(done), lines  # each step closes under the label it opened
+    assert any(
+        line.startswith(f"hardbase: pinning the {tool} packages for amd64") for line in started
+    )
+    assert any(f"pinned {tool} packages for amd64" in line for line in started)
+    assert any(
+        line.startswith("hardbase: installing ") and line.endswith(f"{tool} packages for amd64")
+        for line in done
+    ), lines
+    assert any(line.startswith("hardbase: writing SBOMs") for line in done)
 
 
 def test_express_rebuild_from_lock_is_bit_identical(

@@ -194,7 +194,22 @@ def test_unknown_package(
     tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
 ) -> None:
     err = bad(tmp_path, capsys, write_spec(tmp_path, archive, packages=["nosuch"]))
-    assert "unknown package 'nosuch'" in err
+    assert "unknown package 'nosuch':" in err and "did you mean" not in err
+
+
+def test_unknown_package_names_a_close_one_and_every_suite_searched(
+    tmp_path: Path, archive: FixtureArchive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive.add_package("armonly", "1.0-1", "arm64", suite="stable-security")
+    archive.publish("stable-security")  # searched, but it has nothing for amd64
+    sources = [
+        {"uris": [archive.url], "suites": [SUITE, "stable-security"],
+         "signed-by": str(archive.keyring)}
+    ]  # fmt: skip
+    err = bad(tmp_path, capsys, write_spec(tmp_path, archive, packages=["helo"], sources=sources))
+    assert "unknown package 'helo' (did you mean 'hello'?)" in err
+    assert f"stable/main ({archive.url.rstrip('/')}/dists/stable)" in err
+    assert f"stable-security/main ({archive.url.rstrip('/')}/dists/stable-security)" in err
 
 
 def test_unsatisfiable_dependency_names_the_chain(

@@ -66,6 +66,31 @@ def test_invalid_fields_name_the_field(data: dict[str, object], field: str) -> N
     assert f"field '{field}'" in info.value.diagnostics()
 
 
+def test_every_problem_is_listed_with_its_path_and_close_names() -> None:
+    with pytest.raises(SpecError) as info:
+        spec(
+            {"name": "py", "extends": "base", "pakages": ["curl"], "archs": ["mips"],
+             "prune": {"mans": False}, "files": [{"dst": "/x", "mod": 1}]}
+        )  # fmt: skip
+    text = info.value.diagnostics()
+    assert text.count("field '") == 4 and text.startswith("/specs/test.yaml: 4 problems: (1) ")
+    assert "field 'archs.0': Input should be 'amd64' or 'arm64'" in text
+    assert "field 'pakages' is not a field of a spec (did you mean 'packages'?)" in text
+    assert "field 'prune.mans' is not a field of 'prune' (did you mean 'man'?)" in text
+    assert "field 'files.0.mod' is not a field of 'files' (did you mean 'mode'?)" in text
+    assert "more)" not in text
+
+
+def test_a_misspelt_preset_gets_the_close_one() -> None:
+    with pytest.raises(
+        SpecError, match=r"unknown preset 'pyton3-debug' \(did you mean 'python3-debug'\?\)"
+    ):
+        spec({"name": "py", "extends": "pyton3-debug"})
+    with pytest.raises(SpecError) as info:
+        spec({"name": "py", "extends": "ruby"})
+    assert "did you mean" not in info.value.diagnostics()
+
+
 def test_unknown_preset() -> None:
     with pytest.raises(SpecError, match="unknown preset 'ruby'"):
         spec({"name": "py", "extends": "ruby"})

@@ -53,3 +53,23 @@ def test_quiet_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     progress.advance(3)
     progress.finish()
     assert capsys.readouterr().err == ""
+
+
+def test_a_nested_step_gives_the_outer_label_back(capsys: pytest.CaptureFixture[str]) -> None:
+    """The npm install that first downloads its build root's packages: each line is its own."""
+    now = [0.0]
+    progress = TerminalProgress(clock=lambda: now[0])
+    progress.tty = False
+    progress.start("installing 3 npm packages for amd64", 0)
+    progress.start("downloading 2 packages", 100)
+    now[0] += 1.0
+    progress.advance(100)
+    progress.finish()
+    now[0] += 4.0
+    progress.finish()
+    assert capsys.readouterr().err.splitlines() == [
+        "hardbase: installing 3 npm packages for amd64...",
+        "hardbase: downloading 2 packages (100)...",
+        "hardbase: downloading 2 packages: done in 1.0s",
+        "hardbase: installing 3 npm packages for amd64: done in 5.0s",
+    ]

@@ -113,8 +113,10 @@ def test_missing_dependency_says_none_available() -> None:
 
 def test_unknown_root() -> None:
     index = PackageIndex([pkg("app")])
-    with pytest.raises(ResolveError, match=r"unknown package 'foo' \(not in trixie for amd64\)"):
+    with pytest.raises(ResolveError, match=r"unknown package 'foo': .* for amd64 in trixie;"):
         resolve(index, ["foo"], "amd64")
+    with pytest.raises(ResolveError, match=r"unknown package 'ap' \(did you mean 'app'\?\)"):
+        resolve(index, ["ap"], "amd64")
 
 
 def test_root_with_an_exact_version() -> None:

@@ -211,14 +211,20 @@ def default_sources(release: str) -> tuple[SourceEntry, ...]:
     )
 
 
-def _preset_chain(name: str, release: str, where: str) -> tuple[list[Tier], list[str] | None]:
+def _preset_chain(
+    name: str, release: str, where: str, debug: bool = False
+) -> tuple[list[Tier], list[str] | None]:
     table = presets()
     chain: list[str] = []
     current: str | None = name
     while current is not None:
         if current not in table:
+            from hardbase.util.validation import did_you_mean
+
+            asked = name + DEBUG_SUFFIX if debug else name
             raise SpecError(
-                f"{where}: unknown preset '{current}'; choose one of {', '.join(preset_names())}"
+                f"{where}: unknown preset '{asked}'{did_you_mean(asked, preset_names())}; "
+                f"choose one of {', '.join(preset_names())}"
             )
         chain.append(current)
         current = table[current].get("extends")
@@ -247,7 +253,7 @@ def parse_spec(data: Any, path: Path) -> ImageSpec:
         base = model.extends
         if base.endswith(DEBUG_SUFFIX):
             base, debug = base[: -len(DEBUG_SUFFIX)], True
-        tiers, entrypoint = _preset_chain(base, model.release, str(path))
+        tiers, entrypoint = _preset_chain(base, model.release, str(path), debug)
         if debug:
             tiers.append(Tier("debug", ("busybox",)))
     if model.packages:

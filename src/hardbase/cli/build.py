@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.sbom or args.sign_key is not None:
         from hardbase.build.artifacts import attach_sboms, write_sboms
 
+        progress.start("writing SBOMs (SPDX, CycloneDX)", 0)
         sboms = write_sboms(result, spec.name, result.created)
         attach_sboms(result, sboms)
+        progress.finish()
     signed = None
     if args.sign_key is not None:
         from hardbase.attest.keys import password_from_env

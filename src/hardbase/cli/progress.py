@@ -3,6 +3,10 @@
 On a terminal: `task [#####.....] n/total  ETA 1m05s`, redrawn in place. Elsewhere
 (a log, CI): one line when a task starts, `task: n/total, ETA 1m05s` every
 `every` seconds while it runs, and one when it ends, so a long step is never silent.
+
+Tasks nest: a step that starts another (the npm install that first downloads
+the build root's packages) gets its own label back when the inner one ends, so
+every line names the step it belongs to.
 """
 
 from __future__ import annotations
@@ -10,6 +14,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class _Task:
+    name: str
+    total: int
+    done: int
+    started: float
 
 
 def eta(done: int, total: int, elapsed: float) -> str:
@@ -44,8 +57,13 @@ class TerminalProgress:
         self.done = 0
         self.started = 0.0
         self._last = 0.0
+        self._outer: list[_Task] = []  # tasks this one runs inside of, innermost last
 
     def start(self, task: str, total: int) -> None:
+        if self.task:
+            if self.tty and self.enabled:
+                sys.stderr.write("\n")  # keep the outer task's line
+            self._outer.append(_Task(self.task, self.total, self.done, self.started))
         self.task, self.total, self.done = task, total, 0
         self.started = self._last = self.clock()
         if self.enabled and not self.tty:
@@ -58,14 +76,20 @@ class TerminalProgress:
         self._draw()
 
     def finish(self) -> None:
-        if not self.enabled:
-            return
-        elapsed = self.clock() - self.started
-        if self.tty:
-            self._draw(force=True)
-            sys.stderr.write("\n")
+        if self.enabled:
+            elapsed = self.clock() - self.started
+            if self.tty:
+                self._draw(force=True)
+                sys.stderr.write("\n")
+            else:
+                print(f"hardbase: {self.task}: done in {elapsed:.1f}s", file=sys.stderr, flush=True)
+        if self._outer:
+            outer = self._outer.pop()
+            self.task, self.total, self.done, self.started = (
+                outer.name, outer.total, outer.done, outer.started,
+            )  # fmt: skip
         else:
-            print(f"hardbase: {self.task}: done in {elapsed:.1f}s", file=sys.stderr, flush=True)
+            self.task = ""
 
     def _status(self) -> str:
         if not self.total:
@@ -90,6 +114,6 @@ class TerminalProgress:
             bar = "#" * int(frac * 30)
             text = f"\r{self.task} [{bar:<30}] {self._status().replace(', ', '  ')}\x1b[K"
         else:
-            text = f"\r{self.task} {self.done}\x1b[K"
+            text = f"\r{self.task} ({now - self.started:.0f}s)\x1b[K"
         sys.stderr.write(text)
         sys.stderr.flush()

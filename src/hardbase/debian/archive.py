@@ -112,6 +112,11 @@ class Archive:
         index = PackageIndex()
         for packages in lists:
             index.extend(packages)
+        index.searched = tuple(
+            f"{release.dists_url.rsplit('/dists/', 1)[1]}/{component} ({release.dists_url})"
+            for entry, release in targets
+            for component in entry.components
+        )
         log.info("archive: %d packages from %d indexes", len(index), len(jobs))
         return index, [release.info for _, release in targets]
 

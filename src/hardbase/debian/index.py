@@ -262,6 +262,8 @@ class PackageIndex:
         self._sorted: set[str] = set()
         self._suites: list[str] = []
         self._count = 0
+        # what was read, `SUITE/COMPONENT (URL)`, including suites that gave no package
+        self.searched: tuple[str, ...] = ()
         self.extend(packages)
 
     def add(self, package: BinaryPackage) -> None:
@@ -329,6 +331,10 @@ class PackageIndex:
             return []
         self.candidates(name, "all")  # sorts
         return list(self._by_name[name])
+
+    def names(self) -> list[str]:
+        """Every package name in the index."""
+        return list(self._by_name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

@@ -133,13 +133,16 @@ class _Resolver:
             provider = providers[0][0]
             self._select(provider, (name, provider.name) if provider.name != name else (name,))
             return
+        from hardbase.util.validation import did_you_mean
+
+        hint = did_you_mean(name, self.index.names(), cutoff=0.8)
         raise ResolveError(
-            f"unknown package '{name}' (not in {self._suites()} for {self.arch}); "
-            "check the name and the archive suites"
+            f"unknown package '{name}'{hint}: no package or Provides of that name for "
+            f"{self.arch} in {self._suites()}; check the name and the archive suites"
         )
 
     def _suites(self) -> str:
-        return ", ".join(self.index.suites) or "the archive"
+        return ", ".join(self.index.searched or self.index.suites) or "the archive"
 
     # -- choosing ------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hardbase.build.app.interface import (
+    LOCK_KIND_NODE,
+    LOCK_KIND_PYTHON,
     AppError,
     AppLock,
     AppPackage,
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 APP_LAYER_VERSION = 1
 BUILD_TIER = "app-build"
+TOOLS = {LOCK_KIND_PYTHON: "pip", LOCK_KIND_NODE: "npm"}  # what progress lines name
 DEFAULT_APP_DIR = "/app"
 MAX_APP_FILE = 256 << 20
 _SKIP = ("__pycache__",)
@@ -130,6 +133,7 @@ def lock_app(
     if backend is None:
         return None
     archs: dict[str, ArchAppLock] = {}
+    steps = progress or NullProgress()
     for arch in spec.archs:
         _check_arch(spec, arch)
         image = lock.packages[arch]
@@ -146,13 +150,22 @@ def lock_app(
             )
             for p in result.packages
         )  # fmt: skip
+        tool = TOOLS.get(backend.kind, backend.kind)
+        steps.start(f"pinning the {tool} packages for {arch}", 0)
         if backend.lock_needs_root:
-            with _build_root(list(image) + list(build), arch, progress) as root:
+            with _build_root(list(image) + list(build), arch, steps) as root:
                 packages = backend.lock(root, arch)
         else:
             packages = backend.lock(None, arch)
+        steps.finish()
         where = f"the {backend.kind} packages pinned for {spec.path.name} ({arch})"
-        packages = [_with_size(app_package(backend.kind, asdict(p), where)) for p in packages]
+        steps.start(f"checking {len(packages)} pinned {tool} packages for {arch}", len(packages))
+        checked = []
+        for pkg in packages:
+            checked.append(_with_size(app_package(backend.kind, asdict(pkg), where)))
+            steps.advance()
+        steps.finish()
+        packages = checked
         log.info("locked %d %s packages for %s", len(packages), backend.kind, arch)
         archs[arch] = ArchAppLock(build, tuple(packages))
     return AppLock(backend.kind, inputs_hash(spec, app, backend), archs)
@@ -217,7 +230,8 @@ def app_layers(
             _check_arch(spec, arch)
             files = {p.sha256: fetch(p) for p in body.packages}
             packages = list(lock.packages[arch]) + list(body.build)
-            progress.start(f"installing {len(body.packages)} {section.kind} packages", 0)
+            tool = TOOLS.get(section.kind, section.kind)
+            progress.start(f"installing {len(body.packages)} {tool} packages for {arch}", 0)
             with _build_root(packages, arch, progress) as root:
                 tree = backend.install(root, list(body.packages), files)
                 entries = tree_entries(tree, mtime)

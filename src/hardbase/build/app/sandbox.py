@@ -87,6 +87,7 @@ class BuildRoot:
         require_runc()
         progress = progress or NullProgress()
         paths = fetch_packages(packages, progress=progress)
+        progress.start(f"unpacking {len(packages)} packages into the {arch} build root", 0)
         pruner = Pruner(PruneSettings())
         with ThreadPoolExecutor(8) as pool:
             contents: list[PackageContents] = list(
@@ -95,6 +96,7 @@ class BuildRoot:
         root = cls(bundle)
         root.path.mkdir(parents=True)
         populate(root.path, contents, arch)
+        progress.finish()
         return root
 
     def run(
