@@ -26,7 +26,7 @@ from hardbase.cli.main import main
 from hardbase.debian.archive import Archive
 from hardbase.debian.model import SourceEntry
 from hardbase.repo.keys import ArchiveKey, write_archive_key
-from hardbase.repo.publish import LOCK_FILE, RepoBusy, publish, repo_lock
+from hardbase.repo.publish import LOCK_FILE, PublishError, RepoBusy, publish, repo_lock
 from hardbase.repo.serve import RepoServer
 from hardbase.source.fetch import fetch_source
 
@@ -172,7 +172,7 @@ def test_a_dsc_whose_tarball_does_not_match_is_refused(
     dsc = build_dsc(archive, "hello", "1.0-1+hb1")
     tarball = next(dsc.parent.glob("hello_1.0.orig.tar.gz"))
     tarball.write_bytes(tarball.read_bytes() + b"\0")
-    with pytest.raises(Exception, match="does not match the size and SHA256"):
+    with pytest.raises(PublishError, match="does not match the size and SHA256"):
         publish(tmp_path / "repo", "trixie", [dsc], key.secret)
     assert not (tmp_path / "repo" / "pool").exists()
 
@@ -326,3 +326,47 @@ def test_repo_serve_command_serves_until_stopped(
         server.terminate()
         server.wait(timeout=10)
     assert main(["repo", "serve", str(tmp_path / "absent")]) == 2
+
+
+def _changes(
+    directory: Path, files: list[Path], name: str = "hello_1.0-1+hb1_amd64.changes"
+) -> Path:
+    """A .changes in dpkg-genchanges' format listing `files` (written here: a fixture)."""
+    import hashlib
+
+    sums = "".join(
+        f" {hashlib.sha256(f.read_bytes()).hexdigest()} {f.stat().st_size} {f.name}\n"
+        for f in files
+    )
+    changes = directory / name
+    changes.write_text(
+        "Format: 1.8\nSource: hello\nBinary: hello\nArchitecture: source amd64\n"
+        "Version: 1.0-1+hb1\nDistribution: trixie-hardbase\n"
+        f"Checksums-Sha256:\n{sums}"
+    )
+    return changes
+
+
+def test_a_changes_file_publishes_what_it_lists(
+    tmp_path: Path, archive: FixtureArchive, key: ArchiveKey
+) -> None:
+    import shutil
+
+    dsc = build_dsc(archive, "hello", "1.0-1+hb1")
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    listed = [build_deb(archive, "hello", "1.0-1+hb1", source="hello"), dsc,
+              *[p for p in dsc.parent.iterdir() if p.name.startswith("hello_1.0")
+                and not p.name.endswith((".dsc", ".deb"))]]  # fmt: skip
+    for path in listed:
+        shutil.copyfile(path, upload / path.name)
+    changes = _changes(upload, [upload / p.name for p in listed])
+    result = publish(tmp_path / "repo", "trixie", [changes], key.secret)
+    assert sorted((p.kind, p.name) for p in result.added) == [("deb", "hello"), ("dsc", "hello")]
+    sources = (tmp_path / "repo/dists/trixie-hardbase/main/source/Sources").read_text()
+    assert "Package: hello\n" in sources and "hello_1.0.orig.tar.gz" in sources
+    # a listed file that does not match: refused before anything is written
+    (upload / "hello_1.0.orig.tar.gz").write_bytes(b"changed")
+    with pytest.raises(PublishError, match="does not match the size and SHA256"):
+        publish(tmp_path / "repo2", "trixie", [changes], key.secret)
+    assert not (tmp_path / "repo2" / "pool").exists()
