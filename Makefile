@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 		echo "installing Debian packages:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	$(PYTHON) -m pip install -q -e '.[test,dev]'
+	$(PYTHON) -m pip install -q -e '.[serve,test,dev]'
 	$(PYTHON) scripts/fetch-peers --dest $(TOOLS)
 	@touch $(STAMP)
 

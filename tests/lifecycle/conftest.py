@@ -10,6 +10,7 @@ netbase_6.5_all.deb unpacked and rebuilt by dpkg-deb as 6.5+deb13u1.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -81,16 +82,24 @@ def world(
 ) -> Iterator[World]:
     monkeypatch.setenv("HARDBASE_KEY_PASSWORD", KEY_PASSWORD)
     monkeypatch.setenv("HARDBASE_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    archive = FixtureArchive(tmp_path / "archive")
-    for deb in real_debs.values():
+    with make_world(tmp_path, real_debs) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def make_world(root: Path, debs: dict[str, Path]) -> Iterator[World]:
+    """The archive (trixie holding `debs`, an empty trixie-security), keys, webhook receiver
+    and registry of a World under `root` (also used by tests/serve)."""
+    archive = FixtureArchive(root / "archive")
+    for deb in debs.values():
         archive.add_deb(deb, suite="trixie")
     archive.publish("trixie")
     archive.publish("trixie-security")
-    key, pub = write_keypair(tmp_path / "keys" / "cosign", KEY_PASSWORD)
+    key, pub = write_keypair(root / "keys" / "cosign", KEY_PASSWORD)
     webhook = WebhookReceiver(WEBHOOK_SECRET)
     try:
-        with running_registry(tmp_path / "registry") as registry:
-            yield World(tmp_path, archive, registry, webhook, real_debs, key, pub)
+        with running_registry(root / "registry") as registry:
+            yield World(root, archive, registry, webhook, debs, key, pub)
     finally:
         webhook.close()
         archive.close()

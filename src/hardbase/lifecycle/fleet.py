@@ -106,6 +106,21 @@ class ImageModel(_Model):
         return value
 
 
+class ServeModel(_Model):
+    """Settings of `hardbase serve`."""
+
+    anonymous_read: bool = False
+    sla_target: str | float = "24h"
+    max_body: int = Field(default=65536, ge=1024, le=16 << 20)
+
+    @field_validator("sla_target")
+    @classmethod
+    def _target(cls, value: str | float) -> str | float:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be more than 0")
+        return value
+
+
 class FleetModel(_Model):
     registry: RegistryModel
     state: str = DEFAULT_STATE
@@ -120,6 +135,7 @@ class FleetModel(_Model):
     lease: str | float = "10m"
     registry_wait: str | float = "15m"
     workdir: str | None = None
+    serve: ServeModel = Field(default_factory=ServeModel)
     images: list[ImageModel] = Field(min_length=1)
 
     @field_validator("interval", "lease", "registry_wait")
@@ -156,6 +172,13 @@ class ManagedImage:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    anonymous_read: bool = False
+    sla_target: float = 86400.0  # seconds from fix first seen to published
+    max_body: int = 65536  # bytes a request body may have
+
+
+@dataclass(frozen=True)
 class Fleet:
     path: Path
     registry: str
@@ -171,6 +194,7 @@ class Fleet:
     registry_wait: float
     workdir: Path
     images: tuple[ManagedImage, ...]
+    serve: ServeSettings = ServeSettings()
 
     def image(self, name: str) -> ManagedImage:
         for image in self.images:
@@ -276,6 +300,11 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
         registry_wait=parse_duration(model.registry_wait),
         workdir=workdir,
         images=tuple(images),
+        serve=ServeSettings(
+            anonymous_read=model.serve.anonymous_read,
+            sla_target=parse_duration(model.serve.sla_target),
+            max_body=model.serve.max_body,
+        ),
     )
 
 

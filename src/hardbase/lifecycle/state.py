@@ -360,10 +360,14 @@ class StateDB:
     # -- jobs ---------------------------------------------------------------------------------
 
     def create_job(
-        self, image: str, lock_hash: str, reason: str, plan: Mapping[str, Any], version_tag: str
-    ) -> tuple[Job, bool]:
-        """The job for (image, lock hash): created now (True) or already there (False)."""
-        key = f"{image}@{lock_hash}"
+        self, image: str, lock_hash: str, reason: str, plan: Mapping[str, Any], version_tag: str,
+        *, key: str | None = None,
+    ) -> tuple[Job, bool]:  # fmt: skip
+        """The job for (image, lock hash): created now (True) or already there (False).
+
+        `key` replaces the idempotency key image@lock for a job asked for by hand (a rebuild
+        of a lock that was already published)."""
+        key = key or f"{image}@{lock_hash}"
         existing = self.job_by_key(key)
         if existing is not None:
             return existing, False
