@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "HTTP API and dashboard"),
     "source": ("source", "fetch, verify and unpack a Debian source package"),
     "repo": ("repo", "hardbase's own signed archive: keygen, publish, serve"),
+    "patch": ("patch", "find a CVE fix and rebuild a Debian source package with it"),
 }
 
 

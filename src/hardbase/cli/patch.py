@@ -1,0 +1,125 @@
+"""Fix a CVE the Debian release left open by rebuilding its source package with a patch.
+
+`hardbase patch find SOURCE CVE --release R [--patch FILE]...` lists the candidate
+fixes, most trustworthy first: a patch in debian/patches of the same source in a
+newer Debian suite (the next release, then sid), matched by the CVE id in its file
+name, its DEP-3 header or the changelog entry naming it; then each --patch FILE
+whose DEP-3 header names the CVE and its Origin. For each it says where it came
+from and whether it applies to the release's source (patch -p1, no fuzz).
+It exits 0 when one applies, 1 when none does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hardbase.cli.progress import TerminalProgress
+from hardbase.errors import GateFailed, UsageError
+
+
+def _archive_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--release", required=True, metavar="CODENAME", help="e.g. bookworm")
+    parser.add_argument(
+        "--patch", action="append", default=[], type=Path, metavar="FILE",
+        help="a patch of your own (repeatable); its DEP-3 header must name the CVE "
+        "(Description:) and where the fix comes from (Origin:)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mirror", metavar="URL", help="the Debian mirror (default: http://deb.debian.org/debian)"
+    )
+    parser.add_argument(
+        "--security-mirror", metavar="URL", help="the mirror of the -security suites"
+    )
+    parser.add_argument(
+        "--keyring", type=Path, metavar="FILE",
+        help="the keyring the suites' InRelease must verify with (default: Debian's)",
+    )  # fmt: skip
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="patch_command", metavar="ACTION")
+    find = sub.add_parser("find", help="list the candidate fixes of a CVE", description=__doc__)
+    find.add_argument("source", metavar="SOURCE", help="a source (or binary) package name")
+    find.add_argument("cve", metavar="CVE", help="the CVE id, e.g. CVE-2026-11822")
+    _archive_options(find)
+    find.add_argument("--json", action="store_true", help="print the candidates as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.patch_command == "find":
+        return _find(args)
+    raise UsageError("say what to do: `hardbase patch find SOURCE CVE --release R`")
+
+
+def _archives(args: argparse.Namespace) -> Any:
+    from hardbase.debian.model import DEFAULT_KEYRING
+    from hardbase.patch.trees import Archives
+
+    return Archives(args.mirror, args.security_mirror, args.keyring or DEFAULT_KEYRING)
+
+
+def _find(args: argparse.Namespace) -> int:
+    from hardbase.patch.trees import check_cve, search
+    from hardbase.util.paths import cache_dir
+
+    cve = check_cve(args.cve)
+    for path in args.patch:
+        if not path.is_file():
+            raise UsageError(f"the patch {path} does not exist")
+    progress = TerminalProgress(enabled=not args.quiet and not args.json)
+    with tempfile.TemporaryDirectory(prefix="hardbase-patch-find-") as work:
+        found = search(
+            args.source, cve, args.release, Path(work), archives=_archives(args),
+            cache_dir=cache_dir(), patches=args.patch, progress=progress,
+        )  # fmt: skip
+    base = found.base
+    rows = [
+        {
+            "rank": i,
+            "kind": c.kind,
+            "patch": c.name,
+            "origin": c.origin,
+            "from": {"source": c.source, "version": c.version, "suite": c.suite}
+            if c.source
+            else {"file": str(c.path)},
+            "upstream": c.header.origin,
+            "matched_by": list(c.matched_by),
+            "fixes": list(c.cves),
+            "sha256": c.sha256,
+            "applies": c.check.clean,
+            "result": c.check.summary(),
+        }
+        for i, c in enumerate(found.candidates, 1)
+    ]
+    if args.json:
+        doc = {
+            "cve": cve,
+            "source": base.name,
+            "version": base.version,
+            "suite": base.suite,
+            "searched": [f"{n.name} {n.version} ({n.suite})" for n in found.newer],
+            "not_searched": [{"suite": s, "reason": why} for s, why in found.skipped],
+            "candidates": rows,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        searched = ", ".join(f"{n.version} ({n.suite})" for n in found.newer) or "none"
+        print(f"{cve} in {base.name} {base.version} ({base.suite}); newer sources read: {searched}")
+        for label, why in found.skipped:
+            print(f"not searched: {label}: {why}")
+        for i, c in enumerate(found.candidates, 1):
+            print(f"{i}. {c.origin}")
+            print(f"   matched by {', '.join(c.matched_by)}; fixes {', '.join(c.cves)}")
+            print(f"   sha256 {c.sha256}")
+            print(f"   {c.check.summary()} to {base.name} {base.version}")
+        if not found.candidates:
+            print(
+                "no candidate fix: no newer suite's debian/patches names it; give one with --patch"
+            )
+    if not any(c.check.clean for c in found.candidates):
+        raise GateFailed(f"no candidate fix for {cve} applies to {base.name} {base.version}")
+    return 0

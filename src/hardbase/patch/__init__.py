@@ -1,0 +1,1 @@
+"""Source-level patching: find a CVE fix, rebuild the Debian package with it, publish it."""
