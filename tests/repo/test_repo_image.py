@@ -38,7 +38,7 @@ def debian(tmp_path: Path) -> Iterator[FixtureArchive]:
 
 @pytest.fixture
 def key(tmp_path: Path) -> ArchiveKey:
-    return write_archive_key(tmp_path / "archive")
+    return write_archive_key(tmp_path / "archive", unencrypted=True)
 
 
 def spec(tmp_path: Path, debian: FixtureArchive, repo_url: str, keyring: Path) -> Path:

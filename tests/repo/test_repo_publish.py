@@ -33,7 +33,7 @@ from hardbase.source.fetch import fetch_source
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> ArchiveKey:
-    return write_archive_key(tmp_path_factory.mktemp("key") / "archive")
+    return write_archive_key(tmp_path_factory.mktemp("key") / "archive", unencrypted=True)
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_keygen_writes_a_0600_secret_and_never_overwrites(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prefix = tmp_path / "k"
-    assert main(["repo", "keygen", str(prefix)]) == 0
+    assert main(["repo", "keygen", str(prefix), "--no-password"]) == 0
     secret, public, fingerprint = capsys.readouterr().out.split()
     assert (secret, public) == (f"{prefix}.key", f"{prefix}.gpg")
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
@@ -61,7 +61,7 @@ def test_keygen_writes_a_0600_secret_and_never_overwrites(
     ).stdout
     assert f":{fingerprint}:" in listed
     before = Path(secret).read_bytes(), Path(public).read_bytes()
-    assert main(["repo", "keygen", str(prefix)]) == 2
+    assert main(["repo", "keygen", str(prefix), "--no-password"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "never overwrites" in err
     assert (Path(secret).read_bytes(), Path(public).read_bytes()) == before
@@ -370,3 +370,36 @@ def test_a_changes_file_publishes_what_it_lists(
     with pytest.raises(PublishError, match="does not match the size and SHA256"):
         publish(tmp_path / "repo2", "trixie", [changes], key.secret)
     assert not (tmp_path / "repo2" / "pool").exists()
+
+
+def test_a_protected_key_signs_only_with_its_passphrase(
+    tmp_path: Path, archive: FixtureArchive, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    prefix = tmp_path / "k"
+    monkeypatch.delenv("HARDBASE_ARCHIVE_KEY_PASSWORD", raising=False)
+    assert main(["repo", "keygen", str(prefix)]) == 2  # neither a passphrase nor --no-password
+    assert "HARDBASE_ARCHIVE_KEY_PASSWORD" in capsys.readouterr().err
+    assert not list(tmp_path.glob("k.*"))
+    monkeypatch.setenv("HARDBASE_ARCHIVE_KEY_PASSWORD", "correct horse")
+    assert main(["repo", "keygen", str(prefix)]) == 0
+    packets = subprocess.run(
+        ["gpg", "--list-packets"], input=Path(f"{prefix}.key").read_bytes(),
+        capture_output=True, check=False,
+    ).stdout.decode()  # fmt: skip
+    assert "protected" in packets and "gnu-dummy" not in packets
+    deb = build_deb(archive, "hello", "1.0-1+hb1")
+    repo = tmp_path / "repo"
+    publish_args = ["repo", "publish", str(repo), "--release", "trixie", "--key",
+                    f"{prefix}.key", str(deb)]  # fmt: skip
+    monkeypatch.setenv("HARDBASE_ARCHIVE_KEY_PASSWORD", "wrong")
+    capsys.readouterr()
+    assert main(publish_args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot sign" in err
+    assert not (repo / "pool").exists() and not (repo / "dists" / "trixie-hardbase").exists()
+    monkeypatch.setenv("HARDBASE_ARCHIVE_KEY_PASSWORD", "correct horse")
+    assert main(publish_args) == 0
+    subprocess.run(["gpgv", "--keyring", f"{prefix}.gpg",
+                    str(repo / "dists/trixie-hardbase/InRelease")], check=True,
+                   capture_output=True)  # fmt: skip

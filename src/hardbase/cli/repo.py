@@ -1,13 +1,15 @@
 """hardbase's own signed Debian archive of rebuilt packages.
 
 `hardbase repo keygen PREFIX` makes the archive's OpenPGP signing key:
-PREFIX.key (secret, mode 0600, no passphrase: keep it off the served
-directory) and PREFIX.gpg (the public keyring that gpgv, apt's Signed-By and a
-spec's `signed-by:` read). `hardbase repo publish REPO --release R --key
-PREFIX.key FILES...` adds .deb, .dsc (with the files it lists) and .changes
-files to the suite `R-hardbase` of REPO and signs its InRelease; a second
-publisher of the same REPO is refused while one runs, and readers never see a
-half-written index. `hardbase repo serve REPO` serves REPO over HTTP on
+PREFIX.key (secret, mode 0600, protected by the passphrase in
+HARDBASE_ARCHIVE_KEY_PASSWORD, or by none with --no-password; keep it off the
+served directory) and PREFIX.gpg (the public keyring that gpgv, apt's
+Signed-By and a spec's `signed-by:` read). `hardbase repo publish REPO
+--release R --key PREFIX.key FILES...` (the passphrase again in
+HARDBASE_ARCHIVE_KEY_PASSWORD) adds .deb, .dsc (with the files it lists) and
+.changes files to the suite `R-hardbase` of REPO and signs its InRelease; a
+second publisher of the same REPO is refused while one runs, and readers never
+see a half-written index. `hardbase repo serve REPO` serves REPO over HTTP on
 127.0.0.1 (any static web server that follows symlinks works in production).
 """
 
@@ -29,6 +31,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     keygen.add_argument(
         "--name", default="hardbase archive", help="the key's user id name (default: %(default)s)"
     )
+    keygen.add_argument(
+        "--no-password", action="store_true",
+        help="write the secret key without a passphrase (only with "
+        "HARDBASE_ARCHIVE_KEY_PASSWORD unset)",
+    )  # fmt: skip
     publish = sub.add_parser("publish", help="add packages to REPO and sign its index")
     publish.add_argument("repo", type=Path, metavar="REPO", help="the archive directory")
     publish.add_argument(
@@ -55,19 +62,23 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.repo_command == "keygen":
-        from hardbase.repo.keys import write_archive_key
+        from hardbase.repo.keys import password_from_env, write_archive_key
 
-        key = write_archive_key(args.prefix, args.name)
+        key = write_archive_key(
+            args.prefix, args.name, password=password_from_env(), unencrypted=args.no_password
+        )
         print(key.secret)
         print(key.public)
         print(key.fingerprint)
         return 0
     if args.repo_command == "publish":
+        from hardbase.repo.keys import password_from_env
         from hardbase.repo.publish import publish
 
         result = publish(
-            args.repo, args.release, args.files, args.key, archs=args.arch or ("amd64",)
-        )
+            args.repo, args.release, args.files, args.key, archs=args.arch or ("amd64",),
+            password=password_from_env(),
+        )  # fmt: skip
         for package in result.added:
             print(f"{package.name} {package.version} {package.arch} -> {package.pool_path}")
         print(

@@ -134,8 +134,12 @@ def publish(
     *,
     archs: Sequence[str] = ("amd64",),
     now: datetime | None = None,
+    password: bytes = b"",
 ) -> PublishResult:
-    """Add `files` (.deb, .dsc, .changes) to REPO's `<release>-hardbase` suite and sign it."""
+    """Add `files` (.deb, .dsc, .changes) to REPO's `<release>-hardbase` suite and sign it.
+
+    `key` is the archive's secret key, `password` its passphrase (empty for none).
+    """
     repo = Path(repo)
     if not release.isalpha() or not release.islower():
         raise UsageError(f"--release {release!r} is not a Debian codename such as trixie")
@@ -196,7 +200,14 @@ def publish(
                 _copy_to_pool(repo, file)
 
         inrelease = _write_suite(
-            repo, suite, packages, sources, all_archs, key, now, before_switch=add_pool_files
+            repo,
+            suite,
+            packages,
+            sources,
+            all_archs,
+            (key, password),
+            now,
+            before_switch=add_pool_files,
         )
     log.info("published %d packages to %s", len(added), suite)
     return PublishResult(suite, inrelease, tuple(added), len(packages), len(sources))
@@ -459,7 +470,7 @@ def _write_suite(
     packages: dict[tuple[str, ...], dict[str, str]],
     sources: dict[tuple[str, ...], dict[str, str]],
     archs: Sequence[str],
-    key: Path,
+    key: tuple[Path, bytes],
     now: datetime | None,
     *,
     before_switch: Callable[[], None],
@@ -492,7 +503,7 @@ def _write_suite(
         if before is not None and date <= before:
             date = before + timedelta(seconds=1)  # clients refuse an older Date (rollback)
         release = _release_text(suite, date, archs, listed)
-        signed = sign_release(release, key)
+        signed = sign_release(release, *key)
         (generation / "Release").write_bytes(release)
         (generation / "InRelease").write_bytes(signed.inrelease)
         (generation / "Release.gpg").write_bytes(signed.release_gpg)
