@@ -9,6 +9,7 @@ import pytest
 
 from hardbase.attest.keys import write_keypair
 from registry_fixture import KEY_PASSWORD, RegistryServer, running_registry
+from signing import SignedBuild, build_signed
 
 
 @pytest.fixture
@@ -26,3 +27,9 @@ def keypair(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def other_keypair(tmp_path: Path) -> tuple[Path, Path]:
     return write_keypair(tmp_path / "keys" / "other", "", unencrypted=True)
+
+
+@pytest.fixture
+def signed_build(tmp_path: Path, registry: RegistryServer) -> SignedBuild:
+    """`hardbase build --sign-key` (provenance, SPDX, CycloneDX) and `push --signatures`."""
+    return build_signed(tmp_path, registry)

@@ -14,20 +14,17 @@ import base64
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from archive_fixture import FixtureArchive
 from peers import need
-from registry_fixture import RegistryServer, make_image, run_hardbase
+from registry_fixture import RegistryServer, make_image
+from signing import PASSWORD, SignedBuild, hardbase
 
 pytestmark = pytest.mark.peers
 
-PASSWORD = "hb-Passw0rd"  # FIXTURE key passwords
-COSIGN_PW = "cosign-Passw0rd"
+COSIGN_PW = "cosign-Passw0rd"  # FIXTURE key password
 REGISTRY = ["--allow-insecure-registry", "--allow-http-registry"]
 TYPES = {
     "slsaprovenance1": "https://slsa.dev/provenance/v1",
@@ -71,43 +68,13 @@ def verify_attestation(home: Path, pub: Path, ref: str, kind: str) -> list[dict[
     ]
 
 
-def hardbase(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return run_hardbase(*args, env={"HARDBASE_KEY_PASSWORD": "", "COSIGN_PASSWORD": "", **env})
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> Iterator[FixtureArchive]:
-    with FixtureArchive(tmp_path / "fixture") as fixture:
-        fixture.add_package("hello", "2.0-1", files={"usr/bin/hello": b"#!hello\n"},
-                            modes={"usr/bin/hello": 0o755})  # fmt: skip
-        fixture.publish("stable")
-        yield fixture
-
-
 def test_cosign_verifies_every_signature_and_attestation_hardbase_writes(
-    tmp_path: Path, archive: FixtureArchive, registry: RegistryServer, home: Path
+    signed_build: SignedBuild, home: Path
 ) -> None:
-    keys = tmp_path / "keys" / "hb"
-    keys.parent.mkdir()
-    made = hardbase("keygen", "--output-prefix", str(keys), HARDBASE_KEY_PASSWORD=PASSWORD)
-    assert made.returncode == 0, made.stderr
-    key, pub = Path(f"{keys}.key"), Path(f"{keys}.pub")
-    spec = tmp_path / "hello.yaml"
-    spec.write_text(yaml.safe_dump({
-        "name": "hello", "packages": ["hello"], "entrypoint": ["/usr/bin/hello"],
-        "sources": [{"uris": [archive.url], "suites": ["stable"],
-                     "signed-by": str(archive.keyring)}],
-    }))  # fmt: skip
-    repository = f"{registry.host}/hardbase/hello"
-    built = hardbase("-q", "build", str(spec), "-o", str(tmp_path / "out"), "--sign-key",
-                     str(key), "--sign-identity", repository,
-                     HARDBASE_KEY_PASSWORD=PASSWORD)  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    digest = built.stdout.strip().splitlines()[-1]
+    build = signed_build
+    repository, digest, key, pub = build.repository, build.digest, build.key, build.pub
     dest = f"docker://{repository}:1"
-    pushed = hardbase("-q", "push", "--insecure", "--signatures", f"oci:{tmp_path / 'out'}", dest)
-    assert pushed.returncode == 0, pushed.stderr
-    vex = tmp_path / "vex.json"  # FIXTURE statement about a made-up CVE id
+    vex = build.tmp / "vex.json"  # FIXTURE statement about a made-up CVE id
     made_vex = hardbase("vex", "create", "--image", dest, "--insecure", "--vuln", "CVE-0000-0001",
                         "--status", "not_affected", "--justification", "component_not_present",
                         "-o", str(vex))  # fmt: skip

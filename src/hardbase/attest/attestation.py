@@ -31,6 +31,7 @@ SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom"
 OPENVEX = "https://openvex.dev/ns"
+TITLE = "org.opencontainers.image.title"  # the file name `oras pull` writes a layer to
 
 # cosign's `--type` names (and their URIs), which `sign --type` and `verify --require` take.
 PREDICATE_TYPES = {
@@ -88,18 +89,26 @@ def attach(
     predicate_type: str,
     *,
     replace: bool = True,
+    subject: Descriptor | None = None,
 ) -> str:
     """Add an envelope to the image's `.att` manifest; returns that manifest's digest.
 
     With `replace`, earlier attestations of the same predicate type are dropped.
+    With `subject` (the image's descriptor) the manifest is also an OCI 1.1 referrer
+    of the image (store.publish), each layer named for `oras pull`.
     """
     data = json.dumps(envelope_json, separators=(",", ":")).encode()
     layer = store.put_blob(data, cosign.DSSE_ENVELOPE)
+    short = next((k for k, v in PREDICATE_TYPES.items() if v == predicate_type), "attestation")
     layer = Descriptor(
         layer.media_type,
         layer.digest,
         layer.size,
-        annotations={cosign.SIGNATURE_ANNOTATION: "", cosign.PREDICATE_ANNOTATION: predicate_type},
+        annotations={
+            cosign.SIGNATURE_ANNOTATION: "",
+            cosign.PREDICATE_ANNOTATION: predicate_type,
+            TITLE: f"{short}.{layer.digest.partition(':')[2][:12]}.dsse.json",
+        },
     )
     tag = artifact_tag(image_digest, "att")
     kept = [
@@ -110,7 +119,7 @@ def attach(
             replace and (old.annotations or {}).get(cosign.PREDICATE_ANNOTATION) == predicate_type
         )
     ]
-    return publish(store, tag, [*kept, layer])
+    return publish(store, tag, [*kept, layer], subject=subject, artifact_type=cosign.DSSE_ENVELOPE)
 
 
 def attest_image(
@@ -141,6 +150,7 @@ def attest_image(
             envelope(key, canonical_json(doc)),
             predicate_type,
             replace=replace,
+            subject=image,
         )
         log.debug("attested %s for %s", predicate_type, image.digest)
         return image.digest

@@ -1,8 +1,12 @@
 """Where signatures and attestations live: beside the image, under cosign's tags.
 
 For `docker://HOST/REPO` the artifacts are manifests tagged
-`sha256-<hex>.sig` / `.att` in the same repository; for `oci:DIR` they are
-entries of the layout's index with those tags.
+`sha256-<hex>.sig` / `.att` / `.sbom` in the same repository; for `oci:DIR` they
+are entries of the layout's index with those tags. The `.att` and `.sbom`
+manifests also name the image as their OCI 1.1 `subject` (with an
+`artifactType`, and a file name on each layer), and the referrers tag schema's
+index `sha256-<hex>` lists them, so OCI 1.1 tools (`oras discover`, `oras pull`)
+find them on registries with or without the referrers API.
 """
 
 from __future__ import annotations
@@ -57,8 +61,10 @@ class ArtifactStore(ABC):
     def put_blob(self, data: bytes, media_type: str) -> Descriptor: ...
 
     @abstractmethod
-    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
-        """Store an OCI manifest under `tag`; returns its digest."""
+    def put_manifest(
+        self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
+    ) -> str:
+        """Store an OCI manifest (or index) under `tag`; returns its digest."""
 
     @abstractmethod
     def tags(self) -> list[str]: ...
@@ -106,8 +112,10 @@ class RegistryStore(ArtifactStore):
         self.client.push_blob(desc, lambda: _BytesReader(data))  # type: ignore[arg-type,return-value]
         return desc
 
-    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
-        return self.client.put_manifest(tag, canonical_json(manifest), mt.OCI_MANIFEST)
+    def put_manifest(
+        self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
+    ) -> str:
+        return self.client.put_manifest(tag, canonical_json(manifest), media_type)
 
     def tags(self) -> list[str]:
         return self.client.list_tags()
@@ -162,8 +170,10 @@ class LayoutStore(ArtifactStore):
     def put_blob(self, data: bytes, media_type: str) -> Descriptor:
         return self.layout.put_bytes(data, media_type)
 
-    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
-        desc = self.layout.put_json(manifest, mt.OCI_MANIFEST)
+    def put_manifest(
+        self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
+    ) -> str:
+        desc = self.layout.put_json(manifest, media_type)
         self.layout.set_entry(desc, tag)
         return desc.digest
 
@@ -208,7 +218,9 @@ class ArchiveStore(ArtifactStore):
     def put_blob(self, data: bytes, media_type: str) -> Descriptor:
         raise self._read_only()
 
-    def put_manifest(self, manifest: dict[str, Any], tag: str) -> str:
+    def put_manifest(
+        self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
+    ) -> str:
         raise self._read_only()
 
     def tags(self) -> list[str]:
@@ -268,8 +280,60 @@ def existing_layers(store: ArtifactStore, tag: str, media_type: str) -> list[Des
     ]
 
 
-def publish(store: ArtifactStore, tag: str, layers: list[Descriptor]) -> str:
-    """Store an artifact manifest of `layers` (with cosign's config) under `tag`."""
+def publish(
+    store: ArtifactStore,
+    tag: str,
+    layers: list[Descriptor],
+    *,
+    subject: Descriptor | None = None,
+    artifact_type: str | None = None,
+) -> str:
+    """Store an artifact manifest of `layers` (with cosign's config) under `tag`.
+
+    With `subject` (the image) and `artifact_type`, the manifest is also an OCI 1.1
+    referrer of the image, listed in the referrers tag schema's index.
+    """
     config_data, config = cosign.config_descriptor(layers)
     store.put_blob(config_data, config.media_type)
-    return store.put_manifest(cosign.artifact_manifest(config, layers), tag)
+    manifest = cosign.artifact_manifest(config, layers)
+    if subject is None or artifact_type is None:
+        return store.put_manifest(manifest, tag)
+    manifest["artifactType"] = artifact_type
+    manifest["subject"] = Descriptor(subject.media_type, subject.digest, subject.size).to_json()
+    digest = store.put_manifest(manifest, tag)
+    entry = Descriptor(
+        mt.OCI_MANIFEST,
+        digest,
+        len(canonical_json(manifest)),
+        annotations={REFERRER_TAG: tag},
+        artifact_type=artifact_type,
+    )
+    _list_referrer(store, subject.digest, entry)
+    return digest
+
+
+# On each entry of the referrers index: the cosign tag it is the manifest of, so a newer
+# manifest under that tag replaces the entry rather than piling up.
+REFERRER_TAG = "dev.hardbase.artifact.tag"
+
+
+def referrers_tag(digest: str) -> str:
+    """The referrers tag schema's tag for an image digest: `sha256-<hex>`."""
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}-{hexpart}"
+
+
+def _list_referrer(store: ArtifactStore, subject: str, entry: Descriptor) -> None:
+    tag = referrers_tag(subject)
+    found = store.get_tagged(tag)
+    listed = found[1].get("manifests") if found is not None else None
+    kept = [
+        m
+        for m in (listed if isinstance(listed, list) else [])
+        if isinstance(m, dict)
+        and m.get("digest") != entry.digest
+        and (m.get("annotations") or {}).get(REFERRER_TAG)
+        != (entry.annotations or {})[REFERRER_TAG]
+    ]
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [*kept, entry.to_json()]}
+    store.put_manifest(index, tag, mt.OCI_INDEX)

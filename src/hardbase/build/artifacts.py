@@ -20,6 +20,7 @@ from hardbase.build.lock import Lock
 from hardbase.build.pipeline import BuildResult
 from hardbase.build.spec import ImageSpec
 from hardbase.errors import UsageError
+from hardbase.oci.layout import Descriptor
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 
@@ -66,6 +67,8 @@ def write_sboms(result: BuildResult, name: str, created: str) -> dict[str, Path]
     return paths
 
 
+# The OCI 1.1 artifactType of the `.sbom` manifest (one layer per format and architecture).
+SBOM_ARTIFACT = "application/vnd.hardbase.sbom.v1+json"
 # Media types cosign uses for `cosign attach sbom`.
 SBOM_MEDIA_TYPES = {
     "spdx-json": "text/spdx+json",
@@ -81,15 +84,17 @@ def attach_sboms(result: BuildResult, sboms: dict[str, Path]) -> str | None:
     """
     if result.format != "oci" or not sboms:
         return None
+    from hardbase.attest.attestation import TITLE
     from hardbase.attest.store import artifact_tag, open_store, publish
 
     tag = artifact_tag(result.index_digest, "sbom")
     with open_store(result.reference) as store:
-        layers = [
-            store.put_blob(path.read_bytes(), SBOM_MEDIA_TYPES[name.split("/", 1)[1]])
-            for name, path in sorted(sboms.items())
-        ]
-        publish(store, tag, layers)
+        layers = []
+        for name, path in sorted(sboms.items()):
+            blob = store.put_blob(path.read_bytes(), SBOM_MEDIA_TYPES[name.split("/", 1)[1]])
+            named = {TITLE: path.name}  # the file `oras pull` writes
+            layers.append(Descriptor(blob.media_type, blob.digest, blob.size, annotations=named))
+        publish(store, tag, layers, subject=store.resolve(), artifact_type=SBOM_ARTIFACT)
     return tag
 
 

@@ -42,7 +42,8 @@ from hardbase.util.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
+# cosign's tags, then the referrers tag schema's index (`sha256-<hex>`) that lists them.
+SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom", "")
 
 
 BLOB_WORKERS = 4  # uploads at once, as skopeo and crane do
@@ -260,7 +261,8 @@ def copy(
     """Copy the image `src` names to `dest`; `options` go to RegistryClient (e.g. chunk_size).
 
     With `signatures`, cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags that the
-    source holds for the image are copied after it.
+    source holds for the image are copied after it, then the referrers index
+    `sha256-<hex>` that lists the `.att` and `.sbom` manifests.
     """
     src_ref, dest_ref = _as_ref(src), _as_ref(dest)
     progress = progress or NullProgress()
