@@ -239,3 +239,13 @@ def test_release_entries_defaults() -> None:
     ]
     other = release_entries("trixie", mirror="http://mirror.example/debian/")
     assert other[0].uris == ("http://mirror.example/debian-security",)
+
+
+@pytest.mark.parametrize("command", [["source"], ["repo"], ["source", "fetch", "x="]])
+def test_a_missing_action_or_version_is_a_usage_error(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = ["--release", "trixie", "--output", str(tmp_path / "o")] if len(command) > 2 else []
+    assert main([*command, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("hardbase: error: ")
