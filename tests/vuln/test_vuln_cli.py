@@ -273,7 +273,7 @@ def test_scan_states_data_coverage(
     assert cov["pypi"]["packages"] == 1 and not cov["pypi"]["covered"]
     assert "no PyPI vulnerability data" in cov["pypi"]["warning"]
     assert cov["debian-fixed"]["covered"] and cov["debian-fixed"]["sources"] == ["debian-tracker"]
-    assert cov["go"]["packages"] is None and not cov["go"]["covered"]
+    assert cov["go"]["packages"] == 0 and cov["go"]["covered"]  # no Go binary in the image
     assert "no PyPI vulnerability data" in err
     code, out, _ = run(capsys, "scan", image, "--db", unrated_db)
     assert "warning: no PyPI vulnerability data in the database" in out

@@ -51,7 +51,7 @@ def test_osv_from_directory(db: VulnDB) -> None:
     stats = get_importer("osv").run(db, [str(DATA / "osv")], NullProgress())
     assert stats.advisories == 4
     assert stats.details["withdrawn"] == 1
-    assert stats.details["other_ecosystem"] == 2  # the Go entry and the Go-only record
+    assert stats.details["other_ecosystem"] == 2  # the RubyGems entry and the Packagist record
     _check_osv(db)
     source = db.source("osv")
     assert source is not None and source.records == 4

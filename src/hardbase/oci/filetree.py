@@ -2,8 +2,10 @@
 
 `walk_layers` applies each layer in order with OCI whiteout semantics and keeps
 a listing of every final path (type, mode, owner, size, link target, layer),
-plus the content of the few files a caller asks for. `walk_dir` gives the same
-view of a root filesystem directory (the `dir:` transport).
+plus the content of the few files a caller asks for. An `Inspector` can also
+look at other files (binaries, archives) as they stream past and keep only a
+small result per file. `walk_dir` gives the same view of a root filesystem
+directory (the `dir:` transport).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, Literal, Protocol, cast
 
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layout import Descriptor
@@ -29,6 +31,7 @@ Want = Callable[[str], bool]
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 MAX_KEEP = 64 << 20  # a wanted file larger than this is listed but its content not kept
+MAX_INSPECT = 512 << 20  # an inspected file larger than this is listed, not inspected
 _MAX_HOPS = 40  # symlinks followed in one resolution, as Linux's MAXSYMLINKS
 SHELLS = ("bin/sh", "bin/bash", "bin/dash", "bin/ash", "bin/busybox", "bin/zsh")
 
@@ -59,6 +62,15 @@ class FileInfo:
         return self.kind != "symlink" and bool(self.mode & stat.S_IWOTH)
 
 
+class Inspector(Protocol):
+    """Looks at files that are not kept: `wants` from the tar header, then `inspect`
+    with the file's bytes, returning what to keep (small) or None."""
+
+    def wants(self, path: str, mode: int, size: int) -> bool: ...
+
+    def inspect(self, path: str, data: bytes) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class FileContent:
     """The kept content of a wanted file and the layer it came from."""
@@ -75,6 +87,7 @@ class FileTreeResult:
     contents: Mapping[str, FileContent]  # wanted regular files only
     skipped: tuple[Skipped, ...] = ()
     layers: tuple[str, ...] = ()  # layer digests, bottom first
+    inspected: Mapping[str, FileContent] = field(default_factory=dict)  # Inspector results
 
     @property
     def file_count(self) -> int:
@@ -152,11 +165,12 @@ class FileTreeResult:
 
 
 class _Node:
-    __slots__ = ("info", "content", "layer", "children")
+    __slots__ = ("info", "content", "inspected", "layer", "children")
 
     def __init__(self, info: FileInfo | None, layer: int) -> None:
         self.info = info  # None only for the root
         self.content: FileContent | None = None
+        self.inspected: FileContent | None = None
         self.layer = layer
         self.children: dict[str, _Node] | None = {} if info is None or info.kind == "dir" else None
 
@@ -219,15 +233,20 @@ class _Tree:
             if _prune(node.children[name], layer):
                 del node.children[name]
 
-    def listing(self) -> tuple[dict[str, FileInfo], dict[str, FileContent]]:
+    def listing(
+        self,
+    ) -> tuple[dict[str, FileInfo], dict[str, FileContent], dict[str, FileContent]]:
         files: dict[str, FileInfo] = {}
         contents: dict[str, FileContent] = {}
+        inspected: dict[str, FileContent] = {}
         for path, node in _walk(self.root, ""):
             if node.info is not None:
                 files[path] = node.info
             if node.content is not None:
                 contents[path] = node.content
-        return files, contents
+            if node.inspected is not None:
+                inspected[path] = node.inspected
+        return files, contents, inspected
 
 
 def _prune(node: _Node, layer: int) -> bool:
@@ -254,13 +273,15 @@ def walk_layers(
     *,
     limits: Limits = DEFAULT_LIMITS,
     max_keep: int = MAX_KEEP,
+    inspector: Inspector | None = None,
 ) -> FileTreeResult:
     """Stream every layer of `image` from `source` and return its final filesystem.
 
     Each blob is read through VerifyingReader, so a digest mismatch fails with
     IntegrityError; the uncompressed stream is also checked against the
     config's diff_ids. Contents are kept only for regular files where
-    `want(path)` is true.
+    `want(path)` is true; other regular files the inspector wants are passed
+    to it as they stream past.
     """
     tree = _Tree()
     skipped: list[Skipped] = []
@@ -272,15 +293,19 @@ def walk_layers(
                 "not a filesystem layer; is this an artifact rather than an image?"
             )
         where = f"layer {desc.digest} of {image.ref}"
-        reader = _apply_layer(source, desc, where, index, tree, want, limits, max_keep)
+        reader = _apply_layer(
+            source, desc, where, index, tree, _Wants(want, max_keep, inspector), limits
+        )
         skipped.extend(reader.skipped)
         if diff_ids and reader.diff_id != diff_ids[index]:
             raise IntegrityError(
                 f"{where} uncompresses to {reader.diff_id} but the image config says "
                 f"{diff_ids[index]}; the image is corrupt"
             )
-    files, contents = tree.listing()
-    return FileTreeResult(files, contents, tuple(skipped), tuple(d.digest for d in image.layers))
+    files, contents, inspected = tree.listing()
+    return FileTreeResult(
+        files, contents, tuple(skipped), tuple(d.digest for d in image.layers), inspected
+    )
 
 
 def _diff_ids(image: ResolvedImage) -> list[str]:
@@ -298,20 +323,26 @@ def _diff_ids(image: ResolvedImage) -> list[str]:
     return [str(i) for i in ids]
 
 
+@dataclass(frozen=True)
+class _Wants:
+    want: Want
+    max_keep: int
+    inspector: Inspector | None
+
+
 def _apply_layer(
     source: ImageSource,
     desc: Descriptor,
     where: str,
     index: int,
     tree: _Tree,
-    want: Want,
+    wants: _Wants,
     limits: Limits,
-    max_keep: int,
 ) -> LayerReader:
     with VerifyingReader(source.open_blob(desc), desc, str(source.ref)) as raw:
         reader = LayerReader(cast(IO[bytes], raw), where, limits=limits)
         for member in reader:
-            _apply_member(member, reader, desc.digest, index, tree, want, max_keep)
+            _apply_member(member, reader, desc.digest, index, tree, wants)
     return reader
 
 
@@ -321,8 +352,7 @@ def _apply_member(
     digest: str,
     index: int,
     tree: _Tree,
-    want: Want,
-    max_keep: int,
+    wants: _Wants,
 ) -> None:
     head, _, name = member.path.rpartition("/")
     if name.startswith(WHITEOUT):
@@ -345,8 +375,16 @@ def _apply_member(
         digest,
     )
     node = tree.put(info, index)
-    if not want(member.path):
+    if not wants.want(member.path):
+        if member.kind == "file" and _inspects(wants.inspector, info):
+            assert wants.inspector is not None
+            _inspect(wants.inspector, node, member.path, reader.read(MAX_INSPECT), digest)
+        elif member.kind == "hardlink":
+            target = tree.lookup(member.link)
+            if target is not None and target.inspected is not None:
+                node.inspected = FileContent(target.inspected.data, digest)
         return
+    max_keep = wants.max_keep
     if member.kind == "file":
         if member.size > max_keep:
             log.warning(
@@ -360,7 +398,24 @@ def _apply_member(
             node.content = FileContent(target.content.data, digest)
 
 
-def walk_dir(root: Path, want: Want, *, max_keep: int = MAX_KEEP) -> FileTreeResult:
+def _inspects(inspector: Inspector | None, info: FileInfo) -> bool:
+    if inspector is None or not inspector.wants(info.path, info.mode, info.size):
+        return False
+    if info.size > MAX_INSPECT:
+        log.warning("not inspecting %s: larger than %d bytes", info.path, MAX_INSPECT)
+        return False
+    return True
+
+
+def _inspect(inspector: Inspector, node: _Node, path: str, data: bytes, layer: str) -> None:
+    result = inspector.inspect(path, data)
+    if result is not None:
+        node.inspected = FileContent(result, layer)
+
+
+def walk_dir(
+    root: Path, want: Want, *, max_keep: int = MAX_KEEP, inspector: Inspector | None = None
+) -> FileTreeResult:
     """The same view of a root filesystem directory; symlinks are listed, never followed."""
     if not root.is_dir():
         raise ImageError(f"{root} is not a directory; dir: needs a root filesystem directory")
@@ -392,8 +447,13 @@ def walk_dir(root: Path, want: Want, *, max_keep: int = MAX_KEEP) -> FileTreeRes
                 data = _read_file(full, rel, where, max_keep)
                 if data is not None:
                     node.content = FileContent(data, "")
-    files, contents = tree.listing()
-    return FileTreeResult(files, contents, tuple(skipped), ())
+            elif info.kind == "file" and _inspects(inspector, info):
+                assert inspector is not None
+                data = _read_file(full, rel, where, MAX_INSPECT)
+                if data is not None:
+                    _inspect(inspector, node, rel, data, "")
+    files, contents, inspected = tree.listing()
+    return FileTreeResult(files, contents, tuple(skipped), (), inspected)
 
 
 def _stat_info(rel: str, full: str, st: os.stat_result) -> FileInfo | None:

@@ -1,12 +1,15 @@
-"""What is installed in an image: OS release, Debian, Python and npm packages.
+"""What is installed in an image: OS release, Debian, Python, npm, Go, Maven and Rust packages.
 
 One streaming pass over the image's layers (or a `dir:` root filesystem) keeps
 only the files that declare packages, plus whatever a caller's `want_paths`
-asks for (the SBOM collects copyright files in the same pass).
+asks for (the SBOM collects copyright files in the same pass). Executables and
+Java archives are inspected as they stream past (`vuln/lang`): only the
+packages found in them are kept.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shlex
@@ -17,11 +20,12 @@ from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
 from hardbase.errors import UsageError
-from hardbase.oci.filetree import FileTreeResult, walk_dir, walk_layers
+from hardbase.oci.filetree import FileTreeResult, Inspector, walk_dir, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.safetar import DEFAULT_LIMITS, Limits
 from hardbase.oci.transports.open import open_source
 from hardbase.util import jsondoc
+from hardbase.vuln.lang import golang, java, rust
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,7 @@ def inventory(
     arch: str | None = None,
     want_paths: Callable[[str], bool] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    inspector: Inspector | None = None,
 ) -> InventoryResult:
     """Read the packages installed in `ref` (one platform: `arch`, default amd64 or the first).
 
@@ -74,6 +79,7 @@ def inventory(
     if isinstance(ref, str):
         ref = parse_reference(ref)
     extra = want_paths
+    inspector = inspector or BinaryInspector()
 
     def want(path: str) -> bool:
         return wants(path) or (extra is not None and extra(path))
@@ -81,11 +87,11 @@ def inventory(
     if ref.transport == "dir":
         if ref.path is None:
             raise UsageError(f"'{ref}' names no directory")
-        tree = walk_dir(ref.path, want)
+        tree = walk_dir(ref.path, want, inspector=inspector)
         return InventoryResult(inventory_from_tree(tree, reference=str(ref)), tree)
     with open_source(ref, insecure=insecure) as source:
         image = source.resolve(arch)
-        tree = walk_layers(source, image, want, limits=limits)
+        tree = walk_layers(source, image, want, limits=limits, inspector=inspector)
     found = inventory_from_tree(
         tree,
         reference=str(ref),
@@ -110,7 +116,9 @@ def inventory_from_tree(
             packages.extend(_npm(tree, path))
         elif _PY_DIST_INFO.search(path) or _PY_EGG_INFO.search(path):
             packages.extend(_python(tree, path))
-    packages = _without_debian_python(tree, packages)
+    for path, content in sorted(tree.inspected.items()):
+        packages.extend(_inspected(path, content.data, content.layer))
+    packages = _without_debian_owned(tree, packages)
     unique = {(p.type, p.name, p.version, p.arch, p.path): p for p in packages}
     ordered = sorted(unique.values(), key=lambda p: (p.type, p.name, p.version, p.arch, p.path))
     if not architecture:
@@ -118,14 +126,15 @@ def inventory_from_tree(
     return Inventory(reference, digest, os_release, tuple(ordered), architecture)
 
 
-def _without_debian_python(
+def _without_debian_owned(
     tree: FileTreeResult, packages: list[InstalledPackage]
 ) -> list[InstalledPackage]:
-    """Drop Python distributions that a Debian package installed: the deb is what is
-    matched (Debian fixes its own versions), as Trivy does. A distribution is Debian's
-    when its metadata file is in a package's file list: dpkg's `var/lib/dpkg/info/*.list`,
-    or the `status.d/NAME.md5sums` of distroless-style images (hardbase's included).
-    The path alone (/usr/lib/python3/dist-packages) is not taken as proof: a file
+    """Drop language packages found in files a Debian package installed (Python
+    distributions, Go and Rust binaries, Java archives): the deb is what is matched
+    (Debian fixes its own builds and versions), as Trivy does. A file is Debian's
+    when it is in a package's file list: dpkg's `var/lib/dpkg/info/*.list`, or the
+    `status.d/NAME.md5sums` of distroless-style images (hardbase's included). The
+    path alone (/usr/lib/python3/dist-packages) is not taken as proof: a file
     placed there by hand or by pip is not Debian's."""
     if not any(p.type == "deb" for p in packages):
         return packages
@@ -140,7 +149,7 @@ def _without_debian_python(
                          for line in text.splitlines() if line.strip())  # fmt: skip
     kept = []
     for package in packages:
-        if package.type == "pypi" and package.path in owned:
+        if package.type in LANGUAGE_TYPES and package.path in owned:
             log.debug("%s is Debian's (%s): matched as the deb", package.name, package.path)
             continue
         kept.append(package)
@@ -331,3 +340,107 @@ def _npm(tree: FileTreeResult, path: str) -> list[InstalledPackage]:
             licenses=licenses,
         )
     ]
+
+
+# -- binaries and archives ---------------------------------------------------------------
+
+LANGUAGE_TYPES = frozenset({"pypi", "golang", "maven", "cargo"})
+_MIN_BINARY = 1024  # smaller executables are scripts and stubs, never Go or Rust programs
+
+
+class BinaryInspector:
+    """Finds Go and cargo-auditable Rust binaries among executables, and Java archives.
+
+    What it keeps per file is a small JSON list of packages; a file whose package
+    data is corrupt is reported with one warning and left out, and the walk goes on.
+    """
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        if java.is_archive(path):
+            return True
+        return bool(mode & 0o111) and size >= _MIN_BINARY
+
+    def inspect(self, path: str, data: bytes) -> bytes | None:
+        try:
+            if java.is_archive(path):
+                found = _maven(java.parse(data, path), path)
+            elif data[:4] == b"\x7fELF":
+                found = _go(golang.parse(data)) + _cargo(rust.parse(data))
+            else:
+                return None
+        except java.JarError as exc:
+            log.warning("ignoring the Java archive /%s: %s; the rest of the image is scanned",
+                        path, exc)  # fmt: skip
+            return None
+        except golang.GoBuildInfoError as exc:
+            log.warning("ignoring the Go build information of /%s: %s; the rest of the image "
+                        "is scanned", path, exc)  # fmt: skip
+            return None
+        except rust.AuditDataError as exc:
+            log.warning("ignoring the Rust dependency list of /%s: %s; the rest of the image "
+                        "is scanned", path, exc)  # fmt: skip
+            return None
+        return json.dumps(found, sort_keys=True).encode() if found else None
+
+
+def _go(binary: golang.GoBinary | None) -> list[dict[str, str]]:
+    if binary is None:
+        return []
+    found = [
+        _entry("golang", "stdlib", binary.stdlib_version, _go_purl("stdlib", binary.stdlib_version))
+    ]
+    if binary.main is not None:
+        main = binary.main
+        purl = _go_purl(main.path, main.version)
+        found.append(_entry("golang", main.path, main.version, purl, main="true"))
+    for dep in binary.deps:
+        if dep.path.startswith((".", "/")):
+            continue  # replaced by a local directory: no module version to name or match
+        found.append(_entry("golang", dep.path, dep.version, _go_purl(dep.path, dep.version)))
+    return found
+
+
+def _go_purl(path: str, version: str) -> str:
+    # the purl spec lowercases Go module paths (Trivy and Syft do); names keep their case
+    namespace, _, name = path.lower().rpartition("/")
+    return PackageURL(
+        type="golang", namespace=namespace or None, name=name, version=version or None
+    ).to_string()
+
+
+def _cargo(crates: tuple[rust.Crate, ...] | None) -> list[dict[str, str]]:
+    return [
+        _entry("cargo", c.name, c.version,
+               PackageURL(type="cargo", name=c.name, version=c.version).to_string())
+        for c in crates or ()
+    ]  # fmt: skip
+
+
+def _maven(artifacts: list[java.Artifact], path: str) -> list[dict[str, str]]:
+    found = []
+    for a in artifacts:
+        purl = PackageURL(
+            type="maven", namespace=a.group or None, name=a.artifact, version=a.version
+        )
+        entry = _entry("maven", a.name, a.version, purl.to_string(), evidence=a.evidence)
+        if a.path != path:  # inside a nested archive
+            entry["archive"] = a.path
+        found.append(entry)
+    return found
+
+
+def _entry(kind: str, name: str, version: str, purl: str, **extra: str) -> dict[str, str]:
+    return {"type": kind, "name": name, "version": version, "purl": purl, **extra}
+
+
+def _inspected(path: str, data: bytes, layer: str) -> list[InstalledPackage]:
+    out = []
+    for entry in jsondoc.loads(data):
+        extra = {k: v for k, v in entry.items() if k not in ("type", "name", "version", "purl")}
+        out.append(
+            InstalledPackage(
+                type=entry["type"], name=entry["name"], version=entry["version"],
+                purl=entry["purl"], layer=layer, path=path, extra=extra,
+            )
+        )  # fmt: skip
+    return out

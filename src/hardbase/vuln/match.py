@@ -2,7 +2,9 @@
 
 Debian packages match by source package and dpkg ordering in the image's
 release (`debian:12`, `debian:13`); PyPI packages by PEP 503 name and PEP 440;
-npm packages by semver. When several sources describe the same vulnerability
+npm and crates.io packages by semver; Go modules (and `stdlib`, the toolchain)
+by module path and semver without the `v`; Maven artifacts by `group:artifact`
+and Maven's own ordering. When several sources describe the same vulnerability
 of the same package (same id or alias), their findings merge into one.
 """
 
@@ -146,9 +148,34 @@ def compare_semver(a: str, b: str) -> int:
     return -1 if ka < kb else 1
 
 
+_GO_SHORT = re.compile(r"^v?(\d+)\.(\d+)((?:[-+].*)?)$")
+
+
+def compare_go(a: str, b: str) -> int:
+    """Go module versions (`v1.2.3`, pseudo-versions, `+incompatible`) and toolchain
+    versions (`v1.22` is go1.22.0's old spelling) by semver."""
+    return compare_semver(_go_version(a), _go_version(b))
+
+
+def _go_version(text: str) -> str:
+    m = _GO_SHORT.match(text)
+    return f"{m.group(1)}.{m.group(2)}.0{m.group(3)}" if m else text
+
+
+def compare_maven(a: str, b: str) -> int:
+    from hardbase.vuln.mavenversion import compare
+
+    result = compare(a, b)
+    return (result > 0) - (result < 0)
+
+
 def comparator_for(ecosystem: str, range_type: str = "ECOSYSTEM") -> Comparator:
-    if range_type == "SEMVER" or ecosystem == "npm":
+    if ecosystem == "go":
+        return compare_go
+    if range_type == "SEMVER" or ecosystem in ("npm", "crates.io"):
         return compare_semver
+    if ecosystem == "maven":
+        return compare_maven
     if ecosystem.startswith("debian"):
         return compare_debian
     if ecosystem == "pypi":
@@ -279,6 +306,12 @@ def package_coordinates(
         return "pypi", str(canonicalize_name(pkg.name)), pkg.version
     if pkg.type == "npm":
         return "npm", pkg.name, pkg.version
+    if pkg.type == "golang" and pkg.version:
+        return "go", pkg.name, pkg.version
+    if pkg.type == "maven" and ":" in pkg.name:
+        return "maven", pkg.name, pkg.version
+    if pkg.type == "cargo":
+        return "crates.io", pkg.name, pkg.version
     return None
 
 

@@ -43,7 +43,7 @@ class SupportNotice:
 class Coverage:
     """Whether the database holds one class of data for the packages an image contains."""
 
-    name: str  # "debian-fixed" | "debian-open" | "pypi" | "npm" | "go" | "maven"
+    name: str  # "debian-fixed" | "debian-open" | "pypi" | "npm" | "go" | "maven" | "crates.io"
     title: str
     packages: int | None  # installed packages of the class; None: hardbase does not inventory it
     records: int  # database rows of the class (for the image's release)
@@ -61,8 +61,9 @@ COVERAGE_CLASSES: dict[str, tuple[str, str]] = {
     "debian-open": ("Debian open/no-dsa (tracker)", "`hardbase db update --source debian-tracker`"),
     "pypi": ("PyPI", "`hardbase db update --source osv`"),
     "npm": ("npm", "`hardbase db update --source osv`"),
-    "go": ("Go", ""),
-    "maven": ("Maven", ""),
+    "go": ("Go", "`hardbase db update --source osv`"),
+    "maven": ("Maven", "`hardbase db update --source osv`"),
+    "crates.io": ("crates.io", "`hardbase db update --source osv`"),
 }
 
 
@@ -100,10 +101,11 @@ def coverage(inventory: Inventory, counts: dict[tuple[str, str, str], int]) -> t
         ("debian-open", debs, rows(eco, (OPEN, WONT_FIX))),
         ("pypi", types.get("pypi", 0), rows("pypi")),
         ("npm", types.get("npm", 0), rows("npm")),
+        ("go", types.get("golang", 0), rows("go")),
+        ("maven", types.get("maven", 0), rows("maven")),
+        ("crates.io", types.get("cargo", 0), rows("crates.io")),
     ):
         out.append(Coverage(name, COVERAGE_CLASSES[name][0], packages, records, tuple(sources)))
-    for name in ("go", "maven"):
-        out.append(Coverage(name, COVERAGE_CLASSES[name][0], None, 0))
     return tuple(out)
 
 

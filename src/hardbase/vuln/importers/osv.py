@@ -1,6 +1,7 @@
 """The `osv` importer: OSV schema 1.x records from a directory, a .zip, a file or a URL.
 
-Keeps the ecosystems hardbase matches (Debian:12, Debian:13, PyPI, npm), their
+Keeps the ecosystems hardbase matches (Debian:12, Debian:13, PyPI, npm, Go,
+Maven, crates.io), their
 ECOSYSTEM and SEMVER ranges and `versions` lists; skips withdrawn records and
 other ecosystems, and counts what it skipped.
 """
@@ -36,8 +37,10 @@ def ecosystem_key(osv_ecosystem: str) -> str | None:
         return f"debian:{release}"
     if name == "PyPI" and not release:
         return "pypi"
-    if name == "npm" and not release:
-        return "npm"
+    if name in ("npm", "Maven", "crates.io") and not release:
+        return name.lower()
+    if name == "Go" and not release:
+        return "go"
     return None
 
 
@@ -56,6 +59,9 @@ class OSVImporter(Importer):
         f"{_OSV_BASE}/Debian/all.zip",
         f"{_OSV_BASE}/PyPI/all.zip",
         f"{_OSV_BASE}/npm/all.zip",
+        f"{_OSV_BASE}/Go/all.zip",
+        f"{_OSV_BASE}/Maven/all.zip",
+        f"{_OSV_BASE}/crates.io/all.zip",
     )
 
     def run(self, db: VulnDB, locations: Sequence[str], progress: Progress) -> ImportStats:

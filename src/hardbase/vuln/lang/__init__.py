@@ -1,0 +1,1 @@
+"""Language packages inside files: Go and Rust binaries, Java archives."""
