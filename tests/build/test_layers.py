@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import subprocess
 import tarfile
 from pathlib import Path
 
-from hardbase.build.layers import LayerCache, layer_key, tar_entries
+import pytest
+from isal import igzip
+
+from hardbase.build import layers
+from hardbase.build.layers import LayerCache, gzip_bytes, layer_key, tar_entries
 from hardbase.build.skeleton import skeleton_entries
-from hardbase.build.tree import DIR, REG, SYMLINK, Entry, normalize
+from hardbase.build.tree import DIR, REG, SYMLINK, Entry, Spool, normalize
 
 
 def sample(order: int) -> list[Entry]:
@@ -74,3 +81,65 @@ def test_normalize_merged_usr_and_hostile_names() -> None:
     assert normalize("../etc/passwd") is None
     assert normalize("/etc/passwd") is None
     assert normalize("usr/../../x") is None
+
+
+def spooled(path: str, data: bytes) -> Entry:
+    """An entry whose content lives in a spool file, as read_package makes large members."""
+    payload = Spool().append(io.BytesIO(data), len(data))
+    return Entry(path, REG, 0o644, 0, 0, 1700000000, payload=payload)
+
+
+def test_streamed_write_of_a_small_layer_is_the_one_shot_blob(tmp_path: Path) -> None:
+    # Up to IN_MEMORY the streaming writer gives the bytes gzip_bytes(tar_entries) gave.
+    big = os.urandom(3 << 20)
+    entries = [*sample(0), spooled("usr/lib/big", big)]
+    tar, files = tar_entries(entries, None)
+    in_memory = Entry("usr/lib/big", REG, 0o644, 0, 0, 1700000000, data=big)
+    assert tar == tar_entries([*sample(0), in_memory], None)[0]
+    one_shot = LayerCache(tmp_path / "a").put("k", tar, files)
+    streamed = LayerCache(tmp_path / "b").write("k", entries, None)
+    assert streamed.blob.read_bytes() == one_shot.blob.read_bytes() == gzip_bytes(tar)
+    assert (streamed.digest, streamed.diff_id, streamed.files) == (
+        one_shot.digest,
+        one_shot.diff_id,
+        files,
+    )
+
+
+def test_large_layer_is_compressed_in_fixed_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over IN_MEMORY the tar goes to the blob in CHUNK pieces: valid gzip of the same tar,
+    # the same blob every time, and no temp file left beside the blobs.
+    monkeypatch.setattr(layers, "IN_MEMORY", 1 << 20)
+    big = os.urandom(2 << 20) + bytes(5 << 20)
+    entries = [*sample(0), spooled("usr/lib/big", big)]
+    tar, files = tar_entries(entries, None)
+    cache = LayerCache(tmp_path / "a")
+    first = cache.write("k", entries, None)
+    again = LayerCache(tmp_path / "b").write("k", list(reversed(entries)), None)
+    blob = first.blob.read_bytes()
+    assert igzip.decompress(blob) == tar
+    assert first.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert first.digest == "sha256:" + hashlib.sha256(blob).hexdigest() == again.digest
+    assert first.size == len(blob) and first.files == files == 3
+    assert blob[:10] == gzip_bytes(b"")[:10]  # the fixed header: no name, mtime 0
+    assert subprocess.run(["gzip", "-t", str(first.blob)], check=False).returncode == 0
+    assert cache.get("k") == first
+    assert sorted(p.name for p in (tmp_path / "a" / "blobs").iterdir()) == [first.digest[7:]]
+
+
+def test_spooled_payload_reads_back_in_chunks() -> None:
+    data = os.urandom((1 << 20) * 2 + 123)
+    entry = spooled("usr/lib/x", data)
+    assert entry.payload is not None and entry.data == b""
+    assert entry.size == len(data)
+    assert entry.payload.sha256 == hashlib.sha256(data).hexdigest()
+    assert entry.content() == data
+    with entry.open() as fh:
+        assert fh.read(10) == data[:10]
+        assert fh.read() == data[10:]
+    assert [len(c) for c in entry.payload.chunks()] == [1 << 20, 1 << 20, 123]
+    # equal when size and sha256 are, wherever the bytes are stored
+    assert spooled("usr/lib/x", data) == entry
+    assert spooled("usr/lib/x", data[:-1] + b"!") != entry

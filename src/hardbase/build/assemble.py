@@ -1,7 +1,9 @@
 """Assembly without maintainer scripts: .deb payloads become image tree entries.
 
-Each package's data archive is read into memory (never onto the host's disk),
-paths are normalised to merged /usr, pruned, and the files maintainer scripts
+Each package's data archive is read once, as a stream, never unpacked onto the
+host's disk: small payloads are kept in memory, large ones copied in chunks to
+the package's unnamed spool file (`tree.Spool`), so memory does not grow with a
+member's size. Paths are normalised to merged /usr, pruned, and the files maintainer scripts
 would have made are generated instead: dpkg `status.d` entries, the CA
 bundle, busybox applet links.
 
@@ -24,7 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardbase.build.prune import Pruner
-from hardbase.build.tree import DIR, MERGED, REG, SYMLINK, Entry, normalize, parents
+from hardbase.build.tree import (
+    DIR,
+    MERGED,
+    REG,
+    SPOOL_OVER,
+    SYMLINK,
+    Entry,
+    Spool,
+    normalize,
+    parents,
+)
 from hardbase.errors import BuildError, HardbaseError, UsageError
 
 log = logging.getLogger(__name__)
@@ -73,6 +85,7 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
         symlinks: set[str] = set()
         every: list[tuple[str, str]] = []  # (path, member name), pruned or not
         newest = 0
+        spool: Spool | None = None
         with open_data_tar(path, 2 * max_package) as tar:
             for member in tar:
                 rel = normalize(member.name)
@@ -114,9 +127,21 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                             _too_large(name, member, expanded, (max_member, max_package))
                         )
                     fh = tar.extractfile(member)
-                    data = fh.read() if fh is not None else b""
+                    data, payload = b"", None
+                    if fh is not None and member.size > SPOOL_OVER:
+                        spool = spool or Spool()
+                        payload = spool.append(fh, member.size)
+                    elif fh is not None:
+                        data = fh.read()
                     entry = Entry(
-                        rel, REG, mode, member.uid, member.gid, int(member.mtime), data=data
+                        rel,
+                        REG,
+                        mode,
+                        member.uid,
+                        member.gid,
+                        int(member.mtime),
+                        data=data,
+                        payload=payload,
                     )
                     regular[rel] = entry
                     if rel.startswith(CA_DIR) and rel.endswith(".crt"):
@@ -156,6 +181,7 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
                     int(member.mtime),
                     data=target.data,
                     owner=name,
+                    payload=target.payload,
                 )
             )
     return PackageContents(
@@ -257,7 +283,8 @@ def generated_entries(contents: list[PackageContents], mtime: int) -> list[Entry
             )
     certs = sorted((e for pkg in contents for e in pkg.certs), key=lambda e: e.path)
     if certs:
-        bundle = b"".join(c.data if c.data.endswith(b"\n") else c.data + b"\n" for c in certs)
+        pems = [c.content() for c in certs]
+        bundle = b"".join(pem if pem.endswith(b"\n") else pem + b"\n" for pem in pems)
         out.append(Entry(CA_BUNDLE, REG, 0o644, mtime=mtime, data=bundle, owner=certs[0].owner))
     paths = {e.path for pkg in contents for e in pkg.entries}
     out.extend(_alternatives(contents, paths, mtime))
@@ -291,6 +318,10 @@ def _alternatives(contents: list[PackageContents], paths: set[str], mtime: int) 
     return out
 
 
+def _same(a: Entry, b: Entry) -> bool:
+    return a.data == b.data and a.payload == b.payload
+
+
 def check_conflicts(tiers: list[list[PackageContents]]) -> None:
     """Two packages shipping different content at one path is an error unless Replaces allows,
     and no package may ship a path below another package's symlink."""
@@ -306,7 +337,7 @@ def check_conflicts(tiers: list[list[PackageContents]]) -> None:
                 if entry.kind != REG:
                     continue
                 prior = seen.get(entry.path)
-                if prior is not None and prior.owner != pkg.name and prior.data != entry.data:
+                if prior is not None and prior.owner != pkg.name and not _same(prior, entry):
                     other = prior.owner
                     if other not in replaces[pkg.name] and pkg.name not in replaces.get(other, ()):
                         raise BuildError(

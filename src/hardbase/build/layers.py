@@ -4,26 +4,33 @@ A layer is a PAX tar of entries sorted by path, numeric owners, no user or
 group names, mtimes clamped to SOURCE_DATE_EPOCH when set, compressed with a
 fixed gzip header. The same inputs give the same bytes, so layers of common
 package groups are identical across images, and the cache stores each once.
+Package layers are written as a stream (`LayerCache.write`): payloads, the
+tar and the gzip blob pass in chunks, so a large file is never held whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import struct
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 
 # Bump when the bytes a layer is made of change for the same inputs.
-LAYER_FORMAT = 3
+LAYER_FORMAT = 4  # 4: layers over IN_MEMORY are compressed in CHUNK pieces
 GZIP_LEVEL = 3  # isal's best; about zlib -6 in size, several times faster
+IN_MEMORY = 64 << 20  # layer tars up to this size are compressed in one shot
+CHUNK = 1 << 20  # larger ones are compressed in pieces of this size
 
 
 @dataclass(frozen=True)
@@ -49,14 +56,20 @@ def source_date_epoch() -> int | None:
 
 def tar_entries(entries: list[Entry], clamp: int | None) -> tuple[bytes, int]:
     """The layer tar for `entries` (parents added, sorted); returns (bytes, file count)."""
+    buf = io.BytesIO()
+    files = write_tar(buf, entries, clamp)
+    return buf.getvalue(), files
+
+
+def write_tar(out: IO[bytes], entries: list[Entry], clamp: int | None) -> int:
+    """Write the layer tar for `entries` to `out`, payloads in chunks; returns the file count."""
     by_path = {e.path: e for e in entries}
     for entry in entries:
         for parent in parents(entry.path):
             if parent not in by_path or by_path[parent].kind != DIR:
                 if parent not in by_path:
                     by_path[parent] = Entry(parent, DIR, 0o755, mtime=entry.mtime)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(by_path):
             e = by_path[path]
             info = tarfile.TarInfo(path)
@@ -72,15 +85,100 @@ def tar_entries(entries: list[Entry], clamp: int | None) -> tuple[bytes, int]:
                 info.linkname = e.target
                 tar.addfile(info)
             else:
-                info.size = len(e.data)
-                tar.addfile(info, io.BytesIO(e.data))
-    return buf.getvalue(), sum(1 for e in by_path.values() if e.kind == REG)
+                info.size = e.size
+                with e.open() as content:
+                    tar.addfile(info, content)
+    return sum(1 for e in by_path.values() if e.kind == REG)
 
 
-def gzip_bytes(data: bytes) -> bytes:
+def gzip_bytes(data: bytes | bytearray) -> bytes:
     from isal import igzip
 
     return igzip.compress(data, GZIP_LEVEL, mtime=0)
+
+
+class _LayerSink(io.RawIOBase):
+    """Where a layer tar is written: hashed as it comes, compressed in one shot while it
+    is at most IN_MEMORY bytes (the bytes `gzip_bytes` gives), else in CHUNK pieces to a
+    temp file beside the blobs, so memory stays bounded whatever the layer's size.
+
+    ISA-L's streaming deflate does not give its one-shot bytes, so the path is chosen
+    by size alone and the chunks are cut at fixed offsets: the same tar, the same blob.
+    """
+
+    def __init__(self, blobs: Path) -> None:
+        super().__init__()
+        self._blobs = blobs
+        self.diff = hashlib.sha256()
+        self.size = 0
+        self._buf = bytearray()
+        self._tmp: IO[bytes] | None = None
+        self._blob_hash = hashlib.sha256()
+        self._blob_size = 0
+        self._deflate: Any = None
+        self._crc = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.size
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.diff.update(view)
+        self.size += len(view)
+        self._buf += view
+        if self._deflate is None and len(self._buf) > IN_MEMORY:
+            self._start_stream()
+        if self._deflate is not None:
+            self._feed(whole_chunks=True)
+        return len(view)
+
+    def finish(self) -> tuple[bytes | None, Path | None, str, int]:
+        """(blob bytes, or the temp file holding them; blob digest; blob size)."""
+        if self._deflate is None:
+            blob = gzip_bytes(self._buf)
+            self._buf = bytearray()
+            return blob, None, "sha256:" + hashlib.sha256(blob).hexdigest(), len(blob)
+        self._feed(whole_chunks=False)
+        self._emit(self._deflate.flush())
+        self._emit(struct.pack("<LL", self._crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
+        assert self._tmp is not None
+        self._tmp.close()
+        return None, Path(self._tmp.name), "sha256:" + self._blob_hash.hexdigest(), self._blob_size
+
+    def discard(self) -> None:
+        if self._tmp is not None:
+            self._tmp.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp.name)
+
+    def _start_stream(self) -> None:
+        from isal import isal_zlib
+
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.NamedTemporaryFile(dir=self._blobs, prefix=".", delete=False)
+        self._deflate = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, -15)
+        # The header igzip.compress writes: no name, mtime 0, unknown OS.
+        self._emit(struct.pack("<BBBBLBB", 0x1F, 0x8B, 8, 0, 0, 0, 255))
+
+    def _feed(self, *, whole_chunks: bool) -> None:
+        from isal import isal_zlib
+
+        done = 0
+        while len(self._buf) - done >= CHUNK or (not whole_chunks and done < len(self._buf)):
+            piece = bytes(self._buf[done : done + CHUNK])
+            self._crc = isal_zlib.crc32(piece, self._crc)
+            self._emit(self._deflate.compress(piece))
+            done += len(piece)
+        del self._buf[:done]
+
+    def _emit(self, data: bytes) -> None:
+        assert self._tmp is not None
+        self._tmp.write(data)
+        self._blob_hash.update(data)
+        self._blob_size += len(data)
 
 
 class LayerCache:
@@ -112,14 +210,31 @@ class LayerCache:
         path = self.blob_path(digest)
         if not path.exists():
             write_atomic(path, blob)
-        meta: dict[str, Any] = {
-            "digest": digest,
-            "diff_id": diff_id,
-            "size": len(blob),
-            "files": files,
-        }
+        return self._record(key, digest, diff_id, len(blob), files)
+
+    def write(self, key: str, entries: list[Entry], clamp: int | None) -> BuiltLayer:
+        """Build the layer of `entries` as a stream (see `_LayerSink`) and store it."""
+        sink = _LayerSink(self.root / "blobs")
+        try:
+            files = write_tar(cast(IO[bytes], sink), entries, clamp)
+            blob, spooled, digest, size = sink.finish()
+        except BaseException:
+            sink.discard()
+            raise
+        path = self.blob_path(digest)
+        if blob is not None:
+            if not path.exists():
+                write_atomic(path, blob)
+        else:
+            assert spooled is not None
+            os.chmod(spooled, 0o644)
+            os.replace(spooled, path)
+        return self._record(key, digest, "sha256:" + sink.diff.hexdigest(), size, files)
+
+    def _record(self, key: str, digest: str, diff_id: str, size: int, files: int) -> BuiltLayer:
+        meta: dict[str, Any] = {"digest": digest, "diff_id": diff_id, "size": size, "files": files}
         write_atomic(self._meta_path(key), json.dumps(meta).encode())
-        return BuiltLayer(digest, diff_id, len(blob), files, path)
+        return BuiltLayer(digest, diff_id, size, files, self.blob_path(digest))
 
 
 def layer_key(kind: str, parts: Any) -> str:

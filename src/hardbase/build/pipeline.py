@@ -255,8 +255,7 @@ def _build_tier(
             entries[entry.path] = entry
     for entry in generated_entries(contents, newest):
         entries[entry.path] = entry
-    tar, files = tar_entries(list(entries.values()), epoch)
-    return cache.put(key, tar, files)
+    return cache.write(key, list(entries.values()), epoch)
 
 
 def _annotations(spec: ImageSpec, lock: Lock, created: str) -> dict[str, str]:

@@ -117,6 +117,7 @@ def _debian_cas(
         newest = max(newest, contents.newest)
         for entry in sorted(contents.certs, key=lambda e: e.path):
             name = PurePosixPath(entry.path).stem
-            certs += [Cert(der, name) for der in pem_blocks(entry.data)]
-            bundle += entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
+            pem = entry.content()
+            certs += [Cert(der, name) for der in pem_blocks(pem)]
+            bundle += pem if pem.endswith(b"\n") else pem + b"\n"
     return certs, bundle, newest

@@ -10,6 +10,7 @@ truncated stream, or one that expands past the size limit, fails with ImageError
 from __future__ import annotations
 
 import bz2
+import collections
 import gzip
 import hashlib
 import io
@@ -365,7 +366,8 @@ class _Counting(io.RawIOBase):
         self._where = where
         self._limit = limit
         self._head = b""
-        self._replay = b""
+        self._replay: collections.deque[bytes] = collections.deque()
+        self._replay_at = 0  # offset into the first replay chunk
         self.count = 0
         self.hash = hashlib.sha256()
 
@@ -376,16 +378,26 @@ class _Counting(io.RawIOBase):
         self._head = self._inner.read(512)
         return not self._head
 
-    def push_back(self, data: bytes) -> None:
-        """Put back data already read (and counted): it is returned again, not recounted."""
-        self._replay = data + self._replay
+    def push_back(self, chunks: list[bytes]) -> None:
+        """Put back chunks already read (and counted): they are returned again, not recounted.
+
+        They are replayed piece by piece (a read copies what it returns, never the rest),
+        as tarfile's stream mode reads a large member in 10 KiB blocks."""
+        if self._replay_at:
+            self._replay[0] = self._replay[0][self._replay_at :]
+            self._replay_at = 0
+        self._replay.extendleft(reversed([c for c in chunks if c]))
 
     def read(self, n: int | None = -1) -> bytes:
         if self._replay:
-            if n is None or n < 0 or n >= len(self._replay):
-                data, self._replay = self._replay, b""
+            first = self._replay[0]
+            if n is None or n < 0 or n >= len(first) - self._replay_at:
+                data = first[self._replay_at :] if self._replay_at else first
+                self._replay.popleft()
+                self._replay_at = 0
             else:
-                data, self._replay = self._replay[:n], self._replay[n:]
+                data = first[self._replay_at : self._replay_at + n]
+                self._replay_at += n
             return data
         if self._head:
             data, self._head = self._head, b""
@@ -412,7 +424,9 @@ class _Counting(io.RawIOBase):
             pass
 
 
-IN_MEMORY = 256 << 20  # uncompressed layer size up to which a layer is read whole
+# Uncompressed layer size up to which a layer is read whole; larger ones are streamed,
+# so memory stays bounded (a build writes its SBOMs by reading its layers back).
+IN_MEMORY = 64 << 20
 
 
 def _read_up_to(counter: _Counting, limit: int) -> bytes | None:
@@ -425,7 +439,7 @@ def _read_up_to(counter: _Counting, limit: int) -> bytes | None:
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
-    counter.push_back(b"".join(chunks))
+    counter.push_back(chunks)
     return None
 
 

@@ -118,13 +118,17 @@ class RootDir:
             finally:
                 os.close(dirfd)
 
-    def write(self, rel: str, data: bytes, mode: int = 0o644) -> None:
-        """Write file `rel`, replacing whatever was at that path (a symlink is not followed)."""
+    def write(self, rel: str, data: bytes | IO[bytes], mode: int = 0o644) -> None:
+        """Write file `rel` (bytes, or a stream copied in chunks), replacing whatever was at
+        that path (a symlink is not followed)."""
         with self._parent(rel) as (fd, name):
             _clear(fd, name)
             out = os.open(name, _NEW_FILE, 0o600, dir_fd=fd)
             with os.fdopen(out, "wb") as fh:
-                fh.write(data)
+                if isinstance(data, bytes):
+                    fh.write(data)
+                else:
+                    shutil.copyfileobj(data, fh, 1 << 20)
                 os.fchmod(fh.fileno(), mode & 0o7777)
 
     def symlink(self, rel: str, target: str) -> None:

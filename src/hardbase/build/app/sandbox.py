@@ -220,7 +220,8 @@ def write_entries(tree: RootDir, entries: list[Entry]) -> None:
             elif entry.kind == SYMLINK:
                 tree.symlink(entry.path, entry.target)
             else:
-                tree.write(entry.path, entry.data, entry.mode)
+                with entry.open() as content:
+                    tree.write(entry.path, content, entry.mode)
         except RootPathError as exc:
             raise AppError(
                 f"{entry.owner or 'hardbase'} cannot be unpacked into the build root: {exc}; "
