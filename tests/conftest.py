@@ -55,7 +55,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    root = pytest.TempPathFactory.from_config(config, _ispytest=True).getbasetemp()
+    # The session's own factory: a second one would empty a --basetemp again on the first
+    # tmp_path, deleting the caches and images built before it (a module run alone).
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        factory = pytest.TempPathFactory.from_config(config, _ispytest=True)
+    root = factory.getbasetemp()
     os.environ["HARDBASE_CACHE"] = str(root / "hardbase-cache")
     os.environ["HARDBASE_DB"] = str(root / "hardbase-cache" / "vuln.db")
     os.environ.pop("SOURCE_DATE_EPOCH", None)
