@@ -4,7 +4,7 @@ PYTHON ?= python3
 # rustc and binutils (objcopy): the Rust inventory test builds its fixture binary
 APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-utils \
 	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
-	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils
+	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils npm
 STAMP = .setup-done
 # cosign 2.5 and oras 1.2 (peers of the signing and artifact tests) are not in bookworm:
 # scripts/fetch-peers takes them from trixie's verified .debs into $(TOOLS)/bin.

@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from browser import axe_core, axe_violations, chromium
 from hardbase.evaluate.render import render_html, render_markdown, render_summary
 from hardbase.evaluate.scorecard import (
+    DIMENSIONS,
     CompareOptions,
     compare,
     format_value,
+    recommendation,
     row_value,
     summary_rows,
 )
@@ -56,7 +62,7 @@ def test_compare_fixture_images(tmp_path: Path) -> None:
             cell = f'data-image="{i}" data-metric="{dim}.{key}"'
             assert cell in html
             assert f"| {format_value(value, kind)}" in render_markdown(doc) or kind == "str"
-    assert len(render_summary(doc)) == 5
+    assert len(render_summary(doc)) == 6
 
 
 def test_cli_writes_files_and_prints_markdown(tmp_path: Path) -> None:
@@ -69,7 +75,7 @@ def test_cli_writes_files_and_prints_markdown(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert len(done.stdout.splitlines()) == 5
+    assert len(done.stdout.splitlines()) == 6
     assert json.loads((tmp_path / "s.json").read_text())["images"][0]["reference"] == ref
     md = subprocess.run(
         ["hardbase", "compare", ref, "--no-scan"], capture_output=True, text=True, check=False
@@ -82,3 +88,71 @@ def test_cli_writes_files_and_prints_markdown(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "--rebuild" in bad.stderr
+
+
+def _card(**verdicts: str) -> dict[str, Any]:
+    """A scorecard entry with the given verdicts (good elsewhere), scanned, nothing fixable."""
+    card: dict[str, Any] = {k: {"verdict": verdicts.get(k, "good")} for k, _ in DIMENSIONS}
+    card["security"].update(
+        scanned=True, by_status={}, fixable_by_severity={}, by_severity={}, findings_total=0
+    )
+    card["ecosystem"]["runs"] = True
+    return card
+
+
+def test_recommendation_takes_the_first_rule_that_applies() -> None:
+    assert recommendation(_card())["text"] == "suitable as a production base"
+    assert recommendation(_card(consistency="fair"))["text"] == (
+        "suitable as a production base (fair: operational consistency)"
+    )
+    fixable = _card(security="poor", minimality="poor")
+    fixable["security"]["by_status"] = {"fixable": 98}
+    fixable["security"]["fixable_by_severity"] = {"critical": 1, "high": 4, "unknown": 90}
+    assert recommendation(fixable) == {
+        "rule": "fixable",
+        "text": "needs patching: 98 fixable (5 critical or high, 90 of unknown severity)",
+    }
+    assert recommendation(_card(minimality="poor", compliance="poor"))["text"] == (
+        "harden before production use: poor minimality, compliance"
+    )
+    assert recommendation(_card(maintainability="poor"))["rule"] == "support-ended"
+    broken = _card()
+    broken["ecosystem"]["runs"] = False
+    assert recommendation(broken)["rule"] == "does-not-run"
+    unscanned = _card()
+    unscanned["security"]["scanned"] = False
+    assert recommendation(unscanned)["rule"] == "not-scanned"
+
+
+def test_legend_summary_lines_and_chromium_with_axe(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    make_image(tmp_path / "a", "latest", [{"etc/os-release": OS_RELEASE}])
+    make_image(tmp_path / "b", "latest", [{"etc/os-release": OS_RELEASE, "bin/sh": b"x"}])
+    refs = [f"oci:{tmp_path / 'a'}:latest", f"oci:{tmp_path / 'b'}:latest"]
+    doc = compare(refs, CompareOptions())
+    lines = render_summary(doc)
+    for line in lines:  # every value follows the name of its image
+        label, _, values = line.partition(": ")
+        assert [v.split(": ")[0] for v in values.strip().split(" | ")] == refs, line
+    assert lines[2].endswith("not scanned | " + refs[1] + ": not scanned")
+    markdown = render_markdown(doc)
+    assert "## What the verdicts mean" in markdown and "| **Recommendation** |" in markdown
+    html_path = tmp_path / "scorecard.html"
+    html_path.write_text(render_html(doc))
+    axe = axe_core(request.config.cache.mkdir("axe-core"))
+    errors: list[str] = []
+    with chromium(errors) as page:
+        page.goto(html_path.as_uri())
+        shot = tmp_path / "scorecard.png"
+        page.screenshot(path=str(shot), full_page=True)
+        legend = page.locator("#legend").inner_text()
+        advice = page.eval_on_selector_all(
+            "#summary td[data-metric=recommendation]", "els => els.map(e => e.textContent)"
+        )
+        serious = axe_violations(page, axe, "moderate")  # the old page had two moderate ones
+    assert errors == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    assert legend == "What the verdicts mean"
+    assert advice == ["not assessed: scan it against a vulnerability database first"] * 2
+    assert serious == [], [(v["id"], v["impact"], v["help"]) for v in serious]

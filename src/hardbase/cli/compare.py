@@ -22,7 +22,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the scorecard as JSON")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--markdown", metavar="FILE", help="write the scorecard as Markdown")
-    parser.add_argument("--summary", action="store_true", help="print a five-line summary")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="print a six-line summary (size, packages, findings, surface, verdicts, "
+        "recommendation), each value after its image's name",
+    )
     add_db_options(parser)
     parser.add_argument("--no-scan", action="store_true", help="skip the vulnerability scan")
     parser.add_argument(

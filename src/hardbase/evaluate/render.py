@@ -9,7 +9,14 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from hardbase.evaluate.scorecard import DIMENSIONS, format_value, row_value, summary_rows
+from hardbase.evaluate.scorecard import (
+    DIMENSIONS,
+    LEGEND,
+    VERDICT_MEANINGS,
+    format_value,
+    row_value,
+    summary_rows,
+)
 
 SEVERITY_COLOURS = (
     ("critical", "#7f1d1d"),
@@ -111,15 +118,28 @@ def _charts(cards: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _summary(cards: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{escape(_label(c, i))}</th>" for i, c in enumerate(cards))
-    rows = ['<table id="summary"><thead><tr><th>Dimension</th>', head, "</tr></thead><tbody>"]
+    head = "".join(f'<th scope="col">{escape(_label(c, i))}</th>' for i, c in enumerate(cards))
+    rows = [
+        '<table id="summary"><caption class="muted">Verdicts, recommendation and key measures '
+        'per image; see "What the verdicts mean" below.</caption>'
+        '<thead><tr><th scope="col">Dimension</th>',
+        head,
+        "</tr></thead><tbody>",
+    ]
+    advice = "".join(
+        f'<td data-image="{i}" data-metric="recommendation" '
+        f'data-value="{escape(c["recommendation"]["rule"])}">'
+        f"<b>{escape(c['recommendation']['text'])}</b></td>"
+        for i, c in enumerate(cards)
+    )
+    rows.append(f'<tr><th scope="row">Recommendation</th>{advice}</tr>')
     for key, title in DIMENSIONS:
         cells = "".join(
             f'<td data-image="{i}" data-metric="{key}.verdict" data-value="{c[key]["verdict"]}">'
             f"{_badge(c[key]['verdict'])}</td>"
             for i, c in enumerate(cards)
         )
-        rows.append(f"<tr><th>{escape(title)}</th>{cells}</tr>")
+        rows.append(f'<tr><th scope="row">{escape(title)}</th>{cells}</tr>')
     for label, dim, key, kind in summary_rows():
         tds: list[str] = []
         for i, c in enumerate(cards):
@@ -130,9 +150,30 @@ def _summary(cards: Sequence[Mapping[str, Any]]) -> str:
                 f"data-value='{escape(json.dumps(value), quote=True)}'>"
                 f"{escape(format_value(value, kind))}</td>"
             )
-        rows.append(f"<tr><td>{escape(label)}</td>{''.join(tds)}</tr>")
+        rows.append(f'<tr><th scope="row">{escape(label)}</th>{"".join(tds)}</tr>')
     rows.append("</tbody></table>")
     return "".join(rows)
+
+
+def _legend() -> str:
+    """What good, fair, poor and unknown mean, and the rule of each dimension."""
+    meanings = "".join(
+        f"<li>{_badge(verdict)} {escape(text)}</li>" for verdict, text in VERDICT_MEANINGS.items()
+    )
+    rules = "".join(
+        f'<tr><th scope="row">{escape(title)}</th><td>{escape(LEGEND[key])}</td></tr>'
+        for key, title in DIMENSIONS
+    )
+    return (
+        '<h2 id="legend">What the verdicts mean</h2>'
+        f'<ul class="legend">{meanings}</ul>'
+        '<table><thead><tr><th scope="col">Dimension</th><th scope="col">Rule</th></tr></thead>'
+        f"<tbody>{rules}</tbody></table>"
+        '<p class="muted">The recommendation takes the first rule that applies: not scanned; '
+        "fixable findings (needs patching); the smoke run failed; support ended; any other "
+        "poor dimension (harden first); otherwise suitable as a production base, naming the "
+        "fair dimensions.</p>"
+    )
 
 
 def _value_html(value: Any) -> str:
@@ -197,16 +238,17 @@ def render_html(doc: Mapping[str, Any]) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>hardbase scorecard</title>"
-        f"<style>{CSS}</style></head><body>"
+        f"<style>{CSS}</style></head><body><main>"
         "<h1>Base image scorecard</h1>"
         f'<p class="muted">hardbase {escape(str(doc["hardbase"]))}, {escape(doc["generated"])}; '
         f"vulnerability database: {escape(str(doc['database'] or 'not used'))}</p>"
         f"<ol>{images}</ol>"
         "<h2>Summary</h2>"
         f"{_summary(cards)}"
+        f"{_legend()}"
         f"{_charts(cards)}"
         + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "")
-        + f"{_details(cards)}</body></html>\n"
+        + f"{_details(cards)}</main></body></html>\n"
     )
 
 
@@ -217,6 +259,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     lines = ["# Base image scorecard", ""]
     lines += [f"{i + 1}. `{c['reference']}` ({c['digest']})" for i, c in enumerate(cards)]
     lines += ["", header, sep]
+    lines.append(
+        "| **Recommendation** | " + " | ".join(c["recommendation"]["text"] for c in cards) + " |"
+    )
     for key, title in DIMENSIONS:
         lines.append(f"| **{title}** | " + " | ".join(c[key]["verdict"] for c in cards) + " |")
     for label, dim, key, kind in summary_rows():
@@ -225,37 +270,43 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     for i, c in enumerate(cards):
         for w in c["warnings"]:
             lines.append(f"\n> {_label(c, i)}: {w}")
+    lines += ["", "## What the verdicts mean", ""]
+    lines += [f"- **{verdict}**: {text}" for verdict, text in VERDICT_MEANINGS.items()]
+    lines += [""] + [f"- {title}: {LEGEND[key]}" for key, title in DIMENSIONS]
     return "\n".join(lines) + "\n"
 
 
-def render_summary(doc: Mapping[str, Any], width: int = 5) -> list[str]:
-    """Five short lines comparing the images (for `make demo`)."""
+def render_summary(doc: Mapping[str, Any]) -> list[str]:
+    """Six short lines comparing the images, each value after its image's name (`make demo`)."""
     cards: Sequence[Mapping[str, Any]] = doc["images"]
 
     def each(fn: Any) -> str:
-        return " vs ".join(fn(c) for c in cards)
+        return " | ".join(f"{c['title']}: {fn(c)}" for c in cards)
 
-    lines = [
-        "size:     " + each(lambda c: f"{c['minimality']['compressed_bytes'] / 1e6:.1f} MB"),
-        "packages: "
+    def findings(c: Mapping[str, Any]) -> str:
+        sec = c["security"]
+        if not sec["scanned"]:
+            return "not scanned"
+        unknown = sec["by_severity"].get("unknown", 0)
+        return (
+            f"{sec['by_status'].get('fixable', 0)} fixable, {sec['findings_total']} open, "
+            f"{unknown} of unknown severity"
+        )
+
+    return [
+        "size:           " + each(lambda c: f"{c['minimality']['compressed_bytes'] / 1e6:.1f} MB"),
+        "packages:       "
         + each(lambda c: f"{c['minimality']['packages']} deb, {c['minimality']['files']} files"),
-        "findings: "
-        + each(
-            lambda c: (
-                "n/a"
-                if not c["security"]["scanned"]
-                else f"{c['security']['by_status'].get('fixable', 0)} fixable / "
-                f"{c['security']['findings_total']} open"
-            )
-        ),
-        "surface:  "
+        "findings:       " + each(findings),
+        "surface:        "
         + each(
             lambda c: (
                 f"shell {'yes' if c['minimality']['shell'] else 'no'}, "
-                f"pkg mgr {'yes' if c['minimality']['package_manager'] else 'no'}, "
+                f"package manager {'yes' if c['minimality']['package_manager'] else 'no'}, "
                 f"root {'yes' if c['compliance']['runs_as_root'] else 'no'}"
             )
         ),
-        "verdicts: " + each(lambda c: "/".join(c[k]["verdict"][0].upper() for k, _ in DIMENSIONS)),
+        "verdicts:       "
+        + each(lambda c: ", ".join(f"{k} {c[k]['verdict']}" for k, _ in DIMENSIONS)),
+        "recommendation: " + each(lambda c: c["recommendation"]["text"]),
     ]
-    return lines[:width]

@@ -43,6 +43,29 @@ DIMENSIONS = (
     ("maintainability", "Long-term maintainability"),
 )
 VERDICTS = ("good", "fair", "poor", "unknown")
+# What each verdict means, in general and per dimension (the rules image_card applies).
+VERDICT_MEANINGS = {
+    "good": "meets the bar for a production base image",
+    "fair": "usable, with a caveat to look at",
+    "poor": "fails the bar: fix it before relying on the image",
+    "unknown": "could not be measured here (no data or no access)",
+}
+LEGEND = {
+    "security": "good: no fixable finding; fair: fixable low or medium findings, or an open "
+    "(unfixed) high or critical one; poor: a fixable critical, high or unknown-severity "
+    "finding; unknown: not scanned (no database)",
+    "minimality": "good: no shell, package manager, compiler or setuid file; fair: one of "
+    "those four kinds; poor: two or more",
+    "consistency": "good: rebuilt from its lock to the same digest; fair: pinned by a lock, "
+    "not rebuilt here; poor: no lock, or the rebuild gave another digest",
+    "compliance": "good: SBOM, signature and provenance present and a non-root user; fair: "
+    "one of the three or a non-root user; poor: none of them and root",
+    "ecosystem": "good: OCI media types, CA bundle, tzdata and libc present (and it runs "
+    "when smoke-tested); fair: one of them missing; poor: the smoke run failed",
+    "maintainability": "good: more than a year of distribution security support left; fair: "
+    "less than a year, or packages with limited support; poor: support ended for the "
+    "distribution or a package; unknown: release not recognised",
+}
 # licences whose terms reach derived or combined works (strong) or modified files (weak)
 COPYLEFT_STRONG = ("GPL-", "AGPL-", "SSPL-", "OSL-", "EUPL-")
 COPYLEFT_WEAK = ("LGPL-", "MPL-", "EPL-", "CDDL-", "CPL-")
@@ -286,7 +309,7 @@ def image_card(m: Measurements, today: date) -> dict[str, Any]:
             else "good"
         ),
     }
-    return {
+    card: dict[str, Any] = {
         "reference": f.reference,
         "title": f.annotations.get("org.opencontainers.image.title", "") or f.reference,
         "digest": f.digest,
@@ -300,6 +323,48 @@ def image_card(m: Measurements, today: date) -> dict[str, Any]:
         "maintainability": maintainability,
         "warnings": list(dict.fromkeys(m.warnings)),
     }
+    card["recommendation"] = recommendation(card)
+    return card
+
+
+def recommendation(card: Mapping[str, Any]) -> dict[str, str]:
+    """One sentence on what to do with the image, from its dimensions (docs/scorecard.md).
+
+    The first rule that applies wins: not scanned, fixable findings, does not
+    run, support ended, any other poor dimension; otherwise it is suitable,
+    with the fair dimensions named.
+    """
+    sec = card["security"]
+    titles = dict(DIMENSIONS)
+    if not sec["scanned"]:
+        return {
+            "rule": "not-scanned",
+            "text": "not assessed: scan it against a vulnerability database first",
+        }
+    fixable = int(sec["by_status"].get(FIXABLE, 0))
+    if fixable:
+        by = sec["fixable_by_severity"] or {}
+        severe = int(by.get("critical", 0)) + int(by.get("high", 0))
+        unknown = int(by.get("unknown", 0))
+        return {
+            "rule": "fixable",
+            "text": f"needs patching: {fixable} fixable ({severe} critical or high, "
+            f"{unknown} of unknown severity)",
+        }
+    if card["ecosystem"]["runs"] is False:
+        return {"rule": "does-not-run", "text": "does not run: the smoke test failed"}
+    if card["maintainability"]["verdict"] == "poor":
+        return {
+            "rule": "support-ended",
+            "text": "move to a supported base: security support has ended for the "
+            "distribution or some of its packages",
+        }
+    poor = [titles[k].lower() for k, _ in DIMENSIONS if card[k]["verdict"] == "poor"]
+    if poor:
+        return {"rule": "poor", "text": f"harden before production use: poor {', '.join(poor)}"}
+    fair = [titles[k].lower() for k, _ in DIMENSIONS if card[k]["verdict"] == "fair"]
+    text = "suitable as a production base"
+    return {"rule": "suitable", "text": text + (f" (fair: {', '.join(fair)})" if fair else "")}
 
 
 def compare(refs: Sequence[str], options: CompareOptions | None = None) -> dict[str, Any]:
