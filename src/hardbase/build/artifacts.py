@@ -39,7 +39,7 @@ def sbom_paths(result: BuildResult) -> dict[str, Path]:
     """Where the SBOMs of each architecture go: beside the output."""
     out: dict[str, Path] = {}
     multi = len(result.manifests) > 1
-    stem = result.output.name.removesuffix(".tar")
+    stem = result.sbom_stem or result.output.name.removesuffix(".tar")
     for arch in result.manifests:
         for fmt, suffix in SBOM_FORMATS.items():
             name = f"{stem}.{arch}.{suffix}" if multi else f"{stem}.{suffix}"

@@ -61,6 +61,7 @@ class BuildResult:
     relocked: bool = False
     created: str = ""
     lock: Lock | None = None
+    sbom_stem: str = ""  # the SBOMs' file names (default: the output's name)
 
     @property
     def reference(self) -> str:
@@ -293,10 +294,10 @@ def _finish_output(
     else:
         final = staging / "image.tar"
         write_docker_archive(layout, final, f"{spec.name}:{tag}")
-    _replace(final, output)
+    replace_output(final, output)
 
 
-def _replace(src: Path, dest: Path) -> None:
+def replace_output(src: Path, dest: Path) -> None:
     """Move `src` to `dest`, replacing what was there only once `src` is complete."""
     if dest.is_dir() and not dest.is_symlink():
         if not (dest / "oci-layout").exists() and any(dest.iterdir()):

@@ -8,7 +8,9 @@ Writes SPDX and CycloneDX SBOMs beside the output (`NAME.spdx.json`,
 `NAME.cdx.json`) and, for --format oci, attaches them to the image as a
 cosign-style `sha256-<hex>.sbom` artifact. With --sign-key, signs the image and attaches SLSA
 provenance and the SBOMs as attestations (cosign-compatible).
-The last line of stdout is the image index digest.
+The last line of stdout is the image index digest. With --variants, the spec
+(which extends a preset) is built four ways into one layout, as distroless
+names them: `latest`, `nonroot`, `debug`, `debug-nonroot`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardbase.cli.progress import TerminalProgress
+
+if TYPE_CHECKING:
+    from hardbase.build.pipeline import BuildResult
+    from hardbase.build.spec import ImageSpec
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +46,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tag", "-t", default="latest", help="tag inside the output (default: latest)"
+    )
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="build the distroless family into one layout: latest (root), nonroot (65532), "
+        "debug and debug-nonroot (with busybox), tagged TAG, TAG-nonroot, … for --tag TAG "
+        "(see docs/specs.md); one 'DIGEST TAG' line each on stdout",
     )
     parser.add_argument(
         "--relock",
@@ -77,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     from hardbase.build.spec import load_spec
     from hardbase.errors import UsageError
 
-    spec = load_spec(args.spec)
     if args.sign_key is not None:
         if args.format != "oci":
             raise UsageError("--sign-key needs --format oci, where the signature is stored")
@@ -85,10 +98,38 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"signing key {args.sign_key} does not exist; run `hardbase keygen`")
     progress = TerminalProgress(enabled=not args.quiet)
     started = datetime.now(UTC)
+    if args.variants:
+        from hardbase.build.variants import build_variants
+
+        if args.format != "oci":
+            raise UsageError("--variants needs --format oci: one layout holds the four tags")
+        built = build_variants(
+            args.spec, args.output, tag=args.tag, relock=args.relock, progress=progress
+        )
+        finished = datetime.now(UTC)
+        for _, spec, result in built:
+            _finish(args, spec, result, progress, started, finished)
+        for _, _, result in built:
+            print(f"{result.index_digest} {result.tag}")
+        return 0
+    spec = load_spec(args.spec)
     result = build(
         spec, args.output, fmt=args.format, tag=args.tag, relock=args.relock, progress=progress
     )
-    finished = datetime.now(UTC)
+    _finish(args, spec, result, progress, started, datetime.now(UTC))
+    print(result.index_digest)
+    return 0
+
+
+def _finish(
+    args: argparse.Namespace,
+    spec: ImageSpec,
+    result: BuildResult,
+    progress: TerminalProgress,
+    started: datetime,
+    finished: datetime,
+) -> None:
+    """SBOMs, signature and policy of one built image, and its summary on stderr."""
     sboms = {}
     if args.sbom or args.sign_key is not None:
         from hardbase.build.artifacts import attach_sboms, write_sboms
@@ -126,8 +167,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{len(signed.attestations)} attestations (provenance, SBOMs)",
                 file=sys.stderr,
             )
-    print(result.index_digest)
-    return 0
 
 
 def _check_policy(reference: str, policy_path: Path, db_url: str | None) -> None:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hardbase.build.lock import Lock, read_lock
-from hardbase.build.spec import ImageSpec, load_spec
+from hardbase.build.spec import ImageSpec
+from hardbase.build.variants import load_variant
 from hardbase.errors import GateFailed, HardbaseError
 from hardbase.lifecycle import plan as planning
 from hardbase.lifecycle.fleet import Fleet, ManagedImage
@@ -211,7 +212,7 @@ class Controller:
         return None, ""
 
     def _plan_image(self, image: ManagedImage, db: VulnDB, report: PassReport) -> None:
-        spec = load_spec(image.spec)
+        spec = load_variant(image.spec, image.variant)
         self.state.ensure_image(image.name, str(image.spec), image.tags)
         known = self.state.image(image.name)
         published = known is not None and bool(known.digest)
@@ -338,7 +339,7 @@ class _JobRun:
         self.db = db
         self.work = self.fleet.workdir / "jobs" / str(job.id)
         self.layout = self.work / "image"
-        self.spec = load_spec(image.spec)
+        self.spec = load_variant(image.spec, image.variant)
         body = self.state.lock_body(job.lock_hash)
         if body is None:
             raise StateError(f"the lock {job.lock_hash} of job {job.id} is missing")

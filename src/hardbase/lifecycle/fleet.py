@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hardbase.build.variants import VARIANTS, variant_tag
 from hardbase.errors import SpecError
 from hardbase.util.validation import validate
 from hardbase.vuln.severity import Severity
@@ -94,6 +95,7 @@ class ImageModel(_Model):
     policy: str | None = None
     smoke: list[str] | None = Field(default=None, min_length=1)
     relock: Literal["minimal", "full"] | None = None
+    variants: bool | list[Literal["latest", "nonroot", "debug", "debug-nonroot"]] = False
 
     @field_validator("tags")
     @classmethod
@@ -169,6 +171,7 @@ class ManagedImage:
     smoke: tuple[str, ...] | None
     relock: str
     fail_on: Severity
+    variant: str | None = None  # latest, nonroot, debug or debug-nonroot (build/variants.py)
 
 
 @dataclass(frozen=True)
@@ -261,21 +264,31 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
     images: list[ManagedImage] = []
     for item in model.images:
         policy = _resolve(base, item.policy) if item.policy else None
-        images.append(
-            ManagedImage(
-                name=item.repository,
-                spec=_resolve(base, item.spec),
-                repository=item.repository,
-                tags=tuple(item.tags),
-                policy=policy,
-                smoke=tuple(item.smoke) if item.smoke else None,
-                relock=item.relock or model.relock,
-                fail_on=policy_threshold(policy, default_fail) if policy else default_fail,
-            )
+        variants: list[str | None] = (
+            list(VARIANTS) if item.variants is True else list(item.variants or []) or [None]
         )
-    names = [i.name for i in images]
-    if len(set(names)) != len(names):
-        raise SpecError(f"{path}: two images publish to the same repository")
+        for variant in variants:
+            images.append(
+                ManagedImage(
+                    name=f"{item.repository}:{variant}" if variant else item.repository,
+                    spec=_resolve(base, item.spec),
+                    repository=item.repository,
+                    tags=tuple(variant_tag(t, variant) if variant else t for t in item.tags),
+                    policy=policy,
+                    smoke=tuple(item.smoke) if item.smoke else None,
+                    relock=item.relock or model.relock,
+                    fail_on=policy_threshold(policy, default_fail) if policy else default_fail,
+                    variant=variant,
+                )
+            )
+    published = [f"{i.repository}:{t}" for i in images for t in i.tags]
+    twice = sorted({p for p in published if published.count(p) > 1})
+    if twice or len({i.name for i in images}) != len(images):
+        raise SpecError(
+            f"{path}: two images publish to the same repository and tag ({', '.join(twice)})"
+            if twice
+            else f"{path}: two images publish to the same repository"
+        )
     feeds = tuple(
         Feed(f, ())
         if isinstance(f, str)
