@@ -1,10 +1,12 @@
 # hardbase: the front door. `make demo` and `make test` work on a fresh Debian machine.
 PYTHON ?= python3
 # ca-certificates, openssl and openjdk-17-jdk-headless (keytool, javac): the trust-store tests;
-# rustc and binutils (objcopy): the Rust inventory test builds its fixture binary
+# rustc and binutils (objcopy): the Rust inventory test builds its fixture binary;
+# zsh and fish: the completion tests load the scripts in them
 APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-utils \
 	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
-	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils npm
+	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils npm \
+	zsh fish
 STAMP = .setup-done
 # cosign 2.5 and oras 1.2 (peers of the signing and artifact tests) are not in bookworm:
 # scripts/fetch-peers takes them from trixie's verified .debs into $(TOOLS)/bin.
