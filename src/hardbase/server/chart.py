@@ -95,10 +95,12 @@ def svg(points: Sequence[Remediated], target: float, now: float, days: int = 30)
             continue
         yy = y(level)
         dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        # p50 is labelled on the left, the others on the right, so close lines stay legible
+        at, anchor = (LEFT + 4, "start") if name == "p50" else (LEFT + plot_w - 4, "end")
         out.append(
             f'<line class="sla-{name}" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{yy:.1f}" '
             f'y2="{yy:.1f}" stroke="{colour}" stroke-width="2"{dashes}/>'
-            f'<text x="{LEFT + plot_w - 4}" y="{yy - 4:.1f}" text-anchor="end" font-size="12" '
+            f'<text x="{at}" y="{yy - 4:.1f}" text-anchor="{anchor}" font-size="12" '
             f'fill="{colour}">{name} {human(level)}</text>'
         )
     for p in points:
