@@ -180,3 +180,39 @@ def test_registry_down_jobs_wait_and_publish_when_it_returns(world: World) -> No
             image = state.image(f"hardbase/{name}")
             assert image is not None
             assert skopeo_digest(world, f"hardbase/{name}", "latest") == image.digest
+
+
+def test_json_logs_name_each_step_and_status_shows_passes_and_reasons(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = world.fleet(images=("a",))
+    assert main(["watch", "--fleet", str(fleet), "--once", "--log-format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    events = [r.get("event") for r in records]
+    assert events[0] == "pass-started" and events[-1] == "pass-finished", events
+    steps = [r for r in records if r.get("event") == "step-finished"]
+    assert [r["step"] for r in steps] == ["build", "verify", "sign", "push", "tag"]
+    job = steps[0]["job"]
+    assert all(r["image"] == "hardbase/a" and r["job"] == job for r in steps)
+    assert all(isinstance(r["seconds"], float) and r["seconds"] >= 0 for r in steps)
+    assert {r["level"] for r in records} <= {"info", "warning"}
+    assert any(r.get("event") == "job-published" for r in records)
+    queued = next(r for r in records if r.get("event") == "job-queued")
+    assert queued["msg"].endswith("packages locked") or "package changes" in queued["msg"]
+
+    world.fix_netbase()
+    assert main(["watch", "--fleet", str(fleet), "--once"]) == 0  # human lines by default
+    err = capsys.readouterr().err
+    assert f"hardbase: INFO: hardbase/a: job {job + 1}: build ended in " in err
+    assert "hardbase: INFO: pass finished in " in err
+
+    assert main(["status", "--fleet", str(fleet)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("last pass: ") and "; next pass due: " in out.splitlines()[0]
+    assert "    fixes: CVE-2026-90001" in out
+    assert f"    changes: netbase 6.5 -> {NEW_NETBASE}" in out
+    assert main(["status", "--fleet", str(fleet), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["passes"]["outcomes"] == {"published": 1}
+    assert doc["passes"]["next_due"] > doc["passes"]["last_finished"]
+    assert doc["images"][0]["last_fixes"] == ["CVE-2026-90001"]

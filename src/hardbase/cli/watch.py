@@ -5,7 +5,9 @@ InRelease, rebuilds the images whose packages have a fixable finding or a
 newer security/updates version, verifies, signs and pushes them, moves their
 tags and records every step. `--once` runs one pass and exits: 0 when every
 job published (or nothing was due), 1 when a gate failed, 3 when jobs are
-left to resume. Reads HARDBASE_KEY_PASSWORD (signing key), the webhook secret
+left to resume. Each pass and each job step is logged on stderr (image, job id,
+step, seconds), as human lines or, with --log-format json, JSON lines; -q
+logs warnings only. Reads HARDBASE_KEY_PASSWORD (signing key), the webhook secret
 variable the fleet names, and the registry credentials variables.
 """
 
@@ -25,14 +27,23 @@ log = logging.getLogger(__name__)
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fleet", "-f", type=Path, required=True, help="the fleet file (YAML)")
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
+    parser.add_argument(
+        "--log-format",
+        choices=("human", "json"),
+        default="human",
+        help="how progress is logged on stderr: human lines (default) or JSON lines with the "
+        "image, job id, step and seconds of each job step (for journald or a log shipper)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardbase.cli.logs import configure
     from hardbase.lifecycle.controller import Controller, PassReport
     from hardbase.lifecycle.fleet import load_fleet
     from hardbase.lifecycle.notify import Notifier
     from hardbase.lifecycle.state import StateDB
 
+    configure(args.log_format, debug=args.debug, quiet=args.quiet)
     fleet = load_fleet(args.fleet)
     with StateDB.open(fleet.state) as state:
         notifier = None

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from hardbase.build.lock import Lock, read_lock
 from hardbase.build.spec import ImageSpec
@@ -54,6 +54,7 @@ from hardbase.lifecycle.state import (
     StateError,
     new_owner,
 )
+from hardbase.lifecycle.status import PASS_EVENT
 from hardbase.oci.registry import RegistryClient, RegistryUnavailable
 from hardbase.util.progress import NullProgress
 from hardbase.util.retry import retrying
@@ -61,6 +62,7 @@ from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import NOT_AFFECTED_STATUS, Finding
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 BUILD_TAG = "build"
 PAUSE_ENV = "HARDBASE_WATCH_PAUSE"  # test hook: build | push | tag
@@ -116,6 +118,23 @@ class _PauseProgress(NullProgress):
         _pause(self.point)
 
 
+def _with_changes(reason: str, changes: list[dict[str, str]], fresh: bool) -> str:
+    """`reason` with what the relock moved, so a job never reads as a bare "first publish"."""
+    if not changes:
+        return reason
+    if fresh:
+        return f"{reason}: {len(changes)} packages locked"
+    shown = [f"{c['package']} {c['old'] or '(new)'} -> {c['new'] or '(removed)'}"
+             for c in changes[:5]]  # fmt: skip
+    more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
+    return f"{reason}: {len(changes)} package changes ({', '.join(shown)}{more})"
+
+
+def _fields(job: Job, **extra: Any) -> dict[str, Any]:
+    """The structured fields of a job's log records (`--log-format json` shows them)."""
+    return {"image": job.image, "job": job.id, "state": job.state, **extra}
+
+
 def _day() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d")
 
@@ -161,6 +180,8 @@ class Controller:
 
     def run_once(self) -> PassReport:
         report = PassReport(started=time.time())
+        log.info("pass started over %d images", len(self.fleet.images),
+                 extra={"event": "pass-started", "images": len(self.fleet.images)})  # fmt: skip
         with VulnDB.open(self.fleet.vulndb) as db:
             self._sync_feeds(db, report)
             for image in self.fleet.images:
@@ -178,6 +199,19 @@ class Controller:
                 for future in futures:
                     report.outcomes.append(future.result())
         report.finished = time.time()
+        counts = dict(Counter(o.result for o in report.outcomes))
+        seconds = round(report.finished - report.started, 3)
+        self.state.record(
+            "*", PASS_EVENT, started=report.started, finished=report.finished,
+            interval=self.fleet.interval, outcomes=counts,
+        )  # fmt: skip
+        log.info(
+            "pass finished in %.1fs: %s; next in %.0fs", seconds,
+            ", ".join(f"{n} {r}" for r, n in sorted(counts.items())) or "nothing to do",
+            self.fleet.interval,
+            extra={"event": "pass-finished", "seconds": seconds, "outcomes": counts,
+                   "next_in": self.fleet.interval},
+        )  # fmt: skip
         return report
 
     def _sync_feeds(self, db: VulnDB, report: PassReport) -> None:
@@ -209,6 +243,7 @@ class Controller:
             lock = read_lock(spec.lock_path)
             if lock.spec_hash == spec.resolution_hash():
                 return lock, ""
+            return None, f"the spec's package set changed since {spec.lock_path.name}"
         return None, ""
 
     def _plan_image(self, image: ManagedImage, db: VulnDB, report: PassReport) -> None:
@@ -246,17 +281,21 @@ class Controller:
         body = json.dumps(new.to_json(), indent=1)
         self.state.put_lock(image.name, lock_hash, body)
         version_tag = f"{_day()}.{self.state.versions_on(image.name, _day()) + 1}"
+        changes = planning.lock_changes(current, new)
         doc = {
             "mode": mode,
             "targets": sorted(plan.targets),
             "fixes": plan.keys,
             "fix_findings": [f.key for f in plan.fixes],
             "baseline": sorted({f"{f.id}|{f.package.name}" for f in findings}),
-            "changes": planning.lock_changes(current, new),
+            "changes": changes,
         }
+        if not plan.needed:
+            reason = _with_changes(reason, changes, current is None)
         job, created = self.state.create_job(image.name, lock_hash, reason, doc, version_tag)
         if created:
-            log.info("%s: queued job %d: %s", image.name, job.id, reason)
+            log.info("%s: queued job %d: %s", image.name, job.id, reason,
+                     extra=_fields(job, event="job-queued"))  # fmt: skip
 
     def _runnable(self, report: PassReport) -> list[Job]:
         """The newest unfinished job of each managed image; older ones are superseded."""
@@ -302,12 +341,18 @@ class Controller:
         if claimed is None:
             return Outcome(job.image, "pending", job.id, reason="another controller holds it")
         try:
-            return _JobRun(self, image, claimed, db).run()
+            outcome = _JobRun(self, image, claimed, db).run()
+            log.info("%s: job %d published %s", job.image, job.id, outcome.digest,
+                     extra=_fields(job, event="job-published", digest=outcome.digest))  # fmt: skip
+            return outcome
         except JobFailed as exc:
+            log.warning("%s: job %d failed: %s", job.image, job.id, exc,
+                        extra=_fields(job, event="job-failed", error=str(exc)))  # fmt: skip
             return Outcome(job.image, "failed", job.id, reason=job.reason, error=str(exc))
         except HardbaseError as exc:
             message = exc.diagnostics()
-            log.warning("%s: job %d stopped: %s", job.image, job.id, message)
+            log.warning("%s: job %d stopped: %s", job.image, job.id, message,
+                        extra=_fields(job, event="job-error", error=message))  # fmt: skip
             try:
                 self.state.record(job.image, "job-error", job=job.id, error=message)
                 self.state.release(claimed, self.owner, message)
@@ -372,17 +417,33 @@ class _JobRun:
         raise JobFailed(f"{self.image.name}: {error}")
 
     def run(self) -> Outcome:
-        if self.job.state != PUSHED and self.ensure_built() and self.job.state == SIGNED:
-            self.sign(advance=False)  # the rebuilt layout lost its signatures
+        if self.job.state != PUSHED and self.step("build", self.ensure_built):
+            if self.job.state == SIGNED:
+                self.step("re-sign", lambda: self.sign(advance=False))  # the layout lost them
         if self.job.state == BUILT:
-            self.verify()
+            self.step("verify", self.verify)
         if self.job.state == VERIFIED:
-            self.sign()
+            self.step("sign", self.sign)
         if self.job.state == SIGNED:
-            self.with_registry(self.push)
+            self.step("push", lambda: self.with_registry(self.push))
         if self.job.state == PUSHED:
-            self.with_registry(self.move_tags)
+            self.step("tag", lambda: self.with_registry(self.move_tags))
         return Outcome(self.image.name, "published", self.job.id, self.job.digest, self.job.reason)
+
+    def step(self, name: str, action: Callable[[], _T]) -> _T:
+        """Run one step of the job, logged with the image, the job id and its duration."""
+        started = time.monotonic()
+        log.info("%s: job %d: %s", self.image.name, self.job.id, name,
+                 extra=_fields(self.job, event="step-started", step=name))  # fmt: skip
+        try:
+            return action()
+        finally:
+            seconds = round(time.monotonic() - started, 3)
+            log.info(
+                "%s: job %d: %s ended in %.1fs (job %s)", self.image.name, self.job.id, name,
+                seconds, self.job.state,
+                extra=_fields(self.job, event="step-finished", step=name, seconds=seconds),
+            )  # fmt: skip
 
     # -- build --------------------------------------------------------------------------------
 

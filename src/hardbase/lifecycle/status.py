@@ -11,6 +11,8 @@ from typing import Any
 
 from hardbase.lifecycle.state import FINAL, StateDB
 
+PASS_EVENT = "pass"  # the controller records one at the end of every pass
+
 
 @dataclass(frozen=True)
 class Remediation:
@@ -33,9 +35,58 @@ class ImageStatus:
     last_error: str
     pending_jobs: int
     remediation: Remediation = field(default_factory=Remediation)
+    last_fixes: tuple[str, ...] = ()  # the fixable finding ids the last job removes
+    last_changes: tuple[str, ...] = ()  # its package moves: `name old -> new`
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Passes:
+    """When the controller last ran a pass over the fleet, and when the next one is due."""
+
+    last_started: str = ""
+    last_finished: str = ""
+    seconds: float | None = None
+    outcomes: dict[str, int] = field(default_factory=dict)
+    next_due: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def passes(state: StateDB, interval: float | None = None) -> Passes:
+    """The last recorded pass and the next one: its end plus the interval (the fleet's, or the
+    one the controller recorded)."""
+    recorded = state.events(image="*", kind=PASS_EVENT)
+    if not recorded:
+        return Passes()
+    last = recorded[-1].detail
+    started, finished = float(last.get("started", 0)), float(last.get("finished", 0))
+    every = interval if interval is not None else float(last.get("interval", 0) or 0)
+    return Passes(
+        last_started=_when(started),
+        last_finished=_when(finished),
+        seconds=round(finished - started, 3),
+        outcomes={str(k): int(v) for k, v in dict(last.get("outcomes", {})).items()},
+        next_due=_when(finished + every) if every else "",
+    )
+
+
+def _fixes(plan: Any) -> tuple[str, ...]:
+    keys = plan.get("fix_findings", []) if isinstance(plan, dict) else []
+    ids = [str(k).split(":")[1] for k in keys if str(k).count(":") >= 2]
+    return tuple(sorted(set(ids)))
+
+
+def _changes(plan: Any) -> tuple[str, ...]:
+    changes = plan.get("changes", []) if isinstance(plan, dict) else []
+    return tuple(
+        f"{c.get('package')} {c.get('old') or '(new)'} -> {c.get('new') or '(removed)'}"
+        for c in changes
+        if isinstance(c, dict)
+    )
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
@@ -81,6 +132,8 @@ def fleet_status(state: StateDB, names: Iterable[str] | None = None) -> list[Ima
                     percentile(times, 50),
                     percentile(times, 95),
                 ),
+                last_fixes=_fixes(dict(last.plan)) if last else (),
+                last_changes=_changes(dict(last.plan)) if last else (),
             )
         )
     return out
@@ -94,6 +147,15 @@ def _seconds(value: float | None) -> str:
     if value < 7200:
         return f"{value / 60:.1f}m"
     return f"{value / 3600:.1f}h"
+
+
+def render_passes(info: Passes) -> str:
+    """One line: the last pass (when, how long, what it did) and when the next is due."""
+    if not info.last_finished:
+        return "passes: none recorded yet\n"
+    did = ", ".join(f"{n} {r}" for r, n in sorted(info.outcomes.items())) or "nothing to do"
+    line = f"last pass: {info.last_finished} ({_seconds(info.seconds)}; {did})"
+    return line + (f"; next pass due: {info.next_due}" if info.next_due else "") + "\n"
 
 
 def render_table(statuses: Sequence[ImageStatus]) -> str:
@@ -130,4 +192,9 @@ def render_table(statuses: Sequence[ImageStatus]) -> str:
         if s.last_reason:
             why = s.last_reason + (f" — {s.last_error}" if s.last_error else "")
             lines.append(f"    why: {why}")
+        if s.last_fixes:
+            lines.append(f"    fixes: {', '.join(s.last_fixes)}")
+        if s.last_changes:
+            more = f" and {len(s.last_changes) - 8} more" if len(s.last_changes) > 8 else ""
+            lines.append(f"    changes: {', '.join(s.last_changes[:8])}{more}")
     return "\n".join(lines) + "\n"
