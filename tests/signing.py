@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from archive_fixture import FixtureArchive
 from registry_fixture import RegistryServer, run_hardbase
 
 PASSWORD = "hb-Passw0rd"  # FIXTURE key password of build_signed's key
+COSIGN_PW = "cosign-Passw0rd"  # FIXTURE password of the keys cosign makes in the tests
+REGISTRY = ["--allow-insecure-registry", "--allow-http-registry"]  # cosign, plain-HTTP registry
 
 
 def hardbase(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -58,3 +61,17 @@ def build_signed(tmp_path: Path, registry: RegistryServer) -> SignedBuild:
                       f"docker://{repository}:1")  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr
     return SignedBuild(tmp_path, out, repository, digest, key, pub)
+
+
+def cosign(home: Path, *args: str, password: str = COSIGN_PW) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("COSIGN_", "SIGSTORE_"))},
+        "HOME": str(home),
+        "DOCKER_CONFIG": str(home / ".docker"),
+        "COSIGN_PASSWORD": password,
+        "COSIGN_YES": "true",
+    }
+    return subprocess.run(
+        ["cosign", *args], capture_output=True, text=True, env=env, timeout=300,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,12 +19,10 @@ import pytest
 
 from peers import need
 from registry_fixture import RegistryServer, make_image
-from signing import PASSWORD, SignedBuild, hardbase
+from signing import COSIGN_PW, PASSWORD, REGISTRY, SignedBuild, cosign, hardbase
 
 pytestmark = pytest.mark.peers
 
-COSIGN_PW = "cosign-Passw0rd"  # FIXTURE key password
-REGISTRY = ["--allow-insecure-registry", "--allow-http-registry"]
 TYPES = {
     "slsaprovenance1": "https://slsa.dev/provenance/v1",
     "spdxjson": "https://spdx.dev/Document",
@@ -40,20 +37,6 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
-
-
-def cosign(home: Path, *args: str, password: str = COSIGN_PW) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("COSIGN_", "SIGSTORE_"))},
-        "HOME": str(home),
-        "DOCKER_CONFIG": str(home / ".docker"),
-        "COSIGN_PASSWORD": password,
-        "COSIGN_YES": "true",
-    }
-    return subprocess.run(
-        ["cosign", *args], capture_output=True, text=True, env=env, timeout=300,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def verify_attestation(home: Path, pub: Path, ref: str, kind: str) -> list[dict[str, object]]:
