@@ -76,6 +76,10 @@ def test_cli_writes_files_and_prints_markdown(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 6
+    assert done.stderr.splitlines() == [  # the step is announced (stderr is not a terminal)
+        "hardbase: scoring 1 image (1)...",
+        done.stderr.splitlines()[-1],
+    ] and done.stderr.splitlines()[-1].startswith("hardbase: scoring 1 image: done in ")
     assert json.loads((tmp_path / "s.json").read_text())["images"][0]["reference"] == ref
     md = subprocess.run(
         ["hardbase", "compare", ref, "--no-scan"], capture_output=True, text=True, check=False

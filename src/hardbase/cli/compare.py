@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hardbase.cli.dbopts import add_db_options, open_checked
+from hardbase.cli.progress import TerminalProgress
 from hardbase.errors import UsageError
 
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             rebuild=rebuild,
             arch=args.arch,
         )
-        doc = compare(args.refs, options)
+        doc = compare(args.refs, options, TerminalProgress(enabled=not args.quiet))
     finally:
         if db is not None:
             db.close()

@@ -26,6 +26,7 @@ from hardbase.evaluate.measure import (
     lock_pinned,
     smoke_run,
 )
+from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import FIXABLE, NO_FIX
 from hardbase.vuln.scan import EMPTY_DB_WARNING
@@ -367,11 +368,19 @@ def recommendation(card: Mapping[str, Any]) -> dict[str, str]:
     return {"rule": "suitable", "text": text + (f" (fair: {', '.join(fair)})" if fair else "")}
 
 
-def compare(refs: Sequence[str], options: CompareOptions | None = None) -> dict[str, Any]:
+def compare(
+    refs: Sequence[str], options: CompareOptions | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Measure every image and return the scorecard document."""
     options = options or CompareOptions()
+    progress = progress or NullProgress()
     today = options.today or datetime.now(UTC).date()
-    cards = [image_card(measure_image(ref, options), today) for ref in refs]
+    cards = []
+    progress.start(f"scoring {len(refs)} image{'' if len(refs) == 1 else 's'}", len(refs))
+    for ref in refs:
+        cards.append(image_card(measure_image(ref, options), today))
+        progress.advance()
+    progress.finish()
     return {
         "scorecard": 1,
         "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
