@@ -19,6 +19,7 @@ from isal import igzip
 
 from archive_fixture import FixtureArchive
 from hardbase.cli.main import main
+from schema_check import check as check_schema
 
 SUITE = "stable"
 
@@ -87,6 +88,7 @@ def test_build_from_fixture_archive(
     digest = capsys.readouterr().out.strip().splitlines()[-1]
     assert digest.startswith("sha256:")
     lock = json.loads((tmp_path / "hello.lock.json").read_text())
+    check_schema("lock", lock)
     names = [p["name"] for p in lock["archs"]["amd64"]["packages"]]
     assert sorted(names) == ["hello", "legacy", "libhello1", "mawk"]
     members = layer_members(tmp_path / "out")

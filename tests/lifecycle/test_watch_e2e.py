@@ -15,6 +15,7 @@ from lifecycle_world import NEW_NETBASE, World
 from hardbase.cli.main import main
 from hardbase.lifecycle.state import StateDB
 from peers import need
+from schema_check import check as check_schema
 
 pytestmark = [pytest.mark.archive]
 
@@ -117,6 +118,7 @@ def test_one_pass_rebuilds_both_images_when_a_shared_package_is_fixed(
     capsys.readouterr()
     assert main(["status", "--fleet", str(fleet), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    check_schema("status", doc)
     by_name = {i["name"]: i for i in doc["images"]}
     assert by_name["hardbase/a"]["remediation"]["count"] == 1
     assert by_name["hardbase/a"]["findings"] == {}

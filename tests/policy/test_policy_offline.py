@@ -18,6 +18,7 @@ from hardbase.policy.openvex import document, image_purl, statement
 from hardbase.vuln.db import Advisory, Affected, VulnDB
 from hardbase.vuln.vex import parse_vex
 from registry_fixture import make_image
+from schema_check import check as check_schema
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="13"\nVERSION_CODENAME=trixie\nPRETTY_NAME="Debian 13"\n'
 LIBC6 = (
@@ -190,5 +191,7 @@ def test_policy_relative_paths_and_cli_exit_codes(
     bad = run(images[1], "--format", "json")
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["rules"][0]["ok"] is False
+    check_schema("policy-check", json.loads(bad.stdout))
+    check_schema("policy-check", json.loads(run(images[0], "--format", "json").stdout))
     missing = run(images[0].replace("clean", "nothing"))
     assert missing.returncode == 2 and missing.stdout == ""

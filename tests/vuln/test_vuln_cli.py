@@ -14,6 +14,7 @@ from referencing import Registry, Resource
 from data.images.fixture_images import file, gz, tar_bytes, write_oci
 from hardbase.cli.main import main
 from hardbase.vuln.db import DatabaseError, VulnDB
+from schema_check import check as check_schema
 
 DATA = Path(__file__).parents[1] / "data" / "vuln"  # the fixtures in tests/data/vuln
 
@@ -110,6 +111,7 @@ def test_scan_json(capsys: pytest.CaptureFixture[str], image: str, dbpath: str) 
     code, out, err = run(capsys, "scan", image, "--db", dbpath, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
+    check_schema("scan", doc)
     assert doc["image"]["reference"] == image
     assert doc["image"]["digest"].startswith("sha256:")
     assert doc["image"]["os"]["version_id"] == "12"

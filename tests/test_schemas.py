@@ -1,0 +1,113 @@
+"""The JSON Schemas shipped in src/hardbase/schemas: valid Draft 2020-12, documented, and strict.
+
+Real outputs are checked against them where the tests make them: `scan --format
+json` (tests/vuln/test_vuln_cli.py), `policy check --format json`
+(tests/policy/test_policy_offline.py), `status --format json` after real
+controller passes (tests/lifecycle/test_watch_e2e.py) and the lock file
+(tests/build/test_build_fixture.py). Here a real scan document and a real lock
+file are changed the way code drifts (a field renamed, added, dropped or
+retyped), and each change must fail validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from archive_fixture import FixtureArchive
+from data.images.fixture_images import file, gz, tar_bytes, write_oci
+from hardbase.cli.main import main
+from hardbase.schemas import NAMES, load
+from schema_check import errors
+
+ROOT = Path(__file__).parents[1]
+DATA = Path(__file__).parent / "data" / "vuln"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schema_is_valid_draft_2020_12_and_documented(name: str) -> None:
+    schema = load(name)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"https://hardbase.dev/schemas/{name}/v1"
+    assert f"src/hardbase/schemas/{name}.schema.json" in (ROOT / "docs/schemas.md").read_text()
+
+
+def test_scan_json_names_its_schema() -> None:
+    from hardbase.vuln.report.json import SCHEMA
+
+    assert SCHEMA == load("scan")["$id"]
+
+
+def test_unknown_schema_name() -> None:
+    with pytest.raises(KeyError, match="hardbase has no schema 'nope'"):
+        load("nope")
+
+
+@pytest.fixture
+def scan_doc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    status = (
+        "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n"
+        "Source: fixture-zlib (1:1.2.13.dfsg-1)\nVersion: 1:1.2.13.dfsg-1+b1\n"
+    )
+    layer = tar_bytes([
+        file("etc/os-release", 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'),
+        file("var/lib/dpkg/status", status),
+    ])  # fmt: skip
+    image = f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"
+    db = str(tmp_path / "v.db")
+    assert main(["-q", "db", "update", "--db", db, "--source", f"osv={DATA / 'osv'}",
+                 "--source", f"debian-tracker={DATA / 'tracker.json'}"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["scan", image, "--db", db, "--format", "json"]) == 0
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert doc["findings"], "the fixture image must have findings for the drift checks"
+    assert not errors("scan", doc)
+    return doc
+
+
+def _drifted(doc: dict[str, Any], change: str) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    finding = out["findings"][0]
+    if change == "renamed":
+        finding["fixed"] = finding.pop("fixed_version")
+    elif change == "added":
+        out["image"]["size"] = 1
+    elif change == "dropped":
+        del out["summary"]["by_severity"]["unknown"]
+    elif change == "retyped":
+        finding["aliases"] = ",".join(finding["aliases"])
+    else:
+        assert change == "new-status"
+        finding["status"] = "fixed"
+    return out
+
+
+@pytest.mark.parametrize("change", ["renamed", "added", "dropped", "retyped", "new-status"])
+def test_scan_schema_catches_drift(scan_doc: dict[str, Any], change: str) -> None:
+    assert errors("scan", _drifted(scan_doc, change))
+
+
+def test_lock_schema_checks_a_real_lock_and_catches_drift(tmp_path: Path) -> None:
+    with FixtureArchive(tmp_path / "fixture") as archive:
+        archive.add_package("hello", "1.0-1")
+        archive.publish("stable")
+        source = {"uris": [archive.url], "suites": ["stable"], "signed-by": str(archive.keyring)}
+        spec = tmp_path / "hello.yaml"
+        spec.write_text(
+            yaml.safe_dump({"name": "hello", "packages": ["hello"], "sources": [source]})
+        )
+        assert main(["-q", "lock", str(spec)]) == 0
+    lock = json.loads((tmp_path / "hello.lock.json").read_text())
+    assert not errors("lock", lock)
+    package = lock["archs"]["amd64"]["packages"][0]
+    for key, value in (("sha256", "ABC"), ("filename", "x.deb"), ("size", "12")):
+        bad = copy.deepcopy(lock)
+        bad["archs"]["amd64"]["packages"][0] = {**package, key: value}
+        assert errors("lock", bad), key
