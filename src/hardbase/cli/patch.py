@@ -7,6 +7,16 @@ name, its DEP-3 header or the changelog entry naming it; then each --patch FILE
 whose DEP-3 header names the CVE and its Origin. For each it says where it came
 from and whether it applies to the release's source (patch -p1, no fuzz).
 It exits 0 when one applies, 1 when none does.
+
+`hardbase patch build SOURCE --release R --cve CVE... [--patch FILE]... --repo REPO
+--key KEY` rebuilds the release's source with one fix per CVE (your --patch that
+names it, else the best Debian candidate that applies): the patch refreshed into
+debian/patches and the series, version <version>+hb<N>, a changelog entry naming
+every CVE fixed; `dpkg-buildpackage -B` in a hermetic build root (no network,
+non-root, SOURCE_DATE_EPOCH from the changelog, tests on); the .debs and the
+source published to REPO's <R>-hardbase suite, signed with KEY. A patch that does
+not apply, a failed build (its log is kept and named) or a missing key: exit 2,
+nothing published.
 """
 
 from __future__ import annotations
@@ -47,12 +57,84 @@ def register(parser: argparse.ArgumentParser) -> None:
     find.add_argument("cve", metavar="CVE", help="the CVE id, e.g. CVE-2026-11822")
     _archive_options(find)
     find.add_argument("--json", action="store_true", help="print the candidates as JSON")
+    build = sub.add_parser(
+        "build", help="rebuild a source package with CVE fixes into REPO", description=__doc__
+    )
+    build.add_argument("source", metavar="SOURCE", help="a source (or binary) package name")
+    build.add_argument(
+        "--cve", action="append", default=[], required=True, metavar="CVE",
+        help="a CVE to fix (repeatable)",
+    )  # fmt: skip
+    _archive_options(build)
+    build.add_argument(
+        "--repo", type=Path, metavar="REPO",
+        help="hardbase's archive to publish to (see `hardbase repo`); without it nothing "
+        "is published",
+    )  # fmt: skip
+    build.add_argument(
+        "--key",
+        type=Path,
+        metavar="KEY",
+        help="the archive's secret key (`hardbase repo keygen`; its passphrase from "
+        "$HARDBASE_ARCHIVE_KEY_PASSWORD)",
+    )
+    build.add_argument(
+        "--revision", type=int, metavar="N",
+        help="the N of +hbN (default: one more than REPO's highest for this version, else 1)",
+    )  # fmt: skip
+    build.add_argument(
+        "--work", type=Path, metavar="DIR",
+        help="keep the trees, the patched source and the built files in DIR (must not exist "
+        "or be empty; default: a temporary directory)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     if args.patch_command == "find":
         return _find(args)
-    raise UsageError("say what to do: `hardbase patch find SOURCE CVE --release R`")
+    if args.patch_command == "build":
+        return _build(args)
+    raise UsageError(
+        "say what to do: `hardbase patch find SOURCE CVE --release R` or "
+        "`hardbase patch build SOURCE --release R --cve CVE --repo REPO --key KEY`"
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    from hardbase.patch.build import build_patched
+    from hardbase.repo.keys import password_from_env
+    from hardbase.util.paths import cache_dir
+
+    for path in args.patch:
+        if not path.is_file():
+            raise UsageError(f"the patch {path} does not exist")
+    if args.revision is not None and args.revision < 1:
+        raise UsageError(f"--revision must be 1 or more, not {args.revision}")
+    progress = TerminalProgress(enabled=not args.quiet)
+    cache = cache_dir()
+    with tempfile.TemporaryDirectory(prefix="hardbase-patch-build-") as scratch:
+        work = args.work or Path(scratch) / "work"
+        built = build_patched(
+            args.source, args.release, args.cve, repo=args.repo, key=args.key, work=work,
+            log_dir=cache / "patch-logs", archives=_archives(args), cache_dir=cache,
+            patches=args.patch, revision=args.revision, password=password_from_env(),
+            progress=progress,
+        )  # fmt: skip
+        print(f"{built.source} {built.version} ({built.release}): fixes {', '.join(built.cves)}")
+        for applied in built.patches:
+            print(f"  patch debian/patches/{applied.name}: {applied.candidate.origin}")
+        state = "cached" if built.root.cached else "created"
+        print(f"  build root {built.root.plan.key[:16]} ({state}, {len(built.root.plan.packages)} "
+              f"packages); build {built.result.seconds:.0f} s; log {built.result.log}")  # fmt: skip
+        for deb in built.result.debs:
+            print(f"  built {deb.name}")
+        if built.published is not None:
+            print(f"  published to {args.repo} suite {built.published.suite}")
+        else:
+            print("  not published (no --repo)")
+        if args.work:
+            print(f"  record {built.record}")
+    return 0
 
 
 def _archives(args: argparse.Namespace) -> Any:

@@ -377,6 +377,11 @@ def parse_locations(
     return tuple(mirrors), selected
 
 
+# A location saying the mirror is hardbase's own archive (`hardbase repo`): read its suite
+# CODENAME-hardbase, whose changelogs name the CVEs the rebuilds fix.
+HARDBASE_ARCHIVE = "archive=hardbase"
+
+
 def split_keyring(locations: Sequence[str]) -> tuple[tuple[str, ...], Path]:
     """(the other locations, the keyring a `signed-by=KEYRING` location names, else Debian's)."""
     rest: list[str] = []
@@ -447,10 +452,22 @@ class DebianChangelogImporter(Importer):
         self.only_sources = frozenset(only_sources) if only_sources else None
 
     def entries(
-        self, locations: Sequence[str], codename: str, keyring: Path = DEFAULT_KEYRING
+        self,
+        locations: Sequence[str],
+        codename: str,
+        keyring: Path = DEFAULT_KEYRING,
+        *,
+        hardbase: bool = False,
     ) -> list[SourceEntry]:
-        """Archive entries for one release: -security and -updates first, so they win ties."""
+        """Archive entries for one release: -security and -updates first, so they win ties.
+
+        For hardbase's own archive (`hardbase=True`), its one suite `CODENAME-hardbase`.
+        """
         mirror = locations[0] if locations else self.default_locations[0]
+        if hardbase:
+            return [
+                SourceEntry(uris=(mirror,), suites=(f"{codename}-hardbase",), signed_by=keyring)
+            ]
         if len(locations) > 1:
             security = locations[1]
         elif mirror.rstrip("/").endswith("/debian"):
@@ -466,6 +483,8 @@ class DebianChangelogImporter(Importer):
 
     def run(self, db: VulnDB, locations: Sequence[str], progress: Progress) -> ImportStats:
         rest, keyring = split_keyring(locations)
+        hardbase = HARDBASE_ARCHIVE in rest
+        rest = tuple(r for r in rest if r != HARDBASE_ARCHIVE)
         mirrors, selected = parse_locations(rest)
         locations = tuple(locations) or self.default_locations
         mirrors = mirrors or self.default_locations
@@ -477,7 +496,8 @@ class DebianChangelogImporter(Importer):
         targets: list[SourceTarget] = []
         for codename in releases:
             archive = Archive(
-                self.entries(mirrors, codename, keyring), cache_dir=cache.parent / "archive",
+                self.entries(mirrors, codename, keyring, hardbase=hardbase),
+                cache_dir=cache.parent / "archive",
                 progress=progress,
             )  # fmt: skip
             archives[codename] = archive

@@ -1,0 +1,125 @@
+"""`hardbase patch build`: bad input refused before anything is built or published.
+
+Uses the **fixture** archive of test_find.py (made-up sources and `CVE-2099-*` ids).
+The real rebuild (sqlite3, CVE-2026-11822) is in test_real_sqlite3.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_find import _diff, archive, changelog  # noqa: F401 (the module-scoped fixture)
+
+from archive_fixture import FixtureArchive
+from hardbase.cli.main import main
+from hardbase.patch.build import _entry, next_revision
+
+__all__ = ["archive"]
+
+
+def _build(archive: FixtureArchive, tmp_path: Path, *args: str) -> int:  # noqa: F811
+    return main(
+        ["--cache-dir", str(tmp_path / "cache"), "-q", "patch", "build", "fixture-calc",
+         "--release", "bookworm", "--mirror", archive.url, "--security-mirror", archive.url,
+         "--keyring", str(archive.keyring), "--repo", str(tmp_path / "repo"),
+         "--work", str(tmp_path / "work"), *args]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    assert main(["-q", "repo", "keygen", "--no-password", str(tmp_path / "archive")]) == 0
+    return tmp_path / "archive.key"
+
+
+def test_a_missing_archive_key_is_refused_before_anything(
+    archive: FixtureArchive,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "nokey.key"
+    assert _build(archive, tmp_path, "--cve", "CVE-2099-0001", "--key", str(missing)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"hardbase: error: the archive key {missing} does not exist; make one with "
+        "`hardbase repo keygen` (nothing was built or published)"
+    ]
+    assert not (tmp_path / "repo").exists() and not (tmp_path / "work").exists()
+    assert archive.requests == [] or not any("fixture-calc" in r for r in archive.requests[-3:])
+
+
+def test_a_patch_that_does_not_apply_names_file_and_hunk_and_publishes_nothing(
+    archive: FixtureArchive,  # noqa: F811
+    tmp_path: Path,
+    key: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / "bad.patch"
+    bad.write_text(_diff("b.c", "return n + 7;", "return 0;",
+                         "Description: fixture fix of CVE-2099-0002\n"
+                         "Origin: vendor, https://fixture.invalid/bad\n---\n"))  # fmt: skip
+    code = _build(archive, tmp_path, "--cve", "CVE-2099-0002", "--patch", str(bad),
+                  "--key", str(key))  # fmt: skip
+    assert code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"hardbase: error: the patch bad.patch ({bad} (vendor, https://fixture.invalid/bad)) "
+        "does not apply to the release's source: hunk #1 of b.c fails at line 1; nothing was built"
+    )
+    assert not (tmp_path / "repo").exists()
+
+
+def test_no_fix_found_says_to_give_one(
+    archive: FixtureArchive,  # noqa: F811
+    tmp_path: Path,
+    key: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _build(archive, tmp_path, "--cve", "CVE-2099-0042", "--key", str(key)) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "no fix for CVE-2099-0042 was found" in line and "--patch FILE" in line
+    assert not (tmp_path / "repo").exists()
+
+
+def test_next_revision_reads_repos_sources(tmp_path: Path) -> None:
+    sources = tmp_path / "dists" / "bookworm-hardbase" / "main" / "source" / "Sources"
+    sources.parent.mkdir(parents=True)
+    assert next_revision(tmp_path, "bookworm", "sqlite3", "3.40.1-2+deb12u2") == 1
+    sources.write_text(
+        "Package: sqlite3\nVersion: 3.40.1-2+deb12u2+hb1\n\n"
+        "Package: sqlite3\nVersion: 3.40.1-2+deb12u2+hb2\n\n"
+        "Package: sqlite3\nVersion: 3.40.1-2+deb12u1+hb5\n\n"
+        "Package: other\nVersion: 3.40.1-2+deb12u2+hb9\n"
+    )
+    assert next_revision(tmp_path, "bookworm", "sqlite3", "3.40.1-2+deb12u2") == 3
+
+
+def test_the_changelog_entry_targets_the_release_and_names_every_cve() -> None:
+    from hardbase.patch.apply import DryRun
+    from hardbase.patch.build import AppliedPatch
+    from hardbase.patch.dep3 import parse_header
+    from hardbase.patch.find import Candidate
+
+    header = parse_header("From 79db323ce14923a1bcc7b3b72679003c14c1cd7f Mon Sep 17 2001\n---\n")
+    candidate = Candidate(
+        cve="CVE-2026-11822", kind="debian", path=Path("54-CVE-2026-11822_CVE-2026-11824.patch"),
+        name="54-CVE-2026-11822_CVE-2026-11824.patch", matched_by=("file name",), header=header,
+        sha256="0" * 64, check=DryRun((), (), False, ""), source="sqlite3",
+        version="3.46.1-7+deb13u2", suite="trixie",
+    )  # fmt: skip
+    entry = _entry("sqlite3", "3.40.1-2+deb12u2+hb1", "bookworm", "3.40.1-2+deb12u2",
+                   [AppliedPatch(candidate, candidate.name, b"")], 1781440323)  # fmt: skip
+    head, blank, first, *_ = entry.splitlines()
+    assert head == "sqlite3 (3.40.1-2+deb12u2+hb1) bookworm; urgency=medium"
+    assert first == "  * Rebuild of sqlite3 3.40.1-2+deb12u2 by hardbase with security fixes."
+    assert all(line.startswith(("  * ", "    ")) for line in entry.splitlines()[2:-3] if line)
+    assert "CVE-2026-11822, CVE-2026-11824" in entry
+    assert " -- hardbase <rebuilds@hardbase.invalid>  Sun, 14 Jun 2026 12:32:03 +0000" in entry
+    from hardbase.vuln.importers.debian_changelog import parse_changelog
+
+    fixes = parse_changelog(entry, "bookworm")
+    assert fixes == {
+        "CVE-2026-11822": "3.40.1-2+deb12u2+hb1",
+        "CVE-2026-11824": "3.40.1-2+deb12u2+hb1",
+    }
