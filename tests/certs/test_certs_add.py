@@ -7,10 +7,10 @@ keystores (read back, and by keytool) hold the new CA. Bad input exits 2 with
 nothing written.
 
 Archive: the mmdebstrap reference image (debian:trixie-slim + python3, which
-has no CA bundle at all), hardbase's python3 image and hardbase's java image
-are run with runc before and after: Python's `ssl` and Java's default trust
-store refuse an HTTPS server on 127.0.0.1 signed by a FIXTURE CA before and
-trust it after.
+has no CA bundle at all) and hardbase's python3, java and nodejs images are run
+with runc before and after: Python's `ssl`, Java's default trust store and
+Node's `https` refuse an HTTPS server on 127.0.0.1 signed by a FIXTURE CA
+before and trust it after.
 """
 
 from __future__ import annotations
@@ -152,35 +152,38 @@ def test_bad_input_exits_2_and_writes_nothing(
 REFERENCE = "reference"
 
 
-@pytest.fixture(scope="module")
-def images(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """The images the runtime test adds a CA to, built once: name -> reference."""
-    root = tmp_path_factory.mktemp("certs-images")
-    out = {
-        REFERENCE: request.getfixturevalue("reference_ref"),
-        "python3": request.getfixturevalue("python3_ref"),
-    }
-    spec = root / "java.yaml"
-    spec.write_text("name: java\nextends: java\n")
-    assert main(["-q", "build", str(spec), "--output", str(root / "java")]) == 0
-    out["java"] = f"oci:{root / 'java'}:latest"
-    return out
+def image_for(name: str, request: pytest.FixtureRequest, root: Path) -> str:
+    """The image `name` (built on first use): the mmdebstrap reference or a hardbase preset."""
+    if name == REFERENCE:
+        return str(request.getfixturevalue("reference_ref"))
+    if name == "python3":
+        return str(request.getfixturevalue("python3_ref"))
+    out = root / name
+    if not out.exists():
+        spec = root / f"{name}.yaml"
+        spec.write_text(f"name: {name}\nextends: {name}\n")
+        assert main(["-q", "build", str(spec), "--output", str(out)]) == 0
+    return f"oci:{out}:latest"
 
 
 @pytest.mark.archive
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [REFERENCE, "python3", "java"])
+@pytest.mark.parametrize("name", [REFERENCE, "python3", "java", "nodejs"])
 def test_runtimes_trust_the_added_ca_and_refuse_before(
-    tmp_path: Path, https_server: tuple[str, Path], images: dict[str, str], name: str
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    https_server: tuple[str, Path],
+    name: str,
 ) -> None:
     need("umoci", "runc")
     url, ca = https_server
-    ref = images[name]
+    root = tmp_path_factory.getbasetemp() / "certs-images"
+    root.mkdir(exist_ok=True)
+    ref = image_for(name, request, root)
     out = tmp_path / "trusted"
     assert main(["-q", "certs", "add", ref, "--cert", str(ca), "--output", f"oci:{out}:t"]) == 0
-    client = CLIENTS["java" if name == "java" else "python3"]
+    client = CLIENTS[name if name in ("java", "nodejs") else "python3"]
     results = {}
     for variant, (layout, tag) in {
         "before": (Path(ref.split(":")[1]), ref.rsplit(":", 1)[1]),
