@@ -1,7 +1,9 @@
 """Image references in skopeo's transport syntax.
 
 `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`,
-`docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, `dir:ROOTFS`.
+`docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, `dir:ROOTFS`,
+`containers-storage:[[STORAGE]]NAME[:TAG|@ID]` (podman's local image store, as
+skopeo reads it; STORAGE is skopeo's `driver@root+runroot`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from hardbase.errors import UsageError
 
-TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker", "dir")
+TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker", "dir", "containers-storage")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -27,6 +29,7 @@ class ImageRef:
     registry: str | None = None  # docker
     repository: str | None = None  # docker
     digest: str | None = None  # docker
+    name: str | None = None  # containers-storage: everything after the transport
 
     def __str__(self) -> str:
         if self.transport == "docker":
@@ -34,6 +37,8 @@ class ImageRef:
             if self.digest:
                 return f"{ref}@{self.digest}"
             return f"{ref}:{self.tag or 'latest'}"
+        if self.transport == "containers-storage":
+            return f"containers-storage:{self.name}"
         text = f"{self.transport}:{self.path}"
         return f"{text}:{self.tag}" if self.tag else text
 
@@ -49,10 +54,13 @@ def parse_reference(text: str) -> ImageRef:
     if not sep or transport not in TRANSPORTS or not rest:
         raise UsageError(
             f"'{text}' is not an image reference; use oci:DIR[:TAG], oci-archive:FILE[:TAG], "
-            "docker-archive:FILE, docker://HOST/REPO[:TAG|@DIGEST] or dir:ROOTFS"
+            "docker-archive:FILE, docker://HOST/REPO[:TAG|@DIGEST], "
+            "containers-storage:NAME[:TAG] or dir:ROOTFS"
         )
     if transport == "docker":
         return _parse_docker(text, rest)
+    if transport == "containers-storage":
+        return _parse_storage(text, rest)
     if transport in ("oci", "oci-archive"):
         path, tag = _split_tag(rest)
         if tag is not None and not _TAG.match(tag):
@@ -91,3 +99,19 @@ def _parse_docker(text: str, rest: str) -> ImageRef:
     if not re.match(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$", remainder):
         raise UsageError(f"'{remainder}' in '{text}' is not a valid repository name")
     return ImageRef("docker", registry=host, repository=remainder, tag=tag, digest=digest)
+
+
+_STORAGE_NAME = re.compile(
+    r"^(\[[^\]\x00-\x1f]+\])?"  # [driver@root+runroot:options], as skopeo takes it
+    r"[A-Za-z0-9][A-Za-z0-9._/:@-]*$"  # NAME[:TAG], NAME@sha256:..., or an image ID
+)
+
+
+def _parse_storage(text: str, rest: str) -> ImageRef:
+    if not _STORAGE_NAME.match(rest) or rest.startswith("-"):
+        raise UsageError(
+            f"'{text}' must be written containers-storage:NAME[:TAG] (for example "
+            "containers-storage:localhost/app:1), optionally with a [driver@root+runroot] "
+            "store before NAME"
+        )
+    return ImageRef("containers-storage", name=rest)

@@ -31,6 +31,10 @@ def open_source(ref: ImageRef | str, *, insecure: bool = False) -> ImageSource:
         return DockerArchiveSource(ref)
     if ref.transport == "docker":
         return _registry_source(ref, insecure)
+    if ref.transport == "containers-storage":
+        from hardbase.oci.transports.containers_storage import ContainersStorageSource
+
+        return ContainersStorageSource(ref)
     if ref.transport == "dir":
         raise UsageError(
             f"{ref} is a root filesystem, not an image; it has no manifest or layers "
