@@ -93,8 +93,8 @@ def image_out(ctx: ServiceContext, s: queries.ImageSummary, db_version: str) -> 
     c = counts(ctx.data.findings(s.lock_hash, db_version), s.findings_by_status)
     return ImageOut(
         name=s.name,
-        repository=ctx.fleet.image(s.name).repository,
-        tags=list(s.tags) or list(ctx.fleet.image(s.name).tags),
+        repository=ctx.repository(s.name).repository,
+        tags=list(s.tags) or list(ctx.repository(s.name).tags),
         digest=s.digest,
         published_at=when(s.published_at),
         status=s.status,
@@ -121,20 +121,27 @@ def managed(ctx: ServiceContext, name: str) -> None:
 
 
 @router.get("/images", response_model=ImagesPage, summary="The fleet's images")
-def list_images(
+async def list_images(
     request: Request, who: Reader, limit: Limit = 100, cursor: Cursor = None
 ) -> ImagesPage:
     ctx = ctx_of(request)
     after = decode_cursor("image", cursor, str)
-    snap, db_version = ctx.snapshot()
-    rows = [s for s in snap.images if after is None or s.name > after]
-    rows.sort(key=lambda s: s.name)
+    rows = [i for i in all_images(ctx) if after is None or i.name > after]
     page = rows[:limit]
     more = len(rows) > limit
     return ImagesPage(
-        items=[image_out(ctx, s, db_version) for s in page],
-        next_cursor=encode_cursor("image", page[-1].name) if more and page else None,
+        items=page, next_cursor=encode_cursor("image", page[-1].name) if more and page else None
     )
+
+
+def all_images(ctx: ServiceContext) -> list[ImageOut]:
+    """Every image as the API shows it, by name; made again only when the state changed."""
+
+    def make() -> list[ImageOut]:
+        snap, db_version = ctx.snapshot()
+        return sorted((image_out(ctx, s, db_version) for s in snap.images), key=lambda i: i.name)
+
+    return ctx.cached("images", make)
 
 
 @router.get(
@@ -250,7 +257,7 @@ Kinds = Annotated[list[str], Query(max_length=20, description="event kinds (repe
 
 
 @router.get("/events", response_model=EventsPage, summary="The event log, newest first")
-def list_events(
+async def list_events(
     request: Request,
     who: Reader,
     image: Annotated[str | None, Query(max_length=300)] = None,
@@ -323,7 +330,7 @@ async def stream_events(
 
 
 @router.get("/jobs", response_model=JobsPage, summary="Jobs, newest first")
-def list_jobs(
+async def list_jobs(
     request: Request,
     who: Reader,
     image: Annotated[str | None, Query(max_length=300)] = None,

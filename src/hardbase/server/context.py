@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from hardbase.lifecycle.fleet import Fleet
+from hardbase.lifecycle.fleet import Fleet, ManagedImage
 from hardbase.lifecycle.state import StateDB
 from hardbase.server import queries
 from hardbase.server.imagedata import ImageData
 from hardbase.server.runner import ControllerLoop
 from hardbase.server.tokens import TokenStore
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,16 +36,32 @@ class ServiceContext:
     def names(self) -> list[str]:
         return [i.name for i in self.fleet.images]
 
-    def snapshot(self) -> tuple[queries.Snapshot, str]:
-        """The overview's data and the vulnerability database's version, re-read only when
-        the state database changed (every state change writes an event)."""
-        version = queries.version(self.state)
+    def repository(self, name: str) -> ManagedImage:
+        by_name = self._cache.get("by-name")
+        if by_name is None:
+            by_name = (None, {i.name: i for i in self.fleet.images})
+            self._cache["by-name"] = by_name
+        image: ManagedImage | None = by_name[1].get(name)
+        if image is None:
+            return self.fleet.image(name)  # raises the fleet's error
+        return image
+
+    def cached(self, key: str, make: Callable[[], T], stamp: object = None) -> T:
+        """`make()`, re-made only when the state database changed (every state change writes
+        an event, and each pass updates the images' checked time) or `stamp` did."""
+        version = (queries.version(self.state), stamp)
         with self._cache_lock:
-            cached = self._cache.get("snapshot")
-        if cached is not None and cached[0] == version:
-            value: tuple[queries.Snapshot, str] = cached[1]
+            found = self._cache.get(key)
+        if found is not None and found[0] == version:
+            value: T = found[1]
             return value
-        value = (queries.snapshot(self.state, self.names), self.data.db_version())
+        value = make()
         with self._cache_lock:
-            self._cache["snapshot"] = (version, value)
+            self._cache[key] = (version, value)
         return value
+
+    def snapshot(self) -> tuple[queries.Snapshot, str]:
+        """The overview's data and the vulnerability database's version."""
+        return self.cached(
+            "snapshot", lambda: (queries.snapshot(self.state, self.names), self.data.db_version())
+        )

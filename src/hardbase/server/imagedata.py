@@ -49,7 +49,7 @@ class ImageData:
     def __init__(self, fleet: Fleet, state: StateDB) -> None:
         self.fleet = fleet
         self.state = state
-        self._findings: dict[tuple[str, str], list[Finding]] = {}
+        self._findings: dict[tuple[str, str], list[Finding] | None] = {}
         self._cards: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -84,15 +84,14 @@ class ImageData:
         version = self.db_version() if db_version is None else db_version
         key = (lock_hash, version)
         with self._lock:
-            cached = self._findings.get(key)
-        if cached is not None:
-            return cached
+            if key in self._findings:  # None too: no lock or no database for this version
+                return self._findings[key]
         lock = self.lock(lock_hash)
-        db = self._db()
-        if lock is None or db is None:
-            return None
-        with db:
-            found = [f for f in lock_findings(lock, db) if f.status != NOT_AFFECTED_STATUS]
+        db = self._db() if lock is not None else None
+        found: list[Finding] | None = None
+        if lock is not None and db is not None:
+            with db:
+                found = [f for f in lock_findings(lock, db) if f.status != NOT_AFFECTED_STATUS]
         with self._lock:
             if len(self._findings) > 4096:
                 self._findings.clear()

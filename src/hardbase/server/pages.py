@@ -16,8 +16,9 @@ from fastapi.templating import Jinja2Templates
 from hardbase.errors import HardbaseError
 from hardbase.lifecycle.state import Event
 from hardbase.server import queries
-from hardbase.server.api import do_rebuild, event_out, get_image, image_out
+from hardbase.server.api import all_images, do_rebuild, event_out, get_image
 from hardbase.server.chart import human, sla, svg
+from hardbase.server.context import ServiceContext
 from hardbase.server.security import (
     SESSION_COOKIE,
     admin,
@@ -25,12 +26,13 @@ from hardbase.server.security import (
     csrf_token,
     ctx_of,
     principal,
-    reader,
+    read_principal,
 )
 from hardbase.server.tokens import Principal
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
+DAYS = 86400.0
 STATUS_WORDS = {"green": "clean", "amber": "fix waiting", "red": "failed", "grey": "not published"}
 
 
@@ -41,7 +43,7 @@ class LoginNeeded(Exception):
 
 def _who(request: Request) -> Principal:
     try:
-        return reader(request)
+        return read_principal(request)
     except HTTPException:
         raise LoginNeeded(request.url.path) from None
 
@@ -65,36 +67,52 @@ def _events(items: list[Event]) -> list[dict[str, Any]]:
     return [{**event_out(e).model_dump(), "summary": _summary(e)} for e in items]
 
 
+def _fleet_table(ctx: ServiceContext, admin: bool, now: float) -> tuple[dict[str, int], str]:
+    """The overview's table as HTML (and the status totals): rendered again when the state
+    changed or a minute passed (its "fix waiting for" column counts time)."""
+
+    def make() -> tuple[dict[str, int], str]:
+        snap, _ = ctx.snapshot()
+        outs = {i.name: i for i in all_images(ctx)}
+        totals = {"green": 0, "amber": 0, "red": 0, "grey": 0}
+        rows = []
+        for s in snap.images:
+            out = outs[s.name]
+            totals[s.status] += 1
+            rows.append(
+                {
+                    "name": s.name,
+                    "status": s.status,
+                    "fixable": out.findings.by_status.get("fixable", 0),
+                    "nofix": out.findings.by_status.get("no-fix", 0),
+                    "published_at": out.published_at,
+                    "waiting": human(now - s.fix_waiting_since) if s.fix_waiting_since else "–",
+                    "p50": human(s.p50),
+                    "p95": human(s.p95),
+                    "last_job": s.last_job,
+                }
+            )
+        html = templates.get_template("fleet_table.html").render(
+            rows=rows, admin=admin, status_words=STATUS_WORDS
+        )
+        return totals, html
+
+    return ctx.cached(f"fleet-table-{admin}", make, stamp=int(now // 60))
+
+
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request) -> HTMLResponse:
+async def overview(request: Request) -> HTMLResponse:
     who = _who(request)
     ctx = ctx_of(request)
-    snap, db_version = ctx.snapshot()
     now = time.time()
-    rows = []
-    totals = {"green": 0, "amber": 0, "red": 0, "grey": 0}
-    for s in snap.images:
-        out = image_out(ctx, s, db_version)
-        totals[s.status] += 1
-        rows.append(
-            {
-                "name": s.name,
-                "status": s.status,
-                "fixable": out.findings.by_status.get("fixable", 0),
-                "nofix": out.findings.by_status.get("no-fix", 0),
-                "published_at": out.published_at,
-                "waiting": human(now - s.fix_waiting_since) if s.fix_waiting_since else "–",
-                "p50": human(s.p50),
-                "p95": human(s.p95),
-                "last_job": s.last_job,
-            }
-        )
-    points = queries.remediations(ctx.state, now - 30 * 86400)
+    totals, table = _fleet_table(ctx, who.is_admin, now)
+    points = ctx.cached("remediations", lambda: queries.remediations(ctx.state, now - 30 * DAYS))
     target = ctx.fleet.serve.sla_target
     summary = sla(points, target)
     events = queries.events_page(ctx.state, limit=15).items
     return _render(
-        request, "overview.html", who, title="Fleet", page="overview", rows=rows, totals=totals,
+        request, "overview.html", who, title="Fleet", page="overview", fleet_table=table,
+        totals=totals, count=sum(totals.values()),
         chart=svg(points, target, now), sla=summary,
         sla_human={"p50": human(summary.p50), "p95": human(summary.p95), "target": human(target)},
         events=_events(events), stream="", live=True,
@@ -136,7 +154,7 @@ def image_page(request: Request, name: str) -> HTMLResponse:
 
 
 @router.get("/events", response_class=HTMLResponse)
-def events_page(
+async def events_page(
     request: Request, image: str = "", kind: str = "", since: str = "", before: str = ""
 ) -> HTMLResponse:
     who = _who(request)

@@ -73,7 +73,7 @@ def principal(request: Request) -> tuple[Principal | None, bool]:
     return None, False
 
 
-def reader(request: Request) -> Principal:
+def read_principal(request: Request) -> Principal:
     """A principal allowed to read, else 401."""
     who, _ = principal(request)
     if who is not None:
@@ -83,7 +83,12 @@ def reader(request: Request) -> Principal:
     raise HTTPException(401, "this service needs a token: send 'Authorization: Bearer TOKEN'")
 
 
-def admin(request: Request) -> Principal:
+async def reader(request: Request) -> Principal:
+    """The dependency form of `read_principal` (async: no thread hop for a cached check)."""
+    return read_principal(request)
+
+
+async def admin(request: Request) -> Principal:
     """An admin (401 without credentials, 403 with a read token); a cookie session must
     also send the CSRF token."""
     who, by_cookie = principal(request)

@@ -48,10 +48,12 @@
   function rebuild(form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var button = form.querySelector("button");
+      var button = ev.submitter || form.querySelector("button");
       if (button) { button.disabled = true; }
+      var data = new FormData(form);
+      if (ev.submitter && ev.submitter.name) { data.set(ev.submitter.name, ev.submitter.value); }
       fetch(form.action, {
-        method: "POST", body: new FormData(form), credentials: "same-origin",
+        method: "POST", body: data, credentials: "same-origin",
         headers: { "Accept": "application/json" }
       }).then(function (r) { return r.json(); }).then(function (doc) {
         var text = doc.message || (doc.error && doc.error.message) || "done";
