@@ -3,13 +3,20 @@ and write nothing; tokens are printed once and stored only as hashes."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from serve_world import hardbase
 
 from hardbase.server.tokens import TokenStore
+from registry_fixture import free_port
 
 
 def fleet_file(tmp_path: Path, extra: str = "") -> Path:
@@ -101,3 +108,37 @@ def test_tokens_are_printed_once_and_stored_hashed(tmp_path: Path) -> None:
     assert again.returncode == 2 and "no active token" in again.stderr
     bad = hardbase("serve", "token", "create", "--fleet", str(fleet), "--role", "root")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_tls_listen_serves_https(tmp_path: Path) -> None:
+    """With --tls-cert/--tls-key the service speaks HTTPS (a self-signed test certificate)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    fleet = fleet_file(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hardbase", "serve", "--fleet", str(fleet), "--no-watch",
+         "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    context = ssl.create_default_context(cafile=str(cert))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", context=context, timeout=5
+                ) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+                time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
