@@ -153,6 +153,7 @@ class World:
         extra: str = "",
         policy: Path | None = None,
         feed_lines: list[str] | None = None,
+        variants: bool = False,
     ) -> Path:
         """The fleet file; image `c` is the static preset plus busybox (see `add_debs`)."""
         osv = [str(DATA / d) for d in (feeds or ["osv-fix"])]
@@ -190,6 +191,8 @@ class World:
                 lines.append(f"    smoke: {json.dumps(command)}")
             if policy is not None:
                 lines.append(f"    policy: {policy}")
+            if variants:
+                lines.append("    variants: true")
         path = self.root / "fleet.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path

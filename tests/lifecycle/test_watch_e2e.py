@@ -218,3 +218,38 @@ def test_json_logs_name_each_step_and_status_shows_passes_and_reasons(
     assert doc["passes"]["outcomes"] == {"published": 1}
     assert doc["passes"]["next_due"] > doc["passes"]["last_finished"]
     assert doc["images"][0]["last_fixes"] == ["CVE-2026-90001"]
+
+
+def test_fleet_variants_publish_the_distroless_family(
+    world: World, busybox_debs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add_debs(busybox_debs)
+    fleet = world.fleet(images=("a",), variants=True)
+    assert watch(fleet) == 0
+    out = capsys.readouterr().out
+    for variant in ("latest", "nonroot", "debug", "debug-nonroot"):
+        assert f"hardbase/a:{variant}: published sha256:" in out, out
+    digests = {}
+    for tag in ("13", "latest", "13-nonroot", "nonroot", "13-debug", "debug",
+                "13-debug-nonroot", "debug-nonroot"):  # fmt: skip
+        digests[tag] = skopeo_digest(world, "hardbase/a", tag)
+    assert digests["13"] == digests["latest"] and digests["13-debug"] == digests["debug"]
+    assert len(set(digests.values())) == 4
+    layers = {}
+    for tag, user in (("latest", "0"), ("nonroot", "65532"), ("debug", "0"),
+                      ("debug-nonroot", "65532")):  # fmt: skip
+        ref = f"docker://{world.registry.host}/hardbase/a:{tag}"
+        config = json.loads(subprocess.run(
+            ["skopeo", "inspect", "--config", "--tls-verify=false", ref],
+            check=True, capture_output=True, text=True,
+        ).stdout)  # fmt: skip
+        assert config["config"]["User"].split(":")[0] == user, tag
+        layers[tag] = len(config["rootfs"]["diff_ids"])
+    # the debug variants carry busybox's layer on top of the same preset layers
+    assert layers["debug"] == layers["debug-nonroot"] == layers["latest"] + 1
+    assert layers["nonroot"] == layers["latest"]
+    with state_of(world) as state:
+        assert sorted(i.name for i in state.images()) == [
+            "hardbase/a:debug", "hardbase/a:debug-nonroot", "hardbase/a:latest",
+            "hardbase/a:nonroot",
+        ]  # fmt: skip
