@@ -140,3 +140,15 @@ def test_a_feed_keyring_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
     assert split_keyring(feed.locations) == (("http://127.0.0.1:1/", "trixie"), keyring)
     with pytest.raises(FeedError, match="more than one"):
         split_keyring(["signed-by=/a.gpg", "signed-by=/b.gpg"])
+
+
+def test_every_problem_of_a_fleet_is_named_with_close_field_names(tmp_path: Path) -> None:
+    text = GOOD.replace("    relock: full", "    relok: full").replace("interval: 5m", "intervall: 5m")
+    text = text.replace('tags: ["3.13", "latest"]', 'tags: ["bad tag!"]')
+    with pytest.raises(SpecError) as info:
+        load_fleet(write(tmp_path, text))
+    message = info.value.diagnostics()
+    assert ": 3 problems: " in message, message
+    assert "field 'intervall' is not a field of a fleet file (did you mean 'interval'?)" in message
+    assert "field 'images.1.relok' is not a field of 'images' (did you mean 'relock'?)" in message
+    assert "field 'images.0.tags': 'bad tag!' is not a valid image tag" in message
