@@ -143,7 +143,8 @@ def test_a_feed_keyring_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
 
 
 def test_every_problem_of_a_fleet_is_named_with_close_field_names(tmp_path: Path) -> None:
-    text = GOOD.replace("    relock: full", "    relok: full").replace("interval: 5m", "intervall: 5m")
+    text = GOOD.replace("    relock: full", "    relok: full")
+    text = text.replace("interval: 5m", "intervall: 5m")
     text = text.replace('tags: ["3.13", "latest"]', 'tags: ["bad tag!"]')
     with pytest.raises(SpecError) as info:
         load_fleet(write(tmp_path, text))
