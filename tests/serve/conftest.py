@@ -37,11 +37,18 @@ def static_debs(pytestconfig: pytest.Config) -> dict[str, Path]:
     return debs
 
 
+def _fleet(world: World, feeds: list[str]) -> Path:
+    fleet = world.fleet(feeds=feeds, extra="serve: {sla_target: 1h}")
+    fleet.write_text(fleet.read_text().replace("interval: 1s", "interval: 10m"))
+    return fleet
+
+
 @pytest.fixture(scope="module")
 def watched(
     tmp_path_factory: pytest.TempPathFactory, static_debs: dict[str, Path]
 ) -> Iterator[World]:
-    """A world whose fleet (images a and b) was published, then rebuilt for a fixed netbase."""
+    """A world whose fleet (images a and b) was published, rebuilt for a fixed netbase, and
+    then has one open no-fix critical finding."""
     from hardbase.cli.main import main
 
     root = tmp_path_factory.mktemp("serve-world")
@@ -49,10 +56,13 @@ def watched(
     os.environ.update(ENV)
     try:
         with _lifecycle.make_world(root, static_debs) as world:
-            fleet = world.fleet(extra="serve: {sla_target: 1h}")
-            fleet.write_text(fleet.read_text().replace("interval: 1s", "interval: 10m"))
+            fleet = _fleet(world, ["osv-fix"])
             assert main(["-q", "watch", "--fleet", str(fleet), "--once"]) == 0
             world.fix_netbase()
+            assert main(["-q", "watch", "--fleet", str(fleet), "--once"]) == 0
+            # a no-fix critical finding in the new netbase (a fixture record): open, nothing
+            # to rebuild
+            _fleet(world, ["osv-fix", "osv-critical"])
             assert main(["-q", "watch", "--fleet", str(fleet), "--once"]) == 0
             yield world
     finally:

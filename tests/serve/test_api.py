@@ -58,7 +58,15 @@ def test_every_read_endpoint_matches_the_openapi_document(
     assert len(one["digest_history"]) == 2
     netbase = next(p for p in one["packages"] if p["name"] == "netbase")
     assert netbase["version"] == "6.5+deb13u1" and netbase["patched"] is False
-    assert one["findings_list"] == []  # the fix was published: nothing open
+    # the fixed CVE is gone; the fixture's no-fix critical one is open
+    (finding,) = one["findings_list"]
+    assert "CVE-2026-90002" in [finding["id"], *finding["aliases"]]
+    assert (finding["package"], finding["status"], finding["severity"]) == (
+        "netbase", "no-fix", "critical",
+    )  # fmt: skip
+    assert one["findings"]["by_status"]["no-fix"] == 1
+    assert one["findings"]["by_severity"]["critical"] == 1
+    assert a["findings"]["fixable_by_severity"]["critical"] == 0
     assert set(one["documents"]) == {"spdx", "cyclonedx", "provenance", "vex"}
 
     events = call(service, openapi, "GET", "/api/v1/events?image=hardbase/a&kind=published")
@@ -94,6 +102,8 @@ def test_documents_are_the_attested_ones(service: Service, openapi: OpenAPI) -> 
     assert prov["buildDefinition"]["internalParameters"]["reason"].startswith("netbase 6.5 ->")
     vex = call(service, openapi, "GET", "/api/v1/images/hardbase/a/documents/vex")
     assert vex["@context"].startswith("https://openvex.dev/ns/")
+    (statement,) = vex["statements"]
+    assert statement["status"] == "affected"
 
 
 def test_metrics(service: Service) -> None:
@@ -104,6 +114,11 @@ def test_metrics(service: Service) -> None:
     assert "hardbase_remediation_seconds_count 2.0" in text
     assert 'hardbase_jobs_total{state="published"} 4.0' in text
     assert "hardbase_feed_sync_age_seconds " in text
+    for image in ("hardbase/a", "hardbase/b"):
+        sample = (
+            f'hardbase_open_findings{{image="{image}",severity="critical",status="no-fix"}} 1.0'
+        )
+        assert sample in text
     assert 'hardbase_images{status="green"} 2.0' in text
     assert service.request("GET", "/metrics")[0] == 401
 
