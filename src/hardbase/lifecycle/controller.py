@@ -183,7 +183,8 @@ class Controller:
         log.info("pass started over %d images", len(self.fleet.images),
                  extra={"event": "pass-started", "images": len(self.fleet.images)})  # fmt: skip
         with VulnDB.open(self.fleet.vulndb) as db:
-            self._sync_feeds(db, report)
+            if self._sync_feeds(db, report) and self.fleet.publish_db:
+                self._publish_db(db, report)
             for image in self.fleet.images:
                 try:
                     self._plan_image(image, db, report)
@@ -214,18 +215,48 @@ class Controller:
         )  # fmt: skip
         return report
 
-    def _sync_feeds(self, db: VulnDB, report: PassReport) -> None:
+    def _sync_feeds(self, db: VulnDB, report: PassReport) -> int:
+        """Import every feed; returns how many were imported."""
         from hardbase.vuln.importers.interface import get_importer
 
+        synced = 0
         for feed in self.fleet.feeds:
             try:
                 stats = get_importer(feed.name).run(db, feed.locations, NullProgress())
                 log.info("feed %s: %d affected rows", feed.name, stats.affected)
+                synced += 1
             except HardbaseError as exc:
                 message = f"feed {feed.name}: {exc.diagnostics()}"
                 log.warning("%s", message)
                 report.warnings.append(message)
                 self.state.record("*", "feed-failed", feed=feed.name, error=exc.diagnostics())
+        return synced
+
+    def _publish_db(self, db: VulnDB, report: PassReport) -> None:
+        """Publish the database the pass just synced as a signed artifact (`db push`).
+
+        A failed publish is a warning and an event: it never stops the pass."""
+        from hardbase.vuln.publish import push_db
+
+        ref = self.fleet.publish_db
+        assert ref is not None
+        try:
+            done = push_db(
+                db.location, ref, self.fleet.sign_key, self.key_password,
+                insecure=self.fleet.publish_db_insecure,
+            )  # fmt: skip
+        except HardbaseError as exc:
+            message = f"publishing the database to {ref}: {exc.diagnostics()}"
+            log.warning("%s", message, extra={"event": "db-publish-failed"})
+            report.warnings.append(message)
+            self.state.record("*", "db-publish-failed", ref=ref, error=exc.diagnostics())
+            return
+        log.info("database published to %s: %s (%d bytes)", done.ref, done.digest, done.size,
+                 extra={"event": "db-published", "digest": done.digest})  # fmt: skip
+        self.state.record(
+            "*", "db-published", ref=done.ref, digest=done.digest, size=done.size,
+            sources=[s["name"] for s in done.sources],
+        )  # fmt: skip
 
     # -- planning -----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardbase.build.variants import VARIANTS, variant_tag
-from hardbase.errors import SpecError
+from hardbase.errors import SpecError, UsageError
 from hardbase.util.validation import validate
 from hardbase.vuln.severity import Severity
 
@@ -88,6 +88,11 @@ class FeedModel(_Model):
     locations: list[str] = Field(default_factory=list)
 
 
+class PublishDbModel(_Model):
+    ref: str = Field(min_length=1)  # docker://HOST/REPO[:TAG] or oci:DIR[:TAG]
+    insecure: bool | None = None  # default: the fleet registry's setting
+
+
 class ImageModel(_Model):
     spec: str
     repository: str = Field(pattern=_REPO)
@@ -127,6 +132,7 @@ class FleetModel(_Model):
     registry: RegistryModel
     state: str = DEFAULT_STATE
     vulndb: str | None = None
+    publish_db: PublishDbModel | None = None
     interval: str | float = "5m"
     sign_key: str
     webhook: WebhookModel | None = None
@@ -198,6 +204,8 @@ class Fleet:
     workdir: Path
     images: tuple[ManagedImage, ...]
     serve: ServeSettings = ServeSettings()
+    publish_db: str | None = None  # where each pass publishes the database (`db push`)
+    publish_db_insecure: bool = False
 
     def image(self, name: str) -> ManagedImage:
         for image in self.images:
@@ -296,6 +304,8 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
         for f in model.feeds
     )
     workdir = _resolve(base, model.workdir) if model.workdir else base / ".hardbase-watch"
+    publish = model.publish_db
+    publish_ref = _publish_ref(publish, model.vulndb, path, base) if publish else None
     return Fleet(
         path=path.resolve(),
         registry=model.registry.url,
@@ -318,7 +328,37 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
             sla_target=parse_duration(model.serve.sla_target),
             max_body=model.serve.max_body,
         ),
+        publish_db=publish_ref,
+        publish_db_insecure=(
+            publish.insecure
+            if publish is not None and publish.insecure is not None
+            else model.registry.insecure
+        ),
     )
+
+
+def _publish_ref(publish: PublishDbModel, vulndb: str | None, path: Path, base: Path) -> str:
+    """The checked `publish_db.ref`, an `oci:` directory resolved against the fleet file."""
+    from hardbase.oci.reference import parse_reference
+
+    try:
+        ref = parse_reference(publish.ref)
+    except UsageError as exc:
+        raise SpecError(f"{path}: publish_db.ref: {exc.diagnostics()}") from None
+    if ref.transport not in ("docker", "oci"):
+        raise SpecError(
+            f"{path}: publish_db.ref {publish.ref} must be docker://HOST/REPO[:TAG] "
+            "or oci:DIR[:TAG]"
+        )
+    if vulndb is not None and "://" in vulndb and not vulndb.startswith("sqlite:///"):
+        raise SpecError(
+            f"{path}: publish_db needs a SQLite vulndb (db push carries a SQLite file), "
+            f"not {vulndb}"
+        )
+    if ref.transport == "oci" and ref.path is not None:
+        tag = f":{ref.tag}" if ref.tag else ""
+        return f"oci:{_resolve(base, str(ref.path))}{tag}"
+    return publish.ref
 
 
 def load_fleet(path: Path) -> Fleet:
