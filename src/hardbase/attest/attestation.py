@@ -19,42 +19,19 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.attest import cosign, keys
+from hardbase.attest.names import CYCLONEDX as CYCLONEDX
+from hardbase.attest.names import PREDICATE_TYPES
+from hardbase.attest.names import SLSA_PROVENANCE_V1 as SLSA_PROVENANCE_V1
+from hardbase.attest.names import SPDX as SPDX
 from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store, publish
-from hardbase.errors import ImageError, UsageError
+from hardbase.errors import ImageError
 from hardbase.oci.layout import Descriptor, canonical_json
 from hardbase.oci.reference import ImageRef
 
 log = logging.getLogger(__name__)
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
-SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
-SPDX = "https://spdx.dev/Document"
-CYCLONEDX = "https://cyclonedx.org/bom"
-OPENVEX = "https://openvex.dev/ns"
 TITLE = "org.opencontainers.image.title"  # the file name `oras pull` writes a layer to
-
-# cosign's `--type` names (and their URIs), which `sign --type` and `verify --require` take.
-PREDICATE_TYPES = {
-    "slsaprovenance1": SLSA_PROVENANCE_V1,
-    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
-    "spdxjson": SPDX,
-    "spdx": SPDX,
-    "cyclonedx": CYCLONEDX,
-    "openvex": OPENVEX,
-    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
-    "custom": "https://cosign.sigstore.dev/attestation/v1",
-}
-
-
-def predicate_type_uri(name: str) -> str:
-    """The URI of a cosign `--type` name, or `name` itself when it is a URI."""
-    uri = PREDICATE_TYPES.get(name, name)
-    if "://" not in uri:
-        raise UsageError(
-            f"'{name}' is not a predicate type; use {', '.join(PREDICATE_TYPES)} or a URI"
-        )
-    return uri
 
 
 def statement(

@@ -23,16 +23,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.attest import cosignkey
+from hardbase.attest.names import COSIGN_PASSWORD_ENV, KEY_FORMATS, PASSWORD_ENV
+from hardbase.attest.names import password_from_env as password_from_env
 from hardbase.errors import SignatureError, UsageError
 from hardbase.util.fs import write_new
 
 log = logging.getLogger(__name__)
 
-PASSWORD_ENV = "HARDBASE_KEY_PASSWORD"
-COSIGN_PASSWORD_ENV = "COSIGN_PASSWORD"
 PASSWORD_HELP = f"{PASSWORD_ENV} (or {COSIGN_PASSWORD_ENV})"
 MAX_KEY_FILE = 64 << 10
-KEY_FORMATS = ("cosign", "pkcs8")
 
 # Decrypted keys by (file bytes, password) digest: a build signs and attests with one key
 # several times, and each scrypt of a cosign key takes a quarter of a second.
@@ -42,11 +41,6 @@ _loaded_lock = threading.Lock()
 
 class KeyFileError(SignatureError):
     """A key file is missing, unreadable, of the wrong kind, or its password is wrong."""
-
-
-def password_from_env() -> bytes:
-    """The key password: `HARDBASE_KEY_PASSWORD`, else `COSIGN_PASSWORD` (empty when neither)."""
-    return (os.environ.get(PASSWORD_ENV) or os.environ.get(COSIGN_PASSWORD_ENV) or "").encode()
 
 
 def _password_source() -> str:

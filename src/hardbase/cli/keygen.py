@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hardbase.attest.keys import KEY_FORMATS, password_from_env, write_keypair
+from hardbase.attest.names import KEY_FORMATS, password_from_env
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +42,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardbase.attest.keys import write_keypair
+
     key_path, pub_path = write_keypair(
         Path(args.output_prefix),
         password_from_env(),

@@ -1,7 +1,8 @@
 """`hardbase` entry point: builds the parser, dispatches, turns errors into exit codes.
 
-Subcommand modules are imported only when their command runs, so that
-`hardbase build` on a warm cache starts fast.
+Only the module of the command being run is imported (`hardbase --version` and
+`hardbase --help` import none), and each module keeps its heavy imports inside
+`run`, so start-up stays under 100 ms.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def _available() -> dict[str, tuple[str, str]]:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `only` set, full options for that command alone
+
+    (`only=""`: none; the others are listed by name and help).
+    """
     parser = argparse.ArgumentParser(
         prog="hardbase",
         description="Build minimal, hardened container images from Debian packages, "
@@ -99,10 +104,20 @@ def _accept_global_options(parser: argparse.ArgumentParser) -> None:
                 _accept_global_options(child)
 
 
+def _command_in(args: list[str]) -> str:
+    """The subcommand named in `args`, or "" when none is (`--version`, `--help`, a typo)."""
+    words = iter(args)
+    for word in words:
+        if word == "--cache-dir":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in _available() else ""
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    only = next((a for a in args_list if not a.startswith("-")), None)
-    parser = build_parser(only if only in _available() else None)
+    parser = build_parser(_command_in(args_list))
     args = parser.parse_args(args_list)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

@@ -14,11 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hardbase.attest.attestation import PREDICATE_TYPES, attest_image, predicate_type_uri
-from hardbase.attest.keys import password_from_env
-from hardbase.attest.sign import sign_image
+from hardbase.attest.names import PREDICATE_TYPES, password_from_env, predicate_type_uri
 from hardbase.errors import UsageError
-from hardbase.oci.reference import parse_reference
 from hardbase.util import jsondoc
 
 
@@ -69,6 +66,10 @@ def _load_predicate(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardbase.attest.attestation import attest_image
+    from hardbase.attest.sign import sign_image
+    from hardbase.oci.reference import parse_reference
+
     ref = parse_reference(args.ref)
     password = password_from_env()
     predicate = _load_predicate(args.predicate) if args.predicate else None

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hardbase.attest.attestation import PREDICATE_TYPES, predicate_type_uri
-from hardbase.attest.verify import verify_image
+from hardbase.attest.names import PREDICATE_TYPES, predicate_type_uri
 from hardbase.errors import GateFailed
-from hardbase.oci.reference import parse_reference
 
 FRESHNESS = (
     "Limit: a signature binds a digest to a repository, not to a tag or a time. cosign's "
@@ -63,6 +61,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardbase.attest.verify import verify_image
+    from hardbase.oci.reference import parse_reference
+
     required = tuple(predicate_type_uri(kind) for kind in args.require)
     result = verify_image(
         parse_reference(args.ref),
