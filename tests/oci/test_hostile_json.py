@@ -78,7 +78,7 @@ def test_deeply_nested_image_json_is_exit_2(
     pushes = [argv_push] if make is hostile_index else []
     for argv in commands(ref, tmp_path, dbpath) + pushes:
         capsys.readouterr()
-        code = main(argv)
+        code = main(["-q", *argv])  # -q: the error is the only line (no progress lines)
         err = capsys.readouterr().err.strip()
         assert code == 2, (argv, err)
         assert err.startswith("hardbase: error: ") and len(err.splitlines()) == 1, (argv, err)
@@ -122,7 +122,7 @@ def test_index_json_over_the_manifest_limit_is_refused(
     ref = f"oci:{root}"
     for argv in [*commands(ref, tmp_path, dbpath), ["push", ref, f"oci:{tmp_path / 'copy'}:t"]]:
         capsys.readouterr()
-        code = main(argv)
+        code = main(["-q", *argv])  # -q: the error is the only line (no progress lines)
         err = capsys.readouterr().err.strip()
         assert code == 2, (argv, err)
         assert len(err.splitlines()) == 1 and "larger than 16 MB" in err, (argv, err)
