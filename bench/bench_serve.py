@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "src"))  # this tree's hardbase, here and in the s
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "serve"))
+sys.path.insert(0, str(REPO / "tests" / "lifecycle"))
 
 IMAGES = 500
 EVENTS = 100_000

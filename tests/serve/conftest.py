@@ -15,17 +15,13 @@ import pytest
 LIFECYCLE = Path(__file__).parents[1] / "lifecycle"
 sys.path.insert(0, str(LIFECYCLE))
 
-from lifecycle_world import STATIC, WEBHOOK_SECRET, World  # noqa: E402
-from serve_world import Service, create_token, start_service  # noqa: E402
-
-from registry_fixture import KEY_PASSWORD  # noqa: E402
+from lifecycle_world import STATIC, World  # noqa: E402
+from serve_world import ENV, Service, create_token, start_service  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("lifecycle_conftest", LIFECYCLE / "conftest.py")
 assert _spec is not None and _spec.loader is not None
 _lifecycle = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_lifecycle)
-
-ENV = {"HARDBASE_KEY_PASSWORD": KEY_PASSWORD, "HARDBASE_TEST_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry_fixture import free_port
+from lifecycle_world import WEBHOOK_SECRET
+
+from registry_fixture import KEY_PASSWORD, free_port
 
 SRC = Path(__file__).parents[2] / "src"
+# what the service's controller reads from the environment in these tests
+ENV = {"HARDBASE_KEY_PASSWORD": KEY_PASSWORD, "HARDBASE_TEST_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 
 def hardbase(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

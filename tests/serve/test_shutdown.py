@@ -8,9 +8,8 @@ import time
 
 import pytest
 from lifecycle_world import World
-from serve_world import create_token, start_service
+from serve_world import ENV, create_token, start_service
 
-from conftest import ENV
 from hardbase.lifecycle.state import StateDB
 
 pytestmark = [pytest.mark.archive, pytest.mark.slow]
