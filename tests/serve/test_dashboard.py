@@ -57,6 +57,11 @@ def page(browser: Any, service: Service) -> Iterator[Any]:
     page.errors = []  # console errors and uncaught exceptions, CSP violations among them
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: page.errors.append(str(e)))
+    # nothing is fetched from anywhere but the service (no CDN, no fonts from elsewhere)
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(service.url) else page.errors.append(r.url),
+    )
     try:
         yield page
     finally:
@@ -146,6 +151,9 @@ def test_image_and_events_pages(page: Any, service: Service, shots: Path, axe_so
     kinds = page.locator("#events tbody tr td:nth-child(4)").all_inner_texts()
     api = service.get_json("/api/v1/events?image=hardbase/b&kind=published")["items"]
     assert cells == ["hardbase/b"] * len(api) and kinds == ["published"] * len(api)
+    # the live rows follow the same filters
+    stream = page.locator("#events tbody").get_attribute("data-stream")
+    assert stream == "?image=hardbase%2Fb&kind=published"
     shot(page, shots / "events.png")
     assert axe(page, axe_source) == []
     assert page.errors == []

@@ -177,9 +177,10 @@ async def events_page(
     if page.next_before is not None:
         query = {**filters, "since": since, "before": str(page.next_before)}
         next_link = "/events?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-    stream = ""
-    if image:
-        stream = "?" + urllib.parse.urlencode({"image": image})
+    # the live rows follow the same filters (a time filter keeps only what is new anyway)
+    live = [("image", image)] if image else []
+    live += [("kind", k) for k in kinds]
+    stream = "?" + urllib.parse.urlencode(live) if live else ""
     return _render(
         request, "events.html", who, title="Events", page="events", names=ctx.names,
         image=image, kind=",".join(kinds), since=since, error=error, events=_events(page.items),
