@@ -161,3 +161,28 @@ def test_cli_bad_format_is_a_usage_error(layout: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["sbom", f"oci:{layout}", "--format", "spdx-tag-value"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("fmt", "loads_cyclonedx"), [("spdx-json", False), ("cyclonedx-json", True)]
+)
+def test_cli_imports_cyclonedx_lib_only_for_cyclonedx(
+    layout: Path, tmp_path: Path, fmt: str, loads_cyclonedx: bool
+) -> None:
+    """cyclonedx-python-lib takes most of a second to import; an SPDX document does not need it."""
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "doc.json"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hardbase", "sbom", f"oci:{layout}"]
+        + ["--format", fmt, "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = set(re.findall(r"^import time:.*\|\s*([\w.]+)$", proc.stderr, re.M))
+    assert ("cyclonedx" in modules) is loads_cyclonedx
+    assert json.loads(out.read_bytes())
