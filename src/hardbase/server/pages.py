@@ -17,7 +17,7 @@ from hardbase.errors import HardbaseError
 from hardbase.lifecycle.state import Event
 from hardbase.server import queries
 from hardbase.server.api import all_images, do_rebuild, event_out, get_image
-from hardbase.server.chart import human, sla, svg
+from hardbase.server.chart import SLA, human, sla, svg
 from hardbase.server.context import ServiceContext
 from hardbase.server.security import (
     SESSION_COOKIE,
@@ -106,14 +106,19 @@ async def overview(request: Request) -> HTMLResponse:
     ctx = ctx_of(request)
     now = time.time()
     totals, table = _fleet_table(ctx, who.is_admin, now)
-    points = ctx.cached("remediations", lambda: queries.remediations(ctx.state, now - 30 * DAYS))
     target = ctx.fleet.serve.sla_target
-    summary = sla(points, target)
+
+    def chart() -> tuple[SLA, str]:
+        points = queries.remediations(ctx.state, now - 30 * DAYS)
+        return sla(points, target), svg(points, target, now)
+
+    # drawn again when the state changes or a minute passes (the time axis moves)
+    summary, drawing = ctx.cached("sla-chart", chart, stamp=int(now // 60))
     events = queries.events_page(ctx.state, limit=15).items
     return _render(
         request, "overview.html", who, title="Fleet", page="overview", fleet_table=table,
         totals=totals, count=sum(totals.values()),
-        chart=svg(points, target, now), sla=summary,
+        chart=drawing, sla=summary,
         sla_human={"p50": human(summary.p50), "p95": human(summary.p95), "target": human(target)},
         events=_events(events), stream="", live=True,
     )  # fmt: skip
