@@ -165,6 +165,8 @@ class ImageData:
             if db is not None:
                 db.close()
         with self._lock:
+            if len(self._cards) > 1024:
+                self._cards.clear()
             self._cards[digest] = card
         return card
 
