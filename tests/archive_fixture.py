@@ -206,8 +206,11 @@ class FixtureArchive:
         modes: Mapping[str, int] | None = None,
         compression: str = "xz",
         fields: Mapping[str, str] | None = None,
+        control_files: Mapping[str, str] | None = None,
     ) -> PublishedDeb:
         """Build a real .deb with `dpkg-deb --build` and put it in the pool of `suite`.
+
+        `control_files` are more DEBIAN/ files (maintainer scripts, conffiles, triggers).
 
         `files` maps absolute paths to contents; `compression` is dpkg-deb's -Z
         (xz, zstd, gzip, none). Without files the package holds one file,
@@ -250,6 +253,10 @@ class FixtureArchive:
                 for p in relative_paths
             )
             (stage / "DEBIAN" / "md5sums").write_text(sums)
+            for member, content in (control_files or {}).items():
+                script = member.endswith(("inst", "rm"))
+                (stage / "DEBIAN" / member).write_text(content)
+                (stage / "DEBIAN" / member).chmod(0o755 if script else 0o644)
             for path, dest in (symlinks or {}).items():
                 target = stage / path.lstrip("/")
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -27,11 +27,10 @@ import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import PurePosixPath
 
-from hardbase.build.layers import source_date_epoch, tar_entries
-from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
+from hardbase.build.layers import tar_entries
+from hardbase.build.tree import REG, SYMLINK, Entry
 from hardbase.certs import jks, pkcs12
 from hardbase.certs.trust import (
     BUNDLE,
@@ -45,10 +44,16 @@ from hardbase.certs.trust import (
 from hardbase.certs.x509 import Cert, pem_blocks
 from hardbase.errors import ImageError, UsageError
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.append import NewLayer, add_layer, gzip_layer, replace_manifests
+from hardbase.oci.append import (
+    NewLayer,
+    add_layer,
+    gzip_layer,
+    layer_mtime,
+    replace_manifests,
+    with_parents,
+)
 from hardbase.oci.filetree import FileTreeResult, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
-from hardbase.oci.transports.interface import ResolvedImage
 from hardbase.util.progress import Labelled, NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -123,7 +128,7 @@ def add_certs(
             tree = walk_layers(source, image, _wanted)
             progress.finish()
             where = f"{src_ref} ({image.platform})"
-            entries, change = plan_changes(tree, certs, password, _mtime(image), where)
+            entries, change = plan_changes(tree, certs, password, layer_mtime(image), where)
             change = dataclasses.replace(change, platform=image.platform)
             if not entries:
                 replaced[image.manifest.digest] = image.manifest
@@ -185,7 +190,7 @@ def plan_changes(
             if path not in tree.files and _real_path(tree, path, where) == path:
                 entries.append(Entry(path, SYMLINK, 0o777, mtime=mtime, target=target, owner=OWNER))
                 links.append("/" + path)
-    entries = _with_parents(tree, entries, mtime, where)
+    entries = with_parents(tree, entries, mtime, where)
     change = PlatformChange(
         platform="",
         bundle="/" + bundle_path if extra else "",
@@ -222,50 +227,11 @@ def _real_path(tree: FileTreeResult, path: str, where: str) -> str:
     return path  # new, or a dangling link the file replaces
 
 
-def _check_dir(tree: FileTreeResult, path: str, where: str) -> None:
-    info = tree.files.get(path)
-    if info is not None and info.kind != "dir":
-        raise ImageError(
-            f"/{path} in {where} is a {info.kind}, not a directory; certs add cannot put "
-            "certificates below it"
-        )
-
-
 def _file_like(tree: FileTreeResult, path: str, data: bytes, mtime: int) -> Entry:
     """A regular file replacing `path`, with the mode and owner it had."""
     info = tree.files.get(path)
     mode, uid, gid = (info.mode, info.uid, info.gid) if info else (0o644, 0, 0)
     return Entry(path, REG, mode, uid, gid, mtime=mtime, data=data, owner=OWNER)
-
-
-def _with_parents(
-    tree: FileTreeResult, entries: list[Entry], mtime: int, where: str
-) -> list[Entry]:
-    """`entries` plus their parent directories, with the mode and owner the image gives them."""
-    out = {e.path: e for e in entries}
-    for entry in entries:
-        for parent in parents(entry.path):
-            if parent in out:
-                continue
-            _check_dir(tree, parent, where)
-            info = tree.files.get(parent)
-            mode, uid, gid = (info.mode, info.uid, info.gid) if info else (0o755, 0, 0)
-            out[parent] = Entry(parent, DIR, mode, uid, gid, mtime=mtime)
-    return list(out.values())
-
-
-def _mtime(image: ResolvedImage) -> int:
-    """SOURCE_DATE_EPOCH, else the image's `created`, so the same input gives the same layer."""
-    epoch = source_date_epoch()
-    if epoch is not None:
-        return epoch
-    created = image.config.get("created")
-    if isinstance(created, str):
-        try:
-            return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            pass
-    return 0
 
 
 def _digest(data: bytes) -> str:

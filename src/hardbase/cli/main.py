@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sign": ("sign", "sign an image (cosign-compatible)"),
     "verify": ("verify", "verify an image's signature and attestations"),
     "certs": ("certs", "add CA certificates to any image (bundle, hash links, Java keystores)"),
+    "patch-image": ("patch_image", "install the fixed Debian packages into any image as one layer"),
     "policy": ("policy", "check an image against a policy"),
     "vex": ("vex", "create and merge OpenVEX documents"),
     "compare": ("compare", "score images on the six dimensions"),

@@ -250,31 +250,36 @@ def _member_tar(path: Path, member: ArMember, limit: int | None) -> Iterator[tar
 
 def read_control(path: Path) -> tuple[str, bytes | None]:
     """The control paragraph of the .deb at `path`, and its md5sums file if it has one."""
+    files = read_control_files(path, ("control", "md5sums"))
+    control = files.get("control")
+    if control is None:
+        raise ArchiveError(f"{path} has no control file in its control archive")
+    try:
+        text = control.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(f"the control file of {path} is not UTF-8") from exc
+    return text, files.get("md5sums")
+
+
+def read_control_files(path: Path, names: tuple[str, ...] | None = None) -> dict[str, bytes]:
+    """The regular files of the .deb's control archive (only `names` when given), by name.
+
+    Maintainer scripts, conffiles, triggers, shlibs: what dpkg keeps in its info directory.
+    """
     control_member, _ = _layout(path)
-    control: bytes | None = None
-    md5sums: bytes | None = None
+    out: dict[str, bytes] = {}
     with _member_tar(path, control_member, MAX_CONTROL_TAR) as tar:
         for info in tar:
             name = info.name.removeprefix("./")
-            if name not in ("control", "md5sums") or not info.isfile():
+            if not info.isfile() or "/" in name or (names is not None and name not in names):
                 continue
             if info.size > MAX_CONTROL_FILE:
                 raise ArchiveError(f"the {name} file of {path} is too large ({info.size} bytes)")
             extracted = tar.extractfile(info)
             if extracted is None:  # pragma: no cover - isfile() was checked
                 continue
-            data = extracted.read()
-            if name == "control":
-                control = data
-            else:
-                md5sums = data
-    if control is None:
-        raise ArchiveError(f"{path} has no control file in {control_member.name}")
-    try:
-        text = control.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ArchiveError(f"the control file of {path} is not UTF-8") from exc
-    return text, md5sums
+            out[name] = extracted.read()
+    return out
 
 
 @contextlib.contextmanager

@@ -43,8 +43,13 @@ def build_reference_image(
     tag: str = "latest",
     mirror: str = MIRROR,
     security: str = SECURITY,
+    point_release: bool = False,
 ) -> str:
-    """Build the reference image as an OCI layout at `out_dir`; returns `oci:OUT_DIR:TAG`."""
+    """Build the reference image as an OCI layout at `out_dir`; returns `oci:OUT_DIR:TAG`.
+
+    `point_release` takes the packages from the suite RELEASE alone (no -updates, no
+    -security), as an image built on the day of the point release has them.
+    """
     if release not in RELEASES:
         raise UsageError(f"release {release!r} is not one of {', '.join(RELEASES)}")
     if shutil.which("mmdebstrap") is None:
@@ -62,7 +67,11 @@ def build_reference_image(
             f"--include={','.join(packages)}",
             release,
             str(rootfs_tar),
-            *reference_sources(release, mirror, security),
+            *(
+                [f"deb {mirror} {release} main"]
+                if point_release
+                else reference_sources(release, mirror, security)
+            ),
         ]
         log.info("running %s", " ".join(cmd))
         try:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from hardbase.build.tree import DIR, Entry, parents
+from hardbase.errors import ImageError
 from hardbase.oci import mediatypes as mt
+from hardbase.oci.filetree import FileTreeResult
 from hardbase.oci.layout import Descriptor, Layout, canonical_json
 from hardbase.oci.transports.interface import ResolvedImage
 
@@ -85,3 +89,41 @@ def gzip_layer(tar: bytes) -> tuple[bytes, str]:
     from hardbase.build.layers import gzip_bytes
 
     return gzip_bytes(tar), "sha256:" + hashlib.sha256(tar).hexdigest()
+
+
+def with_parents(tree: FileTreeResult, entries: list[Entry], mtime: int, where: str) -> list[Entry]:
+    """`entries` plus their parent directories, with the mode and owner the image gives them.
+
+    A parent that is a file or a link in the image is refused: a layer never writes
+    through a link it did not make.
+    """
+    out = {e.path: e for e in entries}
+    for entry in entries:
+        for parent in parents(entry.path):
+            if parent in out:
+                continue
+            info = tree.files.get(parent)
+            if info is not None and info.kind != "dir":
+                raise ImageError(
+                    f"/{parent} in {where} is a {info.kind}, not a directory; hardbase "
+                    f"cannot put /{entry.path} below it"
+                )
+            mode, uid, gid = (info.mode, info.uid, info.gid) if info else (0o755, 0, 0)
+            out[parent] = Entry(parent, DIR, mode, uid, gid, mtime=mtime)
+    return list(out.values())
+
+
+def layer_mtime(image: ResolvedImage) -> int:
+    """SOURCE_DATE_EPOCH, else the image's `created`, so the same input gives the same layer."""
+    from hardbase.build.layers import source_date_epoch
+
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return epoch
+    created = image.config.get("created")
+    if isinstance(created, str):
+        try:
+            return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            pass
+    return 0

@@ -1,0 +1,105 @@
+"""Patch any Debian or Ubuntu-format image in place, as Copacetic does: one new layer.
+
+`hardbase patch-image REF --output DEST` reads REF's release and dpkg database,
+takes its fixable Debian findings (hardbase's scanner, or `--report` with a Trivy
+or hardbase JSON report of the same image), finds the newest fixed version of
+each package in the release's signed suites, and writes REF with one more layer:
+the new packages' files, whiteouts for the files they dropped, and the dpkg
+database as dpkg would leave it. No maintainer script is run: an upgrade that
+needs one, or a dependency the image lacks, is reported as "needs a rebuild" and
+left out. DEST is oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG];
+the digest it now names is the last line of stdout. See docs/patch-image.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from hardbase.cli.dbopts import add_db_options, open_checked
+from hardbase.cli.progress import TerminalProgress
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="REF", help="the image (oci:DIR[:TAG], docker://…, …)")
+    parser.add_argument(
+        "--output", "-o", required=True, metavar="DEST",
+        help="where to write the patched image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
+        "docker://HOST/REPO[:TAG]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tag", metavar="T", help="the tag DEST gets (instead of the one DEST names)"
+    )
+    parser.add_argument(
+        "--only", choices=("fixable", "security"), default="fixable",
+        help="fixable (default): newest fixed version from R, R-updates and R-security; "
+        "security: only versions from R-security",
+    )  # fmt: skip
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE",
+        help="take the findings from this Trivy or hardbase JSON report of REF instead of "
+        "scanning (a report of another image is refused)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mirror",
+        metavar="URL",
+        default="",
+        help="the release's archive (default: deb.debian.org/debian or archive.ubuntu.com)",
+    )
+    parser.add_argument(
+        "--security-mirror",
+        metavar="URL",
+        default="",
+        help="the release's security archive (default: deb.debian.org/debian-security or "
+        "security.ubuntu.com)",
+    )
+    parser.add_argument(
+        "--keyring", type=Path, metavar="FILE",
+        help="the keyring gpgv checks InRelease with (default: the release's archive keyring)",
+    )  # fmt: skip
+    parser.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")
+    add_db_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardbase.oci.reference import parse_reference
+    from hardbase.patch.image import Archives, patch_image
+
+    src, dest = parse_reference(args.ref), parse_reference(args.output)
+    if args.tag:
+        dest = dataclasses.replace(dest, tag=args.tag, digest=None)
+    archives = Archives(args.mirror, args.security_mirror, args.keyring)
+    progress = TerminalProgress(enabled=not args.quiet)
+    if args.report is not None:
+        result = patch_image(
+            src, dest, report=args.report, only=args.only, archives=archives,
+            insecure=args.insecure, progress=progress,
+        )  # fmt: skip
+    else:
+        db, _ = open_checked(args)
+        try:
+            result = patch_image(
+                src, dest, db=db, only=args.only, archives=archives,
+                insecure=args.insecure, progress=progress,
+            )  # fmt: skip
+        finally:
+            db.close()
+    if not args.quiet:
+        for p in result.platforms:
+            for u in p.upgrades:
+                fixes = ", ".join(u.fixes)
+                print(f"hardbase: {p.platform}: {u.name} {u.old} -> {u.new} ({u.suite}): "
+                      f"fixes {fixes}", file=sys.stderr)  # fmt: skip
+            for s in p.needs_rebuild:
+                print(f"hardbase: {p.platform}: {s.name} needs a rebuild: {s.reason} "
+                      f"({', '.join(s.ids)} stay open)", file=sys.stderr)  # fmt: skip
+            if not p.layer:
+                print(f"hardbase: {p.platform}: nothing to patch; no layer added", file=sys.stderr)
+            else:
+                print(f"hardbase: {p.platform}: {len(p.upgrades)} packages upgraded; layer "
+                      f"{p.layer}", file=sys.stderr)  # fmt: skip
+        print(f"hardbase: wrote {dest}", file=sys.stderr)
+    print(result.digest)
+    return 0

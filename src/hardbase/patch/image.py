@@ -1,0 +1,565 @@
+"""`hardbase patch-image`: fixed Debian packages put into any Debian-format image as one layer.
+
+As Copacetic does, without the image's Dockerfile and without running anything
+inside it. For each platform of the image:
+
+1. its release (/etc/os-release) and dpkg database are read from the layers;
+2. its fixable Debian findings come from hardbase's scanner, or from a Trivy or
+   hardbase JSON report of the same image (`--report`);
+3. the release's suites (`R`, `R-updates`, `R-security`; only `R-security` with
+   `only="security"`) are read through their signed InRelease, and for each
+   package with a finding the newest version that fixes one is taken;
+4. an upgrade that would need a maintainer script to run (a new or changed
+   preinst/postinst/prerm/postrm) or a dependency the image does not satisfy is
+   reported as "needs a rebuild" and left out, as is every upgrade that would
+   break an installed package's dependency;
+5. the chosen .debs are downloaded (size and sha256 from the signed index) and
+   read with the build's hostile-member checks, and one deterministic layer is
+   written: the new payloads, whiteouts for the files the old versions had and
+   the new ones lack, and the dpkg database as dpkg would leave it.
+
+Config, history, labels and entrypoint are kept; the manifest gains the
+`org.opencontainers.image.base.digest` annotation and the history an entry
+naming hardbase. Nothing is written to the destination until every platform's
+layer is ready.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardbase.build.layers import tar_entries
+from hardbase.build.tree import REG, Entry
+from hardbase.debian.model import DEFAULT_KEYRING, BinaryPackage, SourceEntry
+from hardbase.errors import ImageError, UsageError
+from hardbase.oci import mediatypes as mt
+from hardbase.oci.append import (
+    NewLayer,
+    add_layer,
+    gzip_layer,
+    layer_mtime,
+    replace_manifests,
+    with_parents,
+)
+from hardbase.oci.filetree import WHITEOUT, FileTreeResult, walk_layers
+from hardbase.oci.reference import ImageRef, parse_reference
+from hardbase.oci.transports.interface import ResolvedImage
+from hardbase.patch import dpkgdb
+from hardbase.util.progress import Labelled, NullProgress, Progress
+from hardbase.vuln import inventory as inv
+from hardbase.vuln.db import VulnDB
+from hardbase.vuln.match import compare_debian
+
+log = logging.getLogger(__name__)
+
+DESTINATIONS = ("oci", "docker", "oci-archive")
+ONLY = ("fixable", "security")
+MIRRORS = {
+    "debian": ("http://deb.debian.org/debian", "http://deb.debian.org/debian-security"),
+    "ubuntu": ("http://archive.ubuntu.com/ubuntu", "http://security.ubuntu.com/ubuntu"),
+}
+KEYRINGS = {
+    "debian": DEFAULT_KEYRING,
+    "ubuntu": Path("/usr/share/keyrings/ubuntu-archive-keyring.gpg"),
+}
+COMPONENTS = {"debian": ("main",), "ubuntu": ("main", "universe")}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A fixable finding of one installed package: its id and the version that fixes it."""
+
+    id: str
+    package: str
+    fixed_version: str
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    name: str
+    old: str
+    new: str
+    suite: str
+    fixes: tuple[str, ...]  # finding ids fixed
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    version: str  # the version that was not installed ("" when none fixes)
+    reason: str
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlatformPatch:
+    platform: str
+    upgrades: tuple[Upgrade, ...] = ()
+    needs_rebuild: tuple[Skipped, ...] = ()
+    layer: str = ""  # digest of the new layer ("" when nothing changed)
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    digest: str  # of what DEST now names
+    base_digest: str
+    platforms: list[PlatformPatch] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Archives:
+    """Where the fixed versions come from; empty fields take the release's defaults."""
+
+    mirror: str = ""
+    security_mirror: str = ""
+    keyring: Path | None = None
+
+
+def patch_image(
+    src: str | ImageRef,
+    dest: str | ImageRef,
+    *,
+    db: VulnDB | None = None,
+    report: Path | None = None,
+    only: str = "fixable",
+    archives: Archives = Archives(),
+    insecure: bool = False,
+    progress: Progress | None = None,
+) -> PatchResult:
+    """Write `src` with its fixable Debian findings patched to `dest`."""
+    from hardbase.oci.copy import copy
+    from hardbase.oci.transports.oci_layout import OCILayoutSource
+
+    src_ref = src if isinstance(src, ImageRef) else parse_reference(src)
+    dest_ref = dest if isinstance(dest, ImageRef) else parse_reference(dest)
+    if dest_ref.transport not in DESTINATIONS:
+        raise UsageError(
+            f"cannot write {dest_ref}: patch-image writes oci:DIR[:TAG], oci-archive:FILE[:TAG] "
+            "or docker://HOST/REPO[:TAG]"
+        )
+    if only not in ONLY:
+        raise UsageError(f"--only {only!r} is not one of {', '.join(ONLY)}")
+    if (db is None) == (report is None):
+        raise UsageError("patch-image needs either a vulnerability database or --report FILE")
+    progress = progress or NullProgress()
+    with tempfile.TemporaryDirectory(prefix="hardbase-patch-image-") as tmp:
+        staged = parse_reference(f"oci:{tmp}/image:source")
+        copy(src_ref, staged, insecure=insecure, progress=Labelled(progress, f"reading {src_ref}"))
+        source = OCILayoutSource(staged)
+        top = source.top()
+        index = source.read_json(top) if top.media_type in mt.INDEX_TYPES else None
+        replaced = {}
+        platforms = []
+        for image in source.resolve_all():
+            where = f"{src_ref} ({image.platform})"
+            progress.start(f"reading the packages of {where}", 0)
+            tree = walk_layers(source, image, lambda p: inv.wants(p) or dpkgdb.wants(p))
+            progress.finish()
+            database = dpkgdb.read_database(tree, where)
+            release_of(tree, where)
+            wanted = _findings(tree, image, src_ref, db, report, where)
+            entries, result = plan_layer(
+                tree, image, database, wanted, only=only, archives=archives, where=where,
+                cache=Path(tmp) / "debs", progress=progress,
+            )  # fmt: skip
+            if not entries:
+                replaced[image.manifest.digest] = image.manifest
+                platforms.append(result)
+                continue
+            tar, _ = tar_entries(entries, None)
+            data, diff_id = gzip_layer(tar)
+            names = " ".join(f"{u.name}={u.new}" for u in result.upgrades)
+            layer = NewLayer(data, diff_id, f"hardbase patch-image {names}")
+            replaced[image.manifest.digest] = add_layer(source.layout, image, layer)
+            platforms.append(
+                PlatformPatch(result.platform, result.upgrades, result.needs_rebuild,
+                              _digest(data))
+            )  # fmt: skip
+        final = replace_manifests(source.layout, top, index, replaced)
+        source.layout.set_entry(final, "patched")
+        written = copy(
+            f"oci:{tmp}/image:patched",
+            dest_ref,
+            insecure=insecure,
+            progress=Labelled(progress, f"writing {dest_ref}"),
+        )
+    return PatchResult(written.digest, top.digest, platforms)
+
+
+def _findings(
+    tree: FileTreeResult,
+    image: ResolvedImage,
+    ref: ImageRef,
+    db: VulnDB | None,
+    report: Path | None,
+    where: str,
+) -> list[Wanted]:
+    if report is not None:
+        return read_report(report, image, where)
+    from hardbase.vuln.scan import scan
+
+    assert db is not None
+    inventory = inv.inventory_from_tree(
+        tree, reference=str(ref), digest=image.manifest.digest,
+        architecture=str(image.config.get("architecture", "")),
+    )  # fmt: skip
+    return [
+        Wanted(f.id, f.package.name, f.fixed_version)
+        for f in scan(inventory, db).findings
+        if f.package.type == "deb" and f.status == "fixable" and f.fixed_version
+    ]
+
+
+def read_report(path: Path, image: ResolvedImage, where: str) -> list[Wanted]:
+    """The fixable Debian findings of a Trivy or hardbase JSON report of `image`."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the report {path}: it is not a JSON file ({exc})") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path} is neither a Trivy nor a hardbase JSON report")
+    if "Results" in doc:
+        meta = doc.get("Metadata") or {}
+        names = {meta.get("ImageID"), *(meta.get("RepoDigests") or [])}
+        diff_ids = meta.get("DiffIDs") or []
+        ours = {image.manifest.digest, (image.manifest_json.get("config") or {}).get("digest")}
+        if not any(str(n).rsplit("@", 1)[-1] in ours for n in names if n) and diff_ids != _diff_ids(
+            image
+        ):
+            raise UsageError(
+                f"the Trivy report {path} is of another image (neither its ImageID, RepoDigests "
+                f"nor DiffIDs match {where}); scan this image or drop --report"
+            )
+        out = []
+        for result in doc.get("Results") or []:
+            if result.get("Class") != "os-pkgs":
+                continue
+            for v in result.get("Vulnerabilities") or []:
+                if v.get("FixedVersion") and v.get("PkgName"):
+                    fixed = str(v["FixedVersion"]).split(",")[0].strip()
+                    out.append(Wanted(str(v.get("VulnerabilityID", "")), v["PkgName"], fixed))
+        return out
+    if "findings" in doc and isinstance(doc.get("image"), dict):
+        if doc["image"].get("digest") != image.manifest.digest:
+            raise UsageError(
+                f"the hardbase report {path} is of {doc['image'].get('digest') or 'another image'}"
+                f", not {where} ({image.manifest.digest}); scan this image or drop --report"
+            )
+        return [
+            Wanted(f["id"], f["package"]["name"], f["fixed_version"])
+            for f in doc["findings"]
+            if f.get("status") == "fixable"
+            and f.get("fixed_version")
+            and f.get("package", {}).get("type") == "deb"
+        ]
+    raise UsageError(f"{path} is neither a Trivy nor a hardbase JSON report")
+
+
+def _diff_ids(image: ResolvedImage) -> list[str]:
+    return list((image.config.get("rootfs") or {}).get("diff_ids") or [])
+
+
+def plan_layer(
+    tree: FileTreeResult,
+    image: ResolvedImage,
+    db: dpkgdb.Database,
+    wanted: list[Wanted],
+    *,
+    only: str,
+    archives: Archives,
+    where: str,
+    cache: Path,
+    progress: Progress,
+) -> tuple[list[Entry], PlatformPatch]:
+    """The entries of the patch layer of one platform image, and what they change."""
+    by_package: dict[str, list[Wanted]] = {}
+    for w in wanted:
+        if w.package in db.packages:
+            by_package.setdefault(w.package, []).append(w)
+    platform = image.platform
+    if not by_package:
+        return [], PlatformPatch(platform)
+    index = _load_index(tree, image, only, archives, where, progress)
+    chosen: dict[str, BinaryPackage] = {}
+    skipped: list[Skipped] = []
+    for name, found in sorted(by_package.items()):
+        pkg = db.packages[name]
+        newer = [
+            c for c in index.candidates(name, pkg.arch or "all")
+            if compare_debian(c.version, pkg.version) > 0
+            and (only != "security" or c.suite.endswith("-security"))
+        ]  # fmt: skip
+        best = next(iter(newer), None)
+        if best is None or not _fixes(best.version, found):
+            skipped.append(
+                Skipped(name, "", "no version that fixes it is in the archive", _ids(found))
+            )
+            continue
+        chosen[name] = best
+    debs = _download(list(chosen.values()), cache, progress)
+    contents = {name: _read(debs[p.sha256], name) for name, p in chosen.items()}
+    for name, reason in _needs_rebuild(db, tree, chosen, contents).items():
+        skipped.append(Skipped(name, chosen[name].version, reason, _ids(by_package[name])))
+        del chosen[name]
+    mtime = layer_mtime(image)
+    upgrades = []
+    layer: list[Entry] = []
+    db_upgrades = []
+    listed_elsewhere = _listed_paths(db, tree, set(chosen))
+    for name, new in sorted(chosen.items()):
+        old = db.packages[name]
+        pc, files, listed = contents[name]
+        payload = [e for e in pc.entries]
+        conffiles = _conffiles(files, payload)
+        layer += [_clamped(e, mtime) for e in payload]
+        new_real = {_real(tree, p.lstrip("/")) for p in listed}
+        for path in db.lists.get(old.info_name, []):
+            real = _real(tree, path.lstrip("/"))
+            info = tree.files.get(real)
+            if info is None or info.kind == "dir" or real in new_real or real in listed_elsewhere:
+                continue
+            layer.append(_whiteout(real, mtime))
+        db_upgrades.append((old, pc.control, files, listed, conffiles))
+        fixes = tuple(w.id for w in by_package[name] if _fixes(new.version, [w]))
+        upgrades.append(Upgrade(name, old.version, new.version, new.suite, fixes))
+    if not upgrades:
+        return [], PlatformPatch(platform, (), tuple(skipped))
+    db_entries, gone = dpkgdb.database_entries(db, tree, db_upgrades, mtime)
+    layer += db_entries
+    layer += [_whiteout(p, mtime) for p in sorted(gone)]
+    layer = with_parents(tree, _unique(layer), mtime, where)
+    return layer, PlatformPatch(platform, tuple(upgrades), tuple(skipped))
+
+
+def release_of(tree: FileTreeResult, where: str) -> tuple[str, str]:
+    """(debian | ubuntu, codename) from the image's os-release; ImageError for another."""
+    os_release = inv.inventory_from_tree(tree, reference=where).os
+    family = os_release.id if os_release.id in MIRRORS else ""
+    codename = os_release.version_codename
+    if not family or not codename:
+        raise ImageError(
+            f"{where} is not a Debian or Ubuntu release hardbase knows (its os-release says "
+            f"ID={os_release.id or '?'} VERSION_CODENAME={codename or '?'}); patch-image "
+            "needs a release whose suites it can read"
+        )
+    return family, codename
+
+
+def _fixes(version: str, found: list[Wanted]) -> bool:
+    return any(compare_debian(version, w.fixed_version) >= 0 for w in found)
+
+
+def _ids(found: list[Wanted]) -> tuple[str, ...]:
+    return tuple(sorted({w.id for w in found}))
+
+
+def _load_index(
+    tree: FileTreeResult,
+    image: ResolvedImage,
+    only: str,
+    archives: Archives,
+    where: str,
+    progress: Progress,
+) -> Any:
+    from hardbase.debian.archive import Archive
+    from hardbase.util.paths import cache_dir
+
+    family, codename = release_of(tree, where)
+    mirror, security = MIRRORS[family]
+    keyring = archives.keyring or KEYRINGS[family]
+    components = COMPONENTS[family]
+    entries = [
+        SourceEntry(
+            (archives.security_mirror or security,), (f"{codename}-security",), components,
+            keyring,
+        )
+    ]  # fmt: skip
+    if only != "security":
+        entries.insert(
+            0,
+            SourceEntry(
+                (archives.mirror or mirror,), (codename, f"{codename}-updates"), components, keyring
+            ),
+        )
+    arch = str(image.config.get("architecture", "")) or "amd64"
+    archive = Archive(entries, cache_dir=cache_dir() / "archive", progress=progress)
+    index, _ = archive.load([arch])
+    return index
+
+
+def _download(packages: list[BinaryPackage], cache: Path, progress: Progress) -> dict[str, Path]:
+    from hardbase.build.fetch import fetch_packages
+    from hardbase.build.lock import LockedPackage
+
+    locked = [
+        LockedPackage(p.name, p.version, p.arch, p.source, p.source_version, p.url, p.sha256,
+                      p.size, "patch", p.suite)
+        for p in packages
+    ]  # fmt: skip
+    return fetch_packages(locked, progress=progress)
+
+
+def _read(deb: Path, name: str) -> tuple[Any, dict[str, bytes], list[str]]:
+    """The package's payload (build checks, nothing pruned), control files, and dpkg's list."""
+    from hardbase.build.assemble import read_package
+    from hardbase.build.prune import Pruner
+    from hardbase.build.spec import PruneSettings
+    from hardbase.debian.deb import open_data_tar, read_control_files
+
+    keep_all = Pruner(
+        PruneSettings(
+            docs=False, man=False, locales=False, lintian=False, headers=False,
+            static_libs=False, gconv=False, python_extras=False, tools=False,
+        )
+    )  # fmt: skip
+    contents = read_package(deb, name, keep_all)
+    files = read_control_files(deb)
+    listed = ["/."]
+    with open_data_tar(deb) as tar:
+        for member in tar:
+            clean = "/".join(p for p in member.name.split("/") if p not in ("", "."))
+            if clean:
+                listed.append("/" + clean)
+    return contents, files, listed
+
+
+def _needs_rebuild(
+    db: dpkgdb.Database,
+    tree: FileTreeResult,
+    chosen: dict[str, BinaryPackage],
+    contents: dict[str, tuple[Any, dict[str, bytes], list[str]]],
+) -> dict[str, str]:
+    """The upgrades that cannot be made without running something, with the reason."""
+    from hardbase.debian.index import parse_relations
+
+    out: dict[str, str] = {}
+    for name in chosen:
+        old = db.packages[name]
+        new_scripts = {s: d for s, d in contents[name][1].items() if s in dpkgdb.SCRIPTS}
+        if db.layout == "status":
+            old_scripts = db.scripts(tree, old)
+            changed = sorted(set(new_scripts) ^ set(old_scripts)) + sorted(
+                s for s in new_scripts if s in old_scripts and new_scripts[s] != old_scripts[s]
+            )
+            if changed:
+                out[name] = f"its {', '.join(sorted(set(changed)))} changed and must run"
+    while True:
+        versions = {n: p.version for n, p in db.packages.items()}
+        provides: dict[str, list[str]] = {}
+        for n, p in db.packages.items():
+            relations = p.fields.get("Provides", "")
+            if n in chosen and n not in out:
+                versions[n] = chosen[n].version
+                relations = _control_field(contents[n][0].control, "Provides")
+            for group in parse_relations(relations):
+                for rel in group:
+                    provides.setdefault(rel.name, []).append(rel.version or "")
+        broke = False
+        for n, p in db.packages.items():
+            upgraded = n in chosen and n not in out
+            control = contents[n][0].control if upgraded else ""
+            for field_name in ("Pre-Depends", "Depends"):
+                text = (
+                    _control_field(control, field_name)
+                    if upgraded
+                    else p.fields.get(field_name, "")
+                )
+                for group in parse_relations(text):
+                    if any(_satisfied(r, versions, provides) for r in group):
+                        continue
+                    if upgraded:
+                        out[n] = f"it needs {' | '.join(str(r) for r in group)}, not installed"
+                        broke = True
+                        break
+                    culprits = [r.name for r in group if r.name in chosen and r.name not in out]
+                    for c in culprits:
+                        out[c] = f"{n} {p.version} depends on {' | '.join(str(r) for r in group)}"
+                        broke = True
+                if broke:
+                    break
+            if broke:
+                break
+        if not broke:
+            return out
+
+
+def _satisfied(rel: Any, versions: dict[str, str], provides: dict[str, list[str]]) -> bool:
+    name = rel.name
+    have = versions.get(name)
+    if have is not None and (not rel.op or _holds(have, rel.op, rel.version)):
+        return True
+    for provided in provides.get(name, []):
+        if not rel.op or (provided and _holds(provided, rel.op, rel.version or "")):
+            return True
+    return False
+
+
+def _holds(have: str, op: str, want: str) -> bool:
+    c = compare_debian(have, want)
+    return {"<<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">>": c > 0}.get(op, False)
+
+
+def _control_field(control: str, name: str) -> str:
+    return dpkgdb._fields(control).get(name, "")
+
+
+def _conffiles(files: dict[str, bytes], payload: list[Entry]) -> list[tuple[str, str]]:
+    """(path, md5) of the package's conffiles, as the status file records them."""
+    by_path = {"/" + e.path: e for e in payload if e.kind == REG}
+    out = []
+    for line in files.get("conffiles", b"").decode("utf-8", "replace").splitlines():
+        path = line.strip().split(" ")[0]
+        entry = by_path.get(path)
+        if entry is not None:
+            out.append((path, dpkgdb.md5(entry.content())))
+    return out
+
+
+def _listed_paths(db: dpkgdb.Database, tree: FileTreeResult, upgraded: set[str]) -> set[str]:
+    """The real paths the packages not upgraded list: a whiteout never removes them."""
+    upgraded_stems = {db.packages[n].info_name for n in upgraded}
+    return {
+        _real(tree, p.lstrip("/"))
+        for stem, paths in db.lists.items()
+        if stem not in upgraded_stems
+        for p in paths
+    }
+
+
+def _real(tree: FileTreeResult, path: str) -> str:
+    """`path` with its directory's links followed in the image (the file itself is not)."""
+    head, _, name = path.rpartition("/")
+    if not head:
+        return path
+    real_head = tree.resolve(head) or head
+    return f"{real_head}/{name}"
+
+
+def _whiteout(path: str, mtime: int) -> Entry:
+    head, _, name = path.rpartition("/")
+    return Entry(f"{head}/{WHITEOUT}{name}" if head else f"{WHITEOUT}{name}", REG, 0o644,
+                 mtime=mtime, owner=dpkgdb.OWNER)  # fmt: skip
+
+
+def _clamped(entry: Entry, mtime: int) -> Entry:
+    from dataclasses import replace
+
+    return replace(entry, mtime=min(entry.mtime, mtime)) if mtime else entry
+
+
+def _unique(entries: list[Entry]) -> list[Entry]:
+    out: dict[str, Entry] = {}
+    for e in entries:
+        out[e.path] = e  # the database files come last and win
+    return list(out.values())
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -1,0 +1,266 @@
+"""`hardbase patch-image` against the signed fixture archive: whiteouts, the dpkg database,
+"needs a rebuild", determinism, and bad input.
+
+The image is made by the host's real dpkg (`dpkg --root`) installing the point-release
+versions of FIXTURE packages; the archive's -security suite has their fixed versions:
+
+- libfoo1: the fix drops /usr/share/libfoo1/dropped.txt, adds added.txt, changes the
+  library and its conffile /etc/foo.conf (patchable);
+- libbar1: the fix's postinst is new (it would create a user): needs a rebuild;
+- libbaz1: the fix depends on libnew1, which is not installed: needs a rebuild.
+
+The vulnerability database holds FIXTURE advisories (made-up ids) on those three.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from archive_fixture import FixtureArchive
+from hardbase.cli.main import main
+from hardbase.oci.filetree import walk_layers
+from hardbase.oci.transports.open import open_source
+from hardbase.vuln.db import Advisory, Affected, SourceInfo, VulnDB
+from peers import need, unpack
+from registry_fixture import make_image
+
+pytestmark = pytest.mark.archive
+
+OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' \
+    b"VERSION_CODENAME=bookworm\n"  # fmt: skip
+OLD, NEW = "1.0-1", "1.0-1+deb12u1"
+FIXES = {"libfoo1": "FIXTURE-2026-1001", "libbar1": "FIXTURE-2026-1002",
+         "libbaz1": "FIXTURE-2026-1003"}  # fmt: skip
+
+
+def _world(tmp: Path) -> tuple[FixtureArchive, str, Path]:
+    archive = FixtureArchive(tmp / "world")
+    old = [
+        archive.add_package(
+            "libfoo1", OLD, suite="bookworm",
+            files={"/usr/lib/x86_64-linux-gnu/libfoo.so.1": "FIXTURE libfoo 1.0\n",
+                   "/usr/share/libfoo1/dropped.txt": "FIXTURE: only in 1.0-1\n",
+                   "/etc/foo.conf": "# FIXTURE foo.conf 1.0\n"},
+            control_files={"conffiles": "/etc/foo.conf\n"},
+        ),
+        archive.add_package("libbar1", OLD, suite="bookworm",
+                            control_files={"postinst": "#!/bin/sh\nexit 0\n"}),
+        archive.add_package("libbaz1", OLD, suite="bookworm"),
+    ]  # fmt: skip
+    archive.add_package(
+        "libfoo1", NEW, suite="bookworm-security",
+        files={"/usr/lib/x86_64-linux-gnu/libfoo.so.1": "FIXTURE libfoo 1.0, fixed\n",
+               "/usr/share/libfoo1/added.txt": "FIXTURE: new in the fix\n",
+               "/etc/foo.conf": "# FIXTURE foo.conf 1.0, fixed\n"},
+        control_files={"conffiles": "/etc/foo.conf\n"},
+    )  # fmt: skip
+    archive.add_package(
+        "libbar1",
+        NEW,
+        suite="bookworm-security",
+        control_files={"postinst": "#!/bin/sh\nadduser --system fixture\n"},
+    )
+    archive.add_package("libbaz1", NEW, suite="bookworm-security", depends="libnew1")
+    archive.add_package("libnew1", "1.0-1", suite="bookworm-security")
+    for suite in ("bookworm", "bookworm-updates", "bookworm-security"):
+        archive.publish(suite)
+    root = tmp / "root"
+    (root / "var/lib/dpkg/info").mkdir(parents=True)
+    (root / "var/lib/dpkg/updates").mkdir()
+    (root / "var/lib/dpkg/status").write_text("")
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_bytes(OS_RELEASE)
+    subprocess.run(
+        ["dpkg", f"--root={root}", "--force-script-chrootless", "--force-not-root",
+         "--log=/dev/null", "-i", *(str(archive.path_of(d)) for d in old)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    files = {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "-old" not in p.name
+    }
+    make_image(tmp / "image", "t", [files])
+    return archive, f"oci:{tmp / 'image'}:t", _db(tmp / "fixture.db")
+
+
+def _db(path: Path) -> Path:
+    with VulnDB.open(path) as db:
+        db.replace(
+            "fixture",
+            [Advisory(i, "fixture", summary=f"FIXTURE {n} flaw", severity="high")
+             for n, i in FIXES.items()],
+            [Affected(i, "fixture", "debian:12", n, "fixed", NEW) for n, i in FIXES.items()],
+        )  # fmt: skip
+        db.record_source(SourceInfo("fixture", "test_patch_image.py", datetime.now(UTC), 3))
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    archive, ref, db = _world(tmp_path_factory.mktemp("patch-image"))
+    yield archive, ref, db
+    archive.close()
+
+
+def _args(archive: FixtureArchive, db: Path, keyring: Path | None = None) -> list[str]:
+    return ["--db", str(db), "--mirror", archive.url, "--security-mirror", archive.url,
+            "--keyring", str(keyring or archive.keyring)]  # fmt: skip
+
+
+def _tree(ref: str):  # type: ignore[no-untyped-def]
+    with open_source(ref) as source:
+        image = source.resolve(None)
+        return image, walk_layers(source, image, lambda p: p.startswith(("var/", "usr/", "etc/")))
+
+
+def test_patch_image_upgrades_and_reports_the_rest(
+    world: tuple[FixtureArchive, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, ref, db = world
+    out = tmp_path / "out"
+    assert main(["patch-image", ref, "--output", f"oci:{out}:p", *_args(archive, db)]) == 0
+    err = capsys.readouterr().err
+    assert f"libfoo1 {OLD} -> {NEW} (bookworm-security): fixes {FIXES['libfoo1']}" in err
+    assert "libbar1 needs a rebuild: its postinst changed" in err
+    assert "libbaz1 needs a rebuild: it needs libnew1, not installed" in err
+    image, tree = _tree(f"oci:{out}:p")
+    assert tree.read("usr/lib/x86_64-linux-gnu/libfoo.so.1") == b"FIXTURE libfoo 1.0, fixed\n"
+    assert tree.read("usr/share/libfoo1/added.txt") == b"FIXTURE: new in the fix\n"
+    assert "usr/share/libfoo1/dropped.txt" not in tree.files  # whited out
+    status = (tree.read("var/lib/dpkg/status") or b"").decode()
+    assert "Package: libfoo1\nStatus: install ok installed\n" in status
+    paragraphs = {p.split("\n")[0]: p for p in status.strip().split("\n\n")}
+    assert f"Version: {NEW}" in paragraphs["Package: libfoo1"]
+    assert f"Version: {OLD}" in paragraphs["Package: libbar1"]
+    listed = (tree.read("var/lib/dpkg/info/libfoo1.list") or b"").decode().splitlines()
+    assert (
+        "/usr/share/libfoo1/added.txt" in listed and "/usr/share/libfoo1/dropped.txt" not in listed
+    )
+    config = image.config
+    assert config["history"][-1]["created_by"] == f"hardbase patch-image libfoo1={NEW}"
+    assert image.manifest_json["annotations"]["org.opencontainers.image.base.digest"]
+    # the host's dpkg agrees with the database the layer wrote
+    need("umoci")
+    rootfs = unpack(out, "p", tmp_path / "bundle")
+    shown = subprocess.run(["dpkg", f"--root={rootfs}", "-s", "libfoo1"], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert f"Version: {NEW}" in shown and " /etc/foo.conf " in shown
+    verify = subprocess.run(["dpkg", f"--root={rootfs}", "--verify"], capture_output=True,
+                            text=True)  # fmt: skip
+    assert verify.returncode == 0 and verify.stdout == "", verify.stdout + verify.stderr
+    # a rescan: only the findings reported as needing a rebuild are left
+    report = tmp_path / "scan.json"
+    main(["-q", "scan", f"oci:{out}:p", "--db", str(db), "--format", "json", "--output",
+          str(report)])  # fmt: skip
+    left = {f["id"] for f in json.loads(report.read_text())["findings"]}
+    assert left == {FIXES["libbar1"], FIXES["libbaz1"]}
+
+
+def test_patch_image_is_deterministic_and_idempotent(
+    world: tuple[FixtureArchive, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, ref, db = world
+    digests = []
+    for name in ("a", "b"):
+        assert main(["-q", "patch-image", ref, "--output", f"oci:{tmp_path / name}:p",
+                     *_args(archive, db)]) == 0  # fmt: skip
+        digests.append(capsys.readouterr().out.strip())
+    assert digests[0] == digests[1]
+    again = tmp_path / "again"
+    patched = f"oci:{tmp_path / 'a'}:p"
+    assert main(["patch-image", patched, "--output", f"oci:{again}:p", *_args(archive, db)]) == 0
+    captured = capsys.readouterr()
+    assert "nothing to patch; no layer added" in captured.err
+    assert captured.out.strip() == digests[0]
+
+
+def test_patch_image_only_security_and_trivy_report(
+    world: tuple[FixtureArchive, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, ref, db = world
+    image, _ = _tree(ref)
+    trivy = {
+        "ArtifactName": ref,
+        "Metadata": {"DiffIDs": image.config["rootfs"]["diff_ids"]},
+        "Results": [{"Class": "os-pkgs", "Type": "debian", "Vulnerabilities": [
+            {"VulnerabilityID": FIXES["libfoo1"], "PkgName": "libfoo1",
+             "InstalledVersion": OLD, "FixedVersion": NEW}]}],
+    }  # fmt: skip
+    path = tmp_path / "trivy.json"
+    path.write_text(json.dumps(trivy))
+    args = [a for a in _args(archive, db) if a not in ("--db", str(db))]
+    assert main(["patch-image", ref, "--output", f"oci:{tmp_path / 'o'}:p", "--report",
+                 str(path), "--only", "security", *args]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "libfoo1 1.0-1 -> 1.0-1+deb12u1 (bookworm-security)" in err
+    assert "libbar1" not in err  # not in the report
+
+
+def _fails(args: list[str], dest: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["-q", *args]) == 2
+    assert not dest.exists()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_patch_image_bad_input(
+    world: tuple[FixtureArchive, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, ref, db = world
+    dest = tmp_path / "dest"
+    out = ["--output", f"oci:{dest}:p"]
+    make_image(tmp_path / "plain", "t", [{"etc/os-release": b"ID=alpine\n"}])
+    err = _fails(["patch-image", f"oci:{tmp_path / 'plain'}:t", *out, *_args(archive, db)],
+                 dest, capsys)  # fmt: skip
+    assert "has no dpkg database" in err
+    make_image(
+        tmp_path / "bad",
+        "t",
+        [{"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": b"Package: \xff\xfe\n"}],
+    )
+    err = _fails(["patch-image", f"oci:{tmp_path / 'bad'}:t", *out, *_args(archive, db)],
+                 dest, capsys)  # fmt: skip
+    assert "is not UTF-8 text" in err
+    make_image(tmp_path / "unknown", "t", [{
+        "etc/os-release": b"ID=plan9\n",
+        "var/lib/dpkg/status": b"Package: libfoo1\nStatus: install ok installed\n"
+                               b"Version: 1.0-1\nArchitecture: amd64\n"}])  # fmt: skip
+    err = _fails(["patch-image", f"oci:{tmp_path / 'unknown'}:t", *out, *_args(archive, db)],
+                 dest, capsys)  # fmt: skip
+    assert "is not a Debian or Ubuntu release" in err
+    dead = ["--mirror", "http://127.0.0.1:1/", "--security-mirror", "http://127.0.0.1:1/"]
+    err = _fails(["patch-image", ref, *out, *_args(archive, db), *dead], dest, capsys)
+    assert "127.0.0.1:1" in err
+    report = tmp_path / "other.json"
+    report.write_text(json.dumps({"Metadata": {"ImageID": "sha256:" + "0" * 64},
+                                  "Results": []}))  # fmt: skip
+    err = _fails(["patch-image", ref, *out, "--report", str(report), "--mirror", archive.url],
+                 dest, capsys)  # fmt: skip
+    assert "is of another image" in err
+
+
+def test_patch_image_refuses_a_deb_whose_hash_does_not_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, ref, db = _world(tmp_path)
+    try:
+        fixed = next(d for d in archive.debs("bookworm-security") if d.name == "libfoo1")
+        path = archive.path_of(fixed)
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF  # same size, other bytes
+        path.write_bytes(bytes(data))
+        dest = tmp_path / "dest"
+        err = _fails(["patch-image", ref, "--output", f"oci:{dest}:p", *_args(archive, db)],
+                     dest, capsys)  # fmt: skip
+        assert "sha256" in err or "hash" in err
+    finally:
+        archive.close()
+        shutil.rmtree(tmp_path / "world", ignore_errors=True)
