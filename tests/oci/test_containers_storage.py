@@ -10,7 +10,9 @@ those of the same image read from its `oci:` layout.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +41,10 @@ def stored(tmp_path: Path) -> Iterator[tuple[str, str]]:
         file("var/lib/dpkg/status", STATUS),
     ])  # fmt: skip
     layout = write_oci(tmp_path / "image", [gz(layer)])
-    root, run = tmp_path / "storage", tmp_path / "run"
+    # podman refuses a runroot path longer than 50 characters, and pytest's
+    # temp dirs can be longer: the store lives in a short /tmp dir of its own
+    short = Path(tempfile.mkdtemp(prefix="hbcs-", dir="/tmp"))
+    root, run = short / "storage", short / "run"
     podman = [
         "podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs",
         "--runtime", "runc", "--cgroup-manager=cgroupfs", "--events-backend=file",
@@ -50,6 +55,7 @@ def stored(tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield f"oci:{layout}:latest", f"containers-storage:[vfs@{root}+{run}]localhost/app:1"
     finally:
         subprocess.run([*podman, "rmi", "-a", "-f"], check=False, capture_output=True)
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
