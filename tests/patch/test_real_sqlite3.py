@@ -119,15 +119,59 @@ def test_sqlite3_fixed_from_source_into_hardbases_archive_and_the_image(tmp_path
     assert shipped.startswith(f"sqlite3 ({VERSION}) bookworm;") and "CVE-2026-11824" in shipped
 
     # the image from Debian plus REPO picks the rebuild; Debian's alone keeps the bug
+    db = str(tmp_path / "vuln.db")
     with RepoServer(repo) as server:
         patched_spec = _spec(tmp_path, "py-patched", server.url, keyring)
         assert main(["-q", "build", str(patched_spec), "--output", str(tmp_path / "img")]) == 0
+        # the scanner learns the fix from REPO's changelog (the debian-changelog importer)
+        assert main([*cache, "db", "update", "--db", db,
+                     "--source", f"debian-changelog={server.url}",
+                     "--source", "debian-changelog=archive=hardbase",
+                     "--source", f"debian-changelog=signed-by={keyring}",
+                     "--source", "debian-changelog=bookworm"]) == 0  # fmt: skip
     lock = json.loads((tmp_path / "py-patched.lock.json").read_text())
     locked = {p["name"]: p for p in lock["archs"]["amd64"]["packages"]}
     assert locked["libsqlite3-0"]["version"] == VERSION
     assert locked["libsqlite3-0"]["suite"] == "bookworm-hardbase"
     stock_spec = _spec(tmp_path, "py-debian", None, None)
     assert main(["-q", "build", str(stock_spec), "--output", str(tmp_path / "stock")]) == 0
+
+    # scan: Debian's image has both CVEs, fixed in the +hb1 version; the rebuilt one has none
+    def findings(layout: Path) -> list[tuple[str, str, str]]:
+        out = subprocess.run(
+            ["python3", "-m", "hardbase", "-q", "scan", f"oci:{layout}:latest", "--db", db,
+             "--format", "json"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        found = json.loads(out)["findings"]
+        return sorted((f["id"], f["package"]["version"], f["fixed_version"]) for f in found)
+
+    assert findings(tmp_path / "stock") == [
+        ("CVE-2026-11822", "3.40.1-2+deb12u2", VERSION),
+        ("CVE-2026-11824", "3.40.1-2+deb12u2", VERSION),
+    ]
+    assert findings(tmp_path / "img") == []
+
+    # OpenVEX "fixed" for both CVEs on the rebuilt package, attached as a signed attestation
+    purl = "pkg:deb/debian/libsqlite3-0@3.40.1-2%2Bdeb12u2%2Bhb1?arch=amd64&distro=debian-12"
+    image = f"oci:{tmp_path / 'img'}:latest"
+    for cve in ("CVE-2026-11822", "CVE-2026-11824"):
+        assert main(["-q", "vex", "create", "--image", image, "--vuln", cve, "--status", "fixed",
+                     "--package", purl, "-o", str(tmp_path / f"{cve}.json")]) == 0  # fmt: skip
+    vex = tmp_path / "vex.json"
+    assert main(["-q", "vex", "merge", str(tmp_path / "CVE-2026-11822.json"),
+                 str(tmp_path / "CVE-2026-11824.json"), "-o", str(vex)]) == 0  # fmt: skip
+    statements = json.loads(vex.read_text())["statements"]
+    assert {(s["vulnerability"]["name"], s["status"]) for s in statements} == {
+        ("CVE-2026-11822", "fixed"),
+        ("CVE-2026-11824", "fixed"),
+    }
+    assert json.loads(vex.read_text())["@context"] == "https://openvex.dev/ns/v0.2.0"
+    assert main(["-q", "keygen", "--output-prefix", str(tmp_path / "cosign"), "--no-password"]) == 0
+    assert main(["-q", "sign", image, "--key", str(tmp_path / "cosign.key"),
+                 "--predicate", str(vex), "--type", "openvex"]) == 0  # fmt: skip
+    assert main(["-q", "verify", image, "--key", str(tmp_path / "cosign.pub"),
+                 "--require", "openvex"]) == 0  # fmt: skip
 
     fixed = _exercise(tmp_path / "img", tmp_path / "b1")
     assert fixed.returncode == 0, fixed.stderr

@@ -28,6 +28,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from hardbase.attest.attestation import SLSA_PROVENANCE_V1, STATEMENT_V1
+from hardbase.attest.provenance import Material, slsa_provenance
 from hardbase.build.spec import RELEASES
 from hardbase.debian.archive import Archive
 from hardbase.debian.version import hb_revision, patched_version
@@ -254,6 +256,7 @@ def build_patched(
     and the built files. With `repo` None nothing is published (a dry build).
     """
     progress = progress or NullProgress()
+    started = datetime.now(UTC)
     wanted = tuple(dict.fromkeys(check_cve(c) for c in cves))
     if not wanted:
         raise PatchBuildError("name at least one --cve to fix")
@@ -312,6 +315,8 @@ def build_patched(
     debs = [d for d in result.debs if not d.name.split("_", 1)[0].endswith("-dbgsym")]
     record = _write_record(work, base, version, release, fixed, applied, root, result, debs,
                            source_files, when)  # fmt: skip
+    _write_provenance(work / "out", base, newer, version, release, fixed, applied, root, debs,
+                      source_files, started)  # fmt: skip
     published = None
     if repo is not None and key is not None:
         published = publish(repo, release, [*debs, dsc], key, password=password)
@@ -380,4 +385,53 @@ def _write_record(
     }
     path = work / "out" / f"{base.name}_{re.sub(r'^[0-9]+:', '', version)}{RECORD_SUFFIX}"
     write_atomic(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+PROVENANCE_SUFFIX = ".provenance.json"
+BUILD_TYPE = "https://hardbase.dev/patch-build/v1"
+
+
+def _write_provenance(
+    out: Path, base: Any, newer: Sequence[Any], version: str, release: str,
+    fixed: Sequence[str], applied: Sequence[AppliedPatch], root: BuildRoot,
+    debs: Sequence[Path], source_files: Sequence[Path], started: datetime,
+) -> Path:  # fmt: skip
+    """An in-toto statement with a SLSA v1 predicate for the rebuilt .debs.
+
+    Its resolved dependencies are Debian's .dsc and tarballs (URL and sha256 from
+    the signed index), each patch (where it came from, its sha256 as stored), the
+    build root (its key and tarball sha256) and the patched source package.
+    """
+    materials = [Material(f.url, f.sha256, f.name) for f in base.files]
+    trees = {(t.name, t.version): t for t in newer}
+    for patch in applied:
+        c = patch.candidate
+        tree = trees.get((c.source, c.version))
+        debian_tar = (
+            next((f for f in tree.files if ".debian.tar." in f.name), None) if tree else None
+        )
+        uri = f"{debian_tar.url}#debian/patches/{c.name}" if debian_tar else f"file:{c.path.name}"
+        materials.append(
+            Material(
+                uri, hashlib.sha256(patch.refreshed).hexdigest(), f"debian/patches/{patch.name}"
+            )
+        )
+    materials.append(Material(f"hardbase:build-root/{root.plan.key}", root.sha256, "build root"))
+    materials += [Material(f"file:{p.name}", file_hash(p), p.name) for p in source_files]
+    predicate = slsa_provenance(
+        spec={"source": base.name, "release": release, "version": version, "fixes": list(fixed),
+              "ancestor": base.version},
+        packages=materials, lock=None, started=started, finished=datetime.now(UTC),
+        build_type=BUILD_TYPE,
+        internal={"buildRootPackages": root.plan.lines()},
+    )  # fmt: skip
+    doc = {
+        "_type": STATEMENT_V1,
+        "subject": [{"name": d.name, "digest": {"sha256": file_hash(d)}} for d in debs],
+        "predicateType": SLSA_PROVENANCE_V1,
+        "predicate": predicate,
+    }
+    path = out / f"{base.name}_{re.sub(r'^[0-9]+:', '', version)}{PROVENANCE_SUFFIX}"
+    write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())
     return path
