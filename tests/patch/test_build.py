@@ -6,6 +6,7 @@ The real rebuild (sqlite3, CVE-2026-11822) is in test_real_sqlite3.py.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,59 @@ def test_the_changelog_entry_targets_the_release_and_names_every_cve() -> None:
         "CVE-2026-11822": "3.40.1-2+deb12u2+hb1",
         "CVE-2026-11824": "3.40.1-2+deb12u2+hb1",
     }
+
+
+def test_provenance_lists_ancestor_patches_build_root_and_patched_source(tmp_path: Path) -> None:
+    """Fixture inputs (made-up files and hashes) through the provenance writer."""
+    import hashlib
+    import json
+    from types import SimpleNamespace
+
+    from hardbase.patch.apply import DryRun
+    from hardbase.patch.build import AppliedPatch, _write_provenance
+    from hardbase.patch.buildroot import BuildRoot, RootPlan
+    from hardbase.patch.dep3 import parse_header
+    from hardbase.patch.find import Candidate
+
+    def file(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    debian_tar = SimpleNamespace(
+        name="calc_1.0-2.debian.tar.xz", url="http://m/calc_1.0-2.debian.tar.xz"
+    )
+    base = SimpleNamespace(
+        name="calc", version="1.0-1",
+        files=(SimpleNamespace(name="calc_1.0-1.dsc", sha256="a" * 64, url="http://m/calc_1.0-1.dsc"),),
+    )  # fmt: skip
+    newer = [SimpleNamespace(name="calc", version="1.0-2", files=(debian_tar,))]
+    candidate = Candidate(
+        cve="CVE-2099-0001", kind="debian", path=tmp_path / "fix.patch", name="fix.patch",
+        matched_by=("file name",), header=parse_header("---\n"), sha256="b" * 64,
+        check=DryRun((), (), False, ""), source="calc", version="1.0-2", suite="trixie",
+    )  # fmt: skip
+    root = BuildRoot(RootPlan((), "amd64", "bookworm"), tmp_path / "r.tar", "c" * 64, True, 0.0)
+    deb = file("libcalc1_1.0-1+deb12u0+hb1_amd64.deb", "deb")
+    dsc = file("calc_1.0-1+deb12u0+hb1.dsc", "dsc")
+    path = _write_provenance(
+        tmp_path, base, newer, "1.0-1+deb12u0+hb1", "bookworm", ["CVE-2099-0001"],
+        [AppliedPatch(candidate, "fix.patch", b"patch")], root, [deb], [dsc],
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    doc = json.loads(path.read_text())
+    assert doc["subject"] == [
+        {"name": deb.name, "digest": {"sha256": hashlib.sha256(b"deb").hexdigest()}}
+    ]
+    deps = {d["name"]: d for d in doc["predicate"]["buildDefinition"]["resolvedDependencies"]}
+    assert deps["calc_1.0-1.dsc"]["uri"] == "http://m/calc_1.0-1.dsc"
+    assert deps["debian/patches/fix.patch"] == {
+        "uri": "http://m/calc_1.0-2.debian.tar.xz#debian/patches/fix.patch",
+        "digest": {"sha256": hashlib.sha256(b"patch").hexdigest()},
+        "name": "debian/patches/fix.patch",
+    }
+    assert deps["build root"]["digest"] == {"sha256": "c" * 64}
+    assert deps[dsc.name]["uri"] == f"file:{dsc.name}"
+    assert doc["predicate"]["buildDefinition"]["externalParameters"]["spec"]["fixes"] == [
+        "CVE-2099-0001"
+    ]
