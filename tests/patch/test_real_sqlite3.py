@@ -31,7 +31,8 @@ from hardbase.cli.main import main
 from hardbase.repo.serve import RepoServer
 from peers import runc_run, unpack
 
-pytestmark = [pytest.mark.archive, pytest.mark.slow]
+# Two sqlite3 builds of about 8 minutes each on this machine: over the suite-wide 900 s.
+pytestmark = [pytest.mark.archive, pytest.mark.slow, pytest.mark.timeout(3000)]
 
 DATA = Path(__file__).parents[1] / "data" / "patch"
 VERSION = "3.40.1-2+deb12u2+hb1"
