@@ -110,3 +110,25 @@ def fixture_db() -> Path:
         # recorded now, so that scan, policy check and compare accept the database as fresh
         db.record_source(SourceInfo("fixture", "real_images.py", datetime.now(UTC), 3))
     return path
+
+
+@functools.cache
+def bookworm_point_image() -> str:
+    """mmdebstrap minbase bookworm + python3 from the suite `bookworm` alone (no -updates,
+    no -security): an image as old as the point release, with real fixable findings."""
+    return build_reference_image(_root() / "bookworm-point", release="bookworm", point_release=True)
+
+
+@functools.cache
+def bookworm_changelog_db() -> Path:
+    """A database of real Debian data: the debian-changelog feed of bookworm, read from the
+    mirror for the source packages of `bookworm_point_image()`."""
+    from hardbase.vuln.inventory import inventory
+
+    found = inventory(bookworm_point_image()).inventory
+    sources = ",".join(sorted({p.source_name for p in found.packages if p.type == "deb"}))
+    path = _root() / "bookworm-changelog.db"
+    path.unlink(missing_ok=True)
+    args = ["-q", "db", "update", "--db", str(path), "--release", "bookworm"]
+    assert main([*args, "--source", f"debian-changelog=bookworm:{sources}"]) == 0
+    return path

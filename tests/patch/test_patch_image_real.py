@@ -1,0 +1,72 @@
+"""`hardbase patch-image` on a real image: mmdebstrap minbase bookworm + python3 pinned to
+the point-release suite, patched from the real mirror with real Debian data (the
+debian-changelog feed). The patched image is run with runc: its own `dpkg --verify` and
+`dpkg-query` agree with the new versions, python3 still imports ssl and sqlite3, skopeo and
+umoci accept it, Trivy reads the same package set as hardbase, and a rescan finds nothing
+fixable but what was reported as needing a rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evaluate import real_images
+from hardbase.cli.main import main
+from hardbase.vuln.inventory import inventory
+from lang_subjects import normal_purl, trivy_purls
+from peers import need, runc_run, unpack
+
+pytestmark = [pytest.mark.archive, pytest.mark.slow]
+
+
+def _fixable(ref: str, db: Path, out: Path) -> set[tuple[str, str]]:
+    assert main(["-q", "scan", ref, "--db", str(db), "--format", "json", "--output", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    return {(f["id"], f["package"]["name"]) for f in doc["findings"] if f["status"] == "fixable"}
+
+
+def test_patch_image_on_a_point_release_bookworm_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need("umoci", "runc", "skopeo")
+    ref = real_images.bookworm_point_image()
+    db = real_images.bookworm_changelog_db()
+    before = _fixable(ref, db, tmp_path / "before.json")
+    assert len(before) > 20  # a point-release image has many
+    out = tmp_path / "patched"
+    assert main(["patch-image", ref, "--output", f"oci:{out}:p", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    upgraded = dict(
+        (line.split(": ")[2].split(" ")[0], line.split(" -> ")[1].split(" ")[0])
+        for line in err.splitlines()
+        if " -> " in line
+    )
+    rebuild = {line.split(": ")[2].split(" ")[0] for line in err.splitlines()
+               if "needs a rebuild" in line}  # fmt: skip
+    assert {"libssl3", "python3.11", "libpython3.11-stdlib"} <= set(upgraded)
+    rootfs = unpack(out, "p", tmp_path / "bundle")
+    assert rootfs.is_dir()
+    bundle = tmp_path / "bundle"
+    verify = runc_run(bundle, ["dpkg", "--verify"])
+    assert verify.returncode == 0 and verify.stdout == "", verify.stdout + verify.stderr
+    query = runc_run(bundle, ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"])
+    installed = dict(line.split(" ", 1) for line in query.stdout.splitlines())
+    for name, version in upgraded.items():
+        assert installed[name] == version
+    audit = runc_run(bundle, ["dpkg", "--audit"])
+    assert audit.returncode == 0 and audit.stdout == ""
+    py = runc_run(bundle, ["python3", "-c", "import ssl, sqlite3; print(ssl.OPENSSL_VERSION)"])
+    assert py.returncode == 0, py.stderr
+    inspect = subprocess.run(["skopeo", "inspect", f"oci:{out}:p"], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+    assert json.loads(inspect.stdout)["Layers"][-1].startswith("sha256:")
+    after = _fixable(f"oci:{out}:p", db, tmp_path / "after.json")
+    assert {name for _, name in after} <= rebuild
+    ours = {normal_purl(p.purl) for p in inventory(f"oci:{out}:p").inventory.packages
+            if p.type == "deb"}  # fmt: skip
+    theirs = {p for p in trivy_purls(out, tmp_path, image=True) if p.startswith("pkg:deb/")}
+    assert {p.split("?")[0] for p in ours} == {p.split("?")[0] for p in theirs}
