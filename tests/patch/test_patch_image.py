@@ -236,6 +236,13 @@ def test_patch_image_bad_input(
     err = _fails(["patch-image", f"oci:{tmp_path / 'unknown'}:t", *out, *_args(archive, db)],
                  dest, capsys)  # fmt: skip
     assert "is not a Debian or Ubuntu release" in err
+    make_image(tmp_path / "unmerged", "t", [{
+        "etc/os-release": OS_RELEASE, "bin/sh": b"FIXTURE\n",
+        "var/lib/dpkg/status": b"Package: libfoo1\nStatus: install ok installed\n"
+                               b"Version: 1.0-1\nArchitecture: amd64\n"}])  # fmt: skip
+    err = _fails(["patch-image", f"oci:{tmp_path / 'unmerged'}:t", *out, *_args(archive, db)],
+                 dest, capsys)  # fmt: skip
+    assert "is not merged-/usr" in err
     dead = ["--mirror", "http://127.0.0.1:1/", "--security-mirror", "http://127.0.0.1:1/"]
     err = _fails(["patch-image", ref, *out, *_args(archive, db), *dead], dest, capsys)
     assert "127.0.0.1:1" in err

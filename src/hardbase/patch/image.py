@@ -284,6 +284,12 @@ def plan_layer(
     platform = image.platform
     if not by_package:
         return [], PlatformPatch(platform)
+    unmerged = [d for d in ("bin", "sbin", "lib") if (tree.files.get(d) or _NO_DIR).kind == "dir"]
+    if unmerged:
+        raise ImageError(
+            f"{where} is not merged-/usr (/{unmerged[0]} is a directory, not a link to "
+            f"/usr/{unmerged[0]}); patch-image writes package files under /usr only"
+        )
     index = _load_index(tree, image, only, archives, where, progress)
     chosen: dict[str, BinaryPackage] = {}
     skipped: list[Skipped] = []
@@ -334,6 +340,13 @@ def plan_layer(
     layer += [_whiteout(p, mtime) for p in sorted(gone)]
     layer = with_parents(tree, _unique(layer), mtime, where)
     return layer, PlatformPatch(platform, tuple(upgrades), tuple(skipped))
+
+
+class _NoDir:
+    kind = ""
+
+
+_NO_DIR = _NoDir()
 
 
 def release_of(tree: FileTreeResult, where: str) -> tuple[str, str]:
