@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from browser import axe_core, axe_violations, chromium
+from data.images.fixture_images import file, gz, tar_bytes, write_oci
 from hardbase.evaluate.render import render_html, render_markdown, render_summary
 from hardbase.evaluate.scorecard import (
     DIMENSIONS,
@@ -20,6 +24,8 @@ from hardbase.evaluate.scorecard import (
     row_value,
     summary_rows,
 )
+from hardbase.vuln.inventory import inventory
+from peers import need
 from registry_fixture import make_image
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'
@@ -160,3 +166,28 @@ def test_legend_summary_lines_and_chromium_with_axe(
     assert legend == "What the verdicts mean"
     assert advice == ["not assessed: scan it against a vulnerability database first"] * 2
     assert serious == [], [(v["id"], v["impact"], v["help"]) for v in serious]
+
+
+@pytest.mark.peers
+def test_compare_counts_go_and_java_packages_as_scan_does(tmp_path: Path) -> None:
+    """Debian's skopeo (a real Go binary: its build info names the toolchain) and a
+    FIXTURE jar with pom.properties: compare counts what scan's inventory finds."""
+    need("skopeo")
+    jar = io.BytesIO()
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n\n")
+        archive.writestr(
+            "META-INF/maven/org.example.fixture/app/pom.properties",
+            "groupId=org.example.fixture\nartifactId=app\nversion=1.2.3\n",
+        )
+    layer = tar_bytes([
+        file("etc/os-release", OS_RELEASE),
+        file("usr/bin/skopeo", Path(shutil.which("skopeo") or "").read_bytes(), mode=0o755),
+        file("srv/app.jar", jar.getvalue()),
+    ])  # fmt: skip
+    ref = f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"
+    minimality = compare([ref], CompareOptions())["images"][0]["minimality"]
+    scanned = inventory(ref).inventory.packages
+    assert minimality["go_packages"] == 1 == sum(p.type == "golang" for p in scanned)
+    assert minimality["maven_packages"] == 1 == sum(p.type == "maven" for p in scanned)
+    assert minimality["cargo_packages"] == 0

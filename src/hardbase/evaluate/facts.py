@@ -2,8 +2,10 @@
 
 `collect_facts()` is what both `policy check` and `compare` build on: the
 manifest and config, the final file listing (never unpacked), the package
-inventory, licences from copyright files, and the first changelog entry of
-packages that came from a stable or security update. Vulnerability findings
+inventory (with the Go, Java and Rust packages that scan's binary inspector
+finds in executables and archives, as `scan` counts them), licences from
+copyright files, and the first changelog entry of packages that came from a
+stable or security update. Vulnerability findings
 are added by `hardbase.evaluate.measure` when a database is at hand.
 """
 
@@ -25,7 +27,7 @@ from hardbase.oci.filetree import FileTreeResult, walk_dir, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ResolvedImage
 from hardbase.oci.transports.open import open_source
-from hardbase.vuln.inventory import inventory_from_tree, parse_control, wants
+from hardbase.vuln.inventory import BinaryInspector, inventory_from_tree, parse_control, wants
 from hardbase.vuln.model import Inventory
 
 log = logging.getLogger(__name__)
@@ -253,12 +255,12 @@ def collect_facts(
     if ref.transport == "dir":
         if ref.path is None:
             raise UsageError(f"'{ref}' names no directory")
-        tree = walk_dir(ref.path, _wanted)
+        tree = walk_dir(ref.path, _wanted, inspector=BinaryInspector())
         return _facts(ref, None, [], tree)
     with open_source(ref, insecure=insecure) as source:
         images = source.resolve_all()
         image = _pick(images, arch, ref)
-        tree = walk_layers(source, image, _wanted)
+        tree = walk_layers(source, image, _wanted, inspector=BinaryInspector())
         top = source.top()
     facts = _facts(ref, image, images, tree)
     facts.extra["top_media_type"] = top.media_type
