@@ -19,6 +19,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -271,3 +272,45 @@ def test_patch_image_refuses_a_deb_whose_hash_does_not_match(
     finally:
         archive.close()
         shutil.rmtree(tmp_path / "world", ignore_errors=True)
+
+
+def test_patch_image_signs_and_attaches_sboms_provenance_and_vex(
+    world: tuple[FixtureArchive, str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    archive, ref, db = world
+    monkeypatch.delenv("HARDBASE_KEY_PASSWORD", raising=False)
+    monkeypatch.delenv("COSIGN_PASSWORD", raising=False)
+    assert main(["-q", "keygen", "--no-password", "--output-prefix", str(tmp_path / "k")]) == 0
+    dest = f"oci:{tmp_path / 'signed'}:p"
+    args = ["patch-image", ref, "--output", dest, "--sign-key", str(tmp_path / "k.key")]
+    assert main([*args, *_args(archive, db)]) == 0
+    assert "attached 4 attestations" in capsys.readouterr().err
+    types = ["spdxjson", "cyclonedx", "slsaprovenance1", "openvex"]
+    verify = ["verify", dest, "--key", str(tmp_path / "k.pub"), "--require", *types]
+    assert main(verify) == 0
+    assert capsys.readouterr().out.count("PASS  required ") == 4
+    statements = _statements(dest, "https://openvex.dev/ns")["predicate"]["statements"]
+    assert [(s["vulnerability"]["name"], s["status"]) for s in statements] == [
+        (FIXES["libfoo1"], "fixed")
+    ]
+
+
+def _statements(ref: str, predicate_type: str) -> dict[str, Any]:
+    """The in-toto statement of `predicate_type` attached to the image `ref` names."""
+    import base64
+
+    from hardbase.attest.store import artifact_tag, open_store
+    from hardbase.oci.layout import Descriptor
+
+    with open_store(ref) as store:
+        tagged = store.get_tagged(artifact_tag(store.resolve().digest, "att"))
+        assert tagged is not None
+        for layer in tagged[1]["layers"]:
+            envelope = json.loads(store.read_blob(Descriptor.from_json(layer)))
+            doc: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
+            if doc["predicateType"] == predicate_type:
+                return doc
+    raise AssertionError(f"no {predicate_type} attestation on {ref}")

@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hardbase.cli.dbopts import add_db_options, open_checked
 from hardbase.cli.progress import TerminalProgress
+from hardbase.errors import UsageError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +61,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--keyring", type=Path, metavar="FILE",
         help="the keyring gpgv checks InRelease with (default: the release's archive keyring)",
     )  # fmt: skip
+    parser.add_argument(
+        "--sign-key", type=Path, metavar="KEY",
+        help="sign the patched image with this cosign key and attach SPDX and CycloneDX "
+        "SBOMs, SLSA provenance and an OpenVEX document of the CVEs fixed (DEST oci: or "
+        "docker://; the key's password from $HARDBASE_KEY_PASSWORD)",
+    )  # fmt: skip
     parser.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")
     add_db_options(parser)
 
@@ -71,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if args.tag:
         dest = dataclasses.replace(dest, tag=args.tag, digest=None)
     archives = Archives(args.mirror, args.security_mirror, args.keyring)
+    if args.sign_key is not None:
+        if dest.transport not in ("oci", "docker"):
+            raise UsageError("--sign-key needs DEST oci:DIR[:TAG] or docker://…, where "
+                             "signatures are stored")  # fmt: skip
+        if not args.sign_key.is_file():
+            raise UsageError(f"signing key {args.sign_key} does not exist; run `hardbase keygen`")
+    started = datetime.now(UTC)
     progress = TerminalProgress(enabled=not args.quiet)
     if args.report is not None:
         result = patch_image(
@@ -86,6 +101,15 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
         finally:
             db.close()
+    attached = 0
+    if args.sign_key is not None:
+        from hardbase.attest.keys import password_from_env
+        from hardbase.patch.attest import sign_patched
+
+        attached = sign_patched(
+            dest, result, args.sign_key, password_from_env(), source=str(src), only=args.only,
+            started=started, finished=datetime.now(UTC), insecure=args.insecure,
+        )  # fmt: skip
     if not args.quiet:
         for p in result.platforms:
             for u in p.upgrades:
@@ -101,5 +125,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"hardbase: {p.platform}: {len(p.upgrades)} packages upgraded; layer "
                       f"{p.layer}", file=sys.stderr)  # fmt: skip
         print(f"hardbase: wrote {dest}", file=sys.stderr)
+        if attached:
+            print(f"hardbase: signed {result.digest} and attached {attached} attestations "
+                  "(SBOMs, provenance, OpenVEX)", file=sys.stderr)  # fmt: skip
     print(result.digest)
     return 0

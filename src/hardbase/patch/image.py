@@ -86,6 +86,9 @@ class Upgrade:
     new: str
     suite: str
     fixes: tuple[str, ...]  # finding ids fixed
+    url: str = ""  # of the .deb installed
+    sha256: str = ""
+    purl: str = ""  # of the new version
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,7 @@ def plan_layer(
         skipped.append(Skipped(name, chosen[name].version, reason, _ids(by_package[name])))
         del chosen[name]
     mtime = layer_mtime(image)
+    os_release = inv.inventory_from_tree(tree, reference=where).os
     upgrades = []
     layer: list[Entry] = []
     db_upgrades = []
@@ -332,7 +336,10 @@ def plan_layer(
             layer.append(_whiteout(real, mtime))
         db_upgrades.append((old, pc.control, files, listed, conffiles))
         fixes = tuple(w.id for w in by_package[name] if _fixes(new.version, [w]))
-        upgrades.append(Upgrade(name, old.version, new.version, new.suite, fixes))
+        purl = inv.deb_purl(name, new.version, new.arch, os_release)
+        upgrades.append(
+            Upgrade(name, old.version, new.version, new.suite, fixes, new.url, new.sha256, purl)
+        )
     if not upgrades:
         return [], PlatformPatch(platform, (), tuple(skipped))
     db_entries, gone = dpkgdb.database_entries(db, tree, db_upgrades, mtime)
