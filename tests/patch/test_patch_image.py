@@ -314,3 +314,41 @@ def _statements(ref: str, predicate_type: str) -> dict[str, Any]:
             if doc["predicateType"] == predicate_type:
                 return doc
     raise AssertionError(f"no {predicate_type} attestation on {ref}")
+
+
+def test_patch_image_distroless_status_d_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An image hardbase built (status.d, no lists, no scripts) gets status.d entries."""
+    import yaml
+
+    archive, _, db = _world(tmp_path)
+    try:
+        archive.add_package(
+            "base-files", "12.4", suite="bookworm",
+            files={"/etc/os-release": OS_RELEASE.decode(),
+                   "/usr/share/doc/base-files/README": "FIXTURE base-files\n"},
+        )  # fmt: skip
+        archive.publish("bookworm")
+        spec = tmp_path / "foo.yaml"
+        spec.write_text(yaml.safe_dump({
+            "name": "foo", "packages": ["base-files", "libfoo1"],
+            "sources": [{"uris": [archive.url], "suites": ["bookworm"],
+                         "signed-by": str(archive.keyring)}],
+        }))  # fmt: skip
+        assert main(["-q", "build", str(spec), "--output", str(tmp_path / "built")]) == 0
+        out = f"oci:{tmp_path / 'out'}:p"
+        ref = f"oci:{tmp_path / 'built'}:latest"
+        assert main(["-q", "patch-image", ref, "--output", out, *_args(archive, db)]) == 0
+        _, tree = _tree(out)
+        entry = (tree.read("var/lib/dpkg/status.d/libfoo1") or b"").decode()
+        assert f"Version: {NEW}" in entry and "Status: install ok installed" in entry
+        sums = (tree.read("var/lib/dpkg/status.d/libfoo1.md5sums") or b"").decode()
+        assert "usr/share/libfoo1/added.txt" in sums and "dropped.txt" not in sums
+        assert tree.read("usr/share/libfoo1/added.txt") == b"FIXTURE: new in the fix\n"
+        assert "usr/share/libfoo1/dropped.txt" not in tree.files  # whited out (old md5sums)
+        report = tmp_path / "scan.json"
+        main(["-q", "scan", out, "--db", str(db), "--format", "json", "--output", str(report)])
+        assert json.loads(report.read_text())["findings"] == []
+    finally:
+        archive.close()

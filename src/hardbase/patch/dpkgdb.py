@@ -2,10 +2,11 @@
 
 Two layouts are read: Debian's own (`var/lib/dpkg/status` and `info/PKG.list`,
 `.md5sums`, maintainer scripts) and the distroless one (`status.d/PKG` with
-`status.d/PKG.md5sums`, no lists and no scripts). Each upgrade becomes the
-files dpkg itself would leave after `dpkg --unpack` + `--configure`: the new
-paragraph (Status kept, Conffiles with the new files' md5), `info/PKG.list` in
-the order of the data archive, and every control file but `control`.
+`status.d/PKG.md5sums`, no lists and no scripts: the md5sums file stands for the
+list). Each upgrade becomes the files dpkg itself would leave after `dpkg --unpack`
+and `--configure`: the new paragraph (Status kept, Conffiles with the new files'
+md5), `info/PKG.list` in the order of the data archive, and every control file but
+`control`.
 """
 
 from __future__ import annotations
@@ -107,7 +108,20 @@ def read_database(tree: FileTreeResult, where: str) -> Database:
             )  # fmt: skip
             if pkg.name:
                 db.packages[pkg.name] = pkg
+                db.lists[name] = _md5sums_paths(tree, f"{path}.md5sums", where)
     return db
+
+
+def _md5sums_paths(tree: FileTreeResult, path: str, where: str) -> list[str]:
+    """The files an md5sums file lists: the old file list where dpkg keeps no .list."""
+    if path not in tree.files:
+        return []
+    out = []
+    for line in _text(tree, path, where).splitlines():
+        _, _, name = line.partition("  ")
+        if name.strip():
+            out.append("/" + name.strip().lstrip("/"))
+    return out
 
 
 def _installed_package(fields: dict[str, str], tree: FileTreeResult, paragraph: str) -> Installed:
