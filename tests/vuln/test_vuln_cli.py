@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -537,3 +538,51 @@ def test_cache_dir_holds_the_default_database(
     from hardbase.util.paths import default_db_path
 
     assert main(["db", "status"]) == 0 and default_db_path().parent != cache
+
+
+def test_scan_reads_sqlite_without_sqlalchemy_to_the_same_result(
+    image: str, dbpath: str, tmp_path: Path
+) -> None:
+    """`scan` reads a SQLite database with sqlite3 (SQLAlchemy's import is half a second),
+    and finds exactly what VulnDB finds; a file at an older schema still goes to VulnDB."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from hardbase.vuln.dbread import SqliteReader, open_reader
+    from hardbase.vuln.inventory import inventory
+    from hardbase.vuln.scan import scan
+
+    out = tmp_path / "scan.json"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hardbase", "scan", image]
+        + ["--db", dbpath, "--format", "json", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = set(re.findall(r"^import time:.*\|\s*([\w.]+)$", proc.stderr, re.M))
+    assert "hardbase.vuln.dbread" in modules and "sqlalchemy" not in modules
+    assert json.loads(out.read_text())["findings"]
+
+    found = inventory(image).inventory
+    with VulnDB.open(dbpath) as db:
+        expected = scan(found, db)
+    reader = open_reader(dbpath)
+    try:
+        assert isinstance(reader, SqliteReader)
+        assert scan(found, reader) == expected and expected.findings
+    finally:
+        reader.close()
+
+    with sqlite3.connect(dbpath) as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    conn.close()
+    migrated = open_reader(dbpath)
+    try:
+        assert isinstance(migrated, VulnDB)  # migrated back to the current schema
+    finally:
+        migrated.close()
+    assert isinstance(reopened := open_reader(dbpath), SqliteReader)
+    reopened.close()

@@ -16,6 +16,7 @@ from hardbase.errors import UsageError
 
 if TYPE_CHECKING:
     from hardbase.vuln.db import VulnDB
+    from hardbase.vuln.records import VulnReader
 
 DEFAULT_MAX_AGE = "7d"
 WARN_AFTER = timedelta(days=1)
@@ -51,10 +52,25 @@ def open_checked(args: argparse.Namespace) -> tuple[VulnDB, tuple[str, ...]]:
 
     Returns it with its age warnings (also printed to stderr); the caller closes it.
     """
-    from hardbase.vuln.db import VulnDB, require_data
+    from hardbase.vuln.db import VulnDB
 
     max_age = parse_duration(args.max_db_age)
     db = VulnDB.open_existing(args.db)
+    return db, _checked(db, max_age)
+
+
+def open_checked_reader(args: argparse.Namespace) -> tuple[VulnReader, tuple[str, ...]]:
+    """As open_checked, for reading only: a SQLite file is read without SQLAlchemy."""
+    from hardbase.vuln.dbread import open_reader
+
+    max_age = parse_duration(args.max_db_age)
+    db = open_reader(args.db)
+    return db, _checked(db, max_age)
+
+
+def _checked(db: VulnReader, max_age: timedelta) -> tuple[str, ...]:
+    from hardbase.vuln.records import require_data
+
     try:
         warnings = require_data(db, max_age=max_age, warn_after=min(WARN_AFTER, max_age))
     except BaseException:
@@ -62,4 +78,4 @@ def open_checked(args: argparse.Namespace) -> tuple[VulnDB, tuple[str, ...]]:
         raise
     for warning in warnings:
         print(f"hardbase: warning: {warning}", file=sys.stderr)
-    return db, warnings
+    return warnings

@@ -14,7 +14,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from hardbase.cli.dbopts import add_db_options, open_checked
+from hardbase.cli.dbopts import add_db_options, open_checked_reader
 from hardbase.errors import GateFailed, UsageError
 from hardbase.vuln.severity import GATE_LEVELS
 
@@ -103,10 +103,12 @@ def run(args: argparse.Namespace) -> int:
         statements.extend(load_vex(Path(path)))
     files = [Path(p) for p in args.ignorefile] or default_ignore_files(Path.cwd())
     ignores = [entry for path in files for entry in parse_ignore_file(path)]
-    db, age_warnings = open_checked(args)
-    with db:
+    db, age_warnings = open_checked_reader(args)
+    try:
         found = inventory(args.ref, insecure=args.insecure, arch=args.arch).inventory
         result = scan(found, db, vex=statements)
+    finally:
+        db.close()
     result = dataclasses.replace(result, warnings=(*age_warnings, *result.warnings))
     for warning in result.warnings[len(age_warnings) :]:
         print(f"hardbase: warning: {warning}", file=sys.stderr)

@@ -9,97 +9,40 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from hardbase.errors import HardbaseError
 from hardbase.util.paths import default_db_path
 from hardbase.util.sql import Schema, SQLStore, sqlite_url
 
+# records.py holds the records (SQLAlchemy-free); importers and tests take them from here
+from hardbase.vuln.records import FIXED as FIXED
+from hardbase.vuln.records import NOT_AFFECTED as NOT_AFFECTED
+from hardbase.vuln.records import OPEN as OPEN
+from hardbase.vuln.records import (
+    SCHEMA_VERSION,
+    STATUSES,
+    advisory_from,
+    affected_from,
+    chunks,
+    source_from,
+    support_from,
+)
+from hardbase.vuln.records import WONT_FIX as WONT_FIX
+from hardbase.vuln.records import Advisory as Advisory
+from hardbase.vuln.records import Affected as Affected
+from hardbase.vuln.records import DatabaseError as DatabaseError
+from hardbase.vuln.records import Range as Range
+from hardbase.vuln.records import SourceInfo as SourceInfo
+from hardbase.vuln.records import SupportNote as SupportNote
+from hardbase.vuln.records import age_text as age_text
+from hardbase.vuln.records import require_data as require_data
+
 log = logging.getLogger(__name__)
-
-_CHUNK = 500  # names per IN (...) query: well under SQLite's and PostgreSQL's limits
-
-# affected.status values
-FIXED = "fixed"
-OPEN = "open"
-WONT_FIX = "wont-fix"
-NOT_AFFECTED = "not-affected"
-STATUSES = (FIXED, OPEN, WONT_FIX, NOT_AFFECTED)
-
-
-class DatabaseError(HardbaseError):
-    """The vulnerability database cannot be opened, read or written."""
-
-
-@dataclass(frozen=True)
-class Advisory:
-    """One advisory as one source describes it."""
-
-    id: str
-    source: str
-    aliases: tuple[str, ...] = ()
-    upstream: tuple[str, ...] = ()
-    summary: str = ""
-    severity: str = ""  # bucket label, "" when the source gives none
-    cvss_vector: str = ""
-    cvss_score: float | None = None
-    published: str = ""
-    modified: str = ""
-
-
-@dataclass(frozen=True)
-class Range:
-    """An OSV-style range: `type` ECOSYSTEM | SEMVER | DEBIAN, events as (kind, version)."""
-
-    type: str
-    events: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Affected:
-    """One package in one ecosystem that an advisory names, and how."""
-
-    advisory_id: str
-    source: str
-    ecosystem: str  # "debian:12", "debian:13", "pypi", "npm"
-    package: str  # Debian source name, PEP 503 name, npm name
-    status: str = FIXED  # fixed | open | wont-fix | not-affected
-    fixed_version: str = ""
-    ranges: tuple[Range, ...] = ()
-    versions: tuple[str, ...] = ()
-    urgency: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class SupportNote:
-    """A package whose security support ended or is limited in a release."""
-
-    ecosystem: str  # "debian:12", or "debian" for every release
-    package: str  # a source name, or a regular expression such as "golang.*"
-    kind: str  # "ended" | "limited"
-    source: str
-    last_version: str = ""
-    date: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """What was imported from one source, from where, and when."""
-
-    name: str
-    location: str
-    imported_at: datetime
-    records: int
-    state: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
-
 
 _md = sa.MetaData()
 
@@ -179,15 +122,11 @@ def _reread_changelogs_for_urgency(conn: sa.Connection) -> None:
 
 # Append a migration here to change the schema (see hardbase.util.sql).
 SCHEMA = Schema(_md, meta_t, migrations=(_reread_changelogs_for_urgency,))
+assert SCHEMA.version == SCHEMA_VERSION, "update SCHEMA_VERSION in records.py"
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class VulnDB:
@@ -280,7 +219,7 @@ class VulnDB:
                         )
                     )
                 ids = sorted({r["id"] for r in adv_rows})
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     conn.execute(
                         advisories_t.delete().where(
                             advisories_t.c.source == source, advisories_t.c.id.in_(chunk)
@@ -329,16 +268,7 @@ class VulnDB:
     def sources(self) -> list[SourceInfo]:
         with self.store.connect(f"reading {self.location} failed; check --db") as conn:
             rows = conn.execute(sa.select(sources_t).order_by(sources_t.c.name)).all()
-        return [
-            SourceInfo(
-                name=r.name,
-                location=r.location,
-                imported_at=datetime.fromisoformat(r.imported_at),
-                records=r.records,
-                state=json.loads(r.state or "{}"),
-            )
-            for r in rows
-        ]
+        return [source_from(r._mapping) for r in rows]
 
     def source(self, name: str) -> SourceInfo | None:
         return next((s for s in self.sources() if s.name == name), None)
@@ -380,21 +310,21 @@ class VulnDB:
         out: list[Affected] = []
         with self.store.connect(f"reading {self.location} failed; check --db") as conn:
             for eco, names in sorted(packages.items()):
-                for chunk in _chunks(sorted(set(names))):
+                for chunk in chunks(sorted(set(names))):
                     query = sa.select(affected_t).where(
                         affected_t.c.ecosystem == eco, affected_t.c.package.in_(chunk)
                     )
-                    out.extend(_affected_from(r) for r in conn.execute(query))
+                    out.extend(affected_from(r._mapping) for r in conn.execute(query))
         return out
 
     def advisories_for(self, ids: Collection[str]) -> dict[str, list[Advisory]]:
         """Every source's description of the given advisory ids."""
         out: dict[str, list[Advisory]] = {}
         with self.store.connect(f"reading {self.location} failed; check --db") as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 query = sa.select(advisories_t).where(advisories_t.c.id.in_(chunk))
                 for r in conn.execute(query):
-                    out.setdefault(r.id, []).append(_advisory_from(r))
+                    out.setdefault(r.id, []).append(advisory_from(r._mapping))
         return out
 
     def support_notes(self, ecosystems: Collection[str]) -> list[SupportNote]:
@@ -403,18 +333,7 @@ class VulnDB:
         with self.store.connect(f"reading {self.location} failed; check --db") as conn:
             query = sa.select(support_t).where(support_t.c.ecosystem.in_(sorted(wanted)))
             rows = conn.execute(query).all()
-        return [
-            SupportNote(
-                ecosystem=r.ecosystem,
-                package=r.package,
-                kind=r.kind,
-                source=r.source,
-                last_version=r.last_version,
-                date=r.date,
-                note=r.note,
-            )
-            for r in rows
-        ]
+        return [support_from(r._mapping) for r in rows]
 
 
 def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -440,21 +359,6 @@ def _advisory_row(a: Advisory) -> dict[str, Any]:
     }
 
 
-def _advisory_from(r: Any) -> Advisory:
-    return Advisory(
-        id=r.id,
-        source=r.source,
-        aliases=tuple(json.loads(r.aliases or "[]")),
-        upstream=tuple(json.loads(r.upstream or "[]")),
-        summary=r.summary,
-        severity=r.severity,
-        cvss_vector=r.cvss_vector,
-        cvss_score=r.cvss_score,
-        published=r.published,
-        modified=r.modified,
-    )
-
-
 def _affected_row(a: Affected) -> dict[str, Any]:
     if a.status not in STATUSES:
         raise DatabaseError(f"affected status {a.status!r} of {a.advisory_id} is not known")
@@ -472,67 +376,3 @@ def _affected_row(a: Affected) -> dict[str, Any]:
         "urgency": a.urgency,
         "note": a.note,
     }
-
-
-def _affected_from(r: Any) -> Affected:
-    ranges = tuple(
-        Range(type=str(x["type"]), events=tuple((str(k), str(v)) for k, v in x["events"]))
-        for x in json.loads(r.ranges or "[]")
-    )
-    return Affected(
-        advisory_id=r.advisory_id,
-        source=r.source,
-        ecosystem=r.ecosystem,
-        package=r.package,
-        status=r.status,
-        fixed_version=r.fixed_version,
-        ranges=ranges,
-        versions=tuple(json.loads(r.versions or "[]")),
-        urgency=r.urgency,
-        note=r.note,
-    )
-
-
-def age_text(delta: timedelta) -> str:
-    """A short age: `45m`, `20h`, `9d`."""
-    hours = delta.total_seconds() / 3600
-    if hours < 1:
-        return f"{max(0, int(delta.total_seconds() // 60))}m"
-    if hours < 48:
-        return f"{hours:.0f}h"
-    return f"{hours / 24:.0f}d"
-
-
-def require_data(
-    db: VulnDB,
-    *,
-    max_age: timedelta,
-    warn_after: timedelta = timedelta(days=1),
-    now: datetime | None = None,
-) -> tuple[str, ...]:
-    """Refuse a database a gate cannot trust: empty, or with a source older than `max_age`.
-
-    Returns warnings for sources older than `warn_after`. A gate that passes because
-    it had no data is the failure this guards against, so it raises (exit 2) instead.
-    """
-    now = now or datetime.now(UTC)
-    sources = db.sources()
-    if not sources or db.is_empty():
-        raise DatabaseError(
-            f"the vulnerability database {db.location} holds no vulnerability data; "
-            "build it with `hardbase db update` before scanning"
-        )
-    stale = [s for s in sources if now - s.imported_at > max_age]
-    if stale:
-        names = ", ".join(f"{s.name} ({age_text(now - s.imported_at)} old)" for s in stale)
-        raise DatabaseError(
-            f"the vulnerability database {db.location} is older than --max-db-age "
-            f"{age_text(max_age)}: {names}; refresh it with `hardbase db update` "
-            "(or raise --max-db-age to accept it)"
-        )
-    old = [s for s in sources if now - s.imported_at > warn_after]
-    if not old:
-        return ()
-    names = ", ".join(f"{s.name} ({age_text(now - s.imported_at)})" for s in old)
-    return (f"vulnerability data older than {age_text(warn_after)}: {names}; "
-            "run `hardbase db update`",)  # fmt: skip

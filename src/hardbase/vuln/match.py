@@ -21,8 +21,16 @@ from typing import Final
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from hardbase.vuln.db import FIXED, NOT_AFFECTED, OPEN, WONT_FIX, Advisory, Affected, VulnDB
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
+from hardbase.vuln.records import (
+    FIXED,
+    NOT_AFFECTED,
+    OPEN,
+    WONT_FIX,
+    Advisory,
+    Affected,
+    VulnReader,
+)
 from hardbase.vuln.severity import Severity, from_changelog_urgency, from_urgency
 
 log = logging.getLogger(__name__)
@@ -321,12 +329,12 @@ class _Group:
     evidence: list[_Evidence] = field(default_factory=list)
 
 
-def match_inventory(inventory: Inventory, db: VulnDB) -> list[Finding]:
+def match_inventory(inventory: Inventory, db: VulnReader) -> list[Finding]:
     """Every finding for the inventory's packages, merged across sources and sorted."""
     return match_inventories([inventory], db)[0]
 
 
-def match_inventories(inventories: Sequence[Inventory], db: VulnDB) -> list[list[Finding]]:
+def match_inventories(inventories: Sequence[Inventory], db: VulnReader) -> list[list[Finding]]:
     """The findings of many inventories (stored ones, a fleet's), in one database read.
 
     The rows for every package any inventory holds are loaded once, and each distinct

@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from hardbase.vuln.db import FIXED, OPEN, WONT_FIX, SourceInfo, SupportNote, VulnDB
 from hardbase.vuln.match import (
     FINDING_STATUSES,
     FIXABLE,
@@ -20,6 +19,7 @@ from hardbase.vuln.match import (
     match_inventory,
 )
 from hardbase.vuln.model import InstalledPackage, Inventory
+from hardbase.vuln.records import FIXED, OPEN, WONT_FIX, SourceInfo, SupportNote, VulnReader
 from hardbase.vuln.severity import Severity
 from hardbase.vuln.vex import VexStatement, apply_vex
 
@@ -142,7 +142,7 @@ class ScanResult:
         return {s: counts.get(s, 0) for s in FINDING_STATUSES}
 
 
-def scan(inventory: Inventory, db: VulnDB, *, vex: Sequence[VexStatement] = ()) -> ScanResult:
+def scan(inventory: Inventory, db: VulnReader, *, vex: Sequence[VexStatement] = ()) -> ScanResult:
     """Match an inventory, apply VEX statements, and collect support notes and warnings."""
     warnings: list[str] = []
     if db.is_empty():
