@@ -113,22 +113,22 @@ def fixture_db() -> Path:
 
 
 @functools.cache
-def bookworm_point_image() -> str:
-    """mmdebstrap minbase bookworm + python3 from the suite `bookworm` alone (no -updates,
-    no -security): an image as old as the point release, with real fixable findings."""
-    return build_reference_image(_root() / "bookworm-point", release="bookworm", point_release=True)
+def point_release_image(release: str) -> str:
+    """mmdebstrap minbase RELEASE + python3 from the suite RELEASE alone (no -updates, no
+    -security): an image as old as the point release, with real fixable findings."""
+    return build_reference_image(_root() / f"{release}-point", release=release, point_release=True)
 
 
 @functools.cache
-def bookworm_changelog_db() -> Path:
-    """A database of real Debian data: the debian-changelog feed of bookworm, read from the
-    mirror for the source packages of `bookworm_point_image()`."""
+def changelog_db(release: str) -> Path:
+    """A database of real Debian data: the debian-changelog feed of RELEASE, read from the
+    mirror for the source packages of `point_release_image(RELEASE)`."""
     from hardbase.vuln.inventory import inventory
 
-    found = inventory(bookworm_point_image()).inventory
+    found = inventory(point_release_image(release)).inventory
     sources = ",".join(sorted({p.source_name for p in found.packages if p.type == "deb"}))
-    path = _root() / "bookworm-changelog.db"
+    path = _root() / f"{release}-changelog.db"
     path.unlink(missing_ok=True)
-    args = ["-q", "db", "update", "--db", str(path), "--release", "bookworm"]
-    assert main([*args, "--source", f"debian-changelog=bookworm:{sources}"]) == 0
+    args = ["-q", "db", "update", "--db", str(path), "--release", release]
+    assert main([*args, "--source", f"debian-changelog={release}:{sources}"]) == 0
     return path
