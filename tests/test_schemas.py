@@ -4,9 +4,11 @@ Real outputs are checked against them where the tests make them: `scan --format
 json` (tests/vuln/test_vuln_cli.py), `policy check --format json`
 (tests/policy/test_policy_offline.py), `status --format json` after real
 controller passes (tests/lifecycle/test_watch_e2e.py) and the lock file
-(tests/build/test_build_fixture.py). Here a real scan document and a real lock
-file are changed the way code drifts (a field renamed, added, dropped or
-retyped), and each change must fail validation.
+(tests/build/test_build_fixture.py), `compare --json` (tests/evaluate) and
+`patch find --json` (tests/patch/test_find.py). Here a real scan document, a
+real lock file, a real scorecard and a real `patch find` document are changed
+the way code drifts (a field renamed, added, dropped or retyped), and each
+change must fail validation.
 """
 
 from __future__ import annotations
@@ -111,3 +113,102 @@ def test_lock_schema_checks_a_real_lock_and_catches_drift(tmp_path: Path) -> Non
         bad = copy.deepcopy(lock)
         bad["archs"]["amd64"]["packages"][0] = {**package, key: value}
         assert errors("lock", bad), key
+
+
+@pytest.fixture
+def scorecard_doc(tmp_path: Path) -> dict[str, Any]:
+    from hardbase.evaluate.scorecard import CompareOptions, compare
+
+    layer = tar_bytes([
+        file("etc/os-release", 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'),
+        file("bin/sh", "fixture", mode=0o755),
+    ])  # fmt: skip
+    doc = compare([f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"], CompareOptions())
+    assert not errors("scorecard", doc)
+    return doc
+
+
+def _changed(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """`doc` with the field at `path` (keys and list indexes, `/`-separated) set to
+    `value`; DROP deletes it, and `RENAME:new` moves it to another name."""
+    out = copy.deepcopy(doc)
+    *parents, last = path.split("/")
+    node: Any = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is DROP:
+        del node[last]
+    elif isinstance(value, str) and value.startswith("RENAME:"):
+        node[value[7:]] = node.pop(last)
+    else:
+        node[last] = value
+    return out
+
+
+DROP = object()
+
+
+PATCH = (
+    "Description: FIXTURE fix of CVE-2099-0001\nOrigin: upstream, https://fixture.invalid/a\n"
+    "---\n--- a/a.c\n+++ b/a.c\n@@ -1 +1 @@\n-int a;\n+int a = 0;\n"
+)
+
+
+@pytest.fixture
+def patch_find_doc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    def changelog(version: str, suite: str) -> str:
+        return (
+            f"fixture-a ({version}) {suite}; urgency=medium\n\n"
+            "  * Fixture entry, not a real upload.\n\n"
+            " -- hardbase tests <tests@hardbase.invalid>  Thu, 01 Jan 2026 10:00:00 +0000\n"
+        )
+
+    user = tmp_path / "mine.patch"
+    user.write_text(PATCH)
+    with FixtureArchive(tmp_path / "archive") as archive:
+        archive.add_source(
+            "fixture-a", "1.0-1", changelog("1.0-1", "bookworm"), suite="bookworm",
+            binaries=["fixture-a"], files={"a.c": "int a;\n"},
+        )  # fmt: skip
+        archive.add_source(
+            "fixture-a", "1.0-2", changelog("1.0-2", "trixie"), suite="trixie",
+            binaries=["fixture-a"],
+            files={"a.c": "int a;\n", "debian/patches/CVE-2099-0001.patch": PATCH,
+                   "debian/patches/series": "CVE-2099-0001.patch\n"},
+        )  # fmt: skip
+        for suite in ("bookworm", "bookworm-security", "bookworm-updates", "trixie",
+                      "trixie-security", "trixie-updates", "sid"):  # fmt: skip
+            archive.publish(suite)
+        capsys.readouterr()
+        assert main(["--cache-dir", str(tmp_path / "cache"), "-q", "patch", "find", "fixture-a",
+                     "CVE-2099-0001", "--release", "bookworm", "--mirror", archive.url,
+                     "--security-mirror", archive.url, "--keyring", str(archive.keyring),
+                     "--patch", str(user), "--json"]) == 0  # fmt: skip
+        doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert [c["kind"] for c in doc["candidates"]] == ["debian", "user"]
+    assert not errors("patch-find", doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [
+        ("scorecard", "images/0/minimality/go_packages", "RENAME:golang_packages"),
+        ("scorecard", "images/0/security/epss", 0.1),  # added
+        ("scorecard", "images/0/security/undated_fixes", DROP),
+        ("scorecard", "images/0/minimality/layers", "1"),  # retyped
+        ("scorecard", "images/0/digest", None),  # not nullable
+        ("scorecard", "images/0/compliance/verdict", "excellent"),
+        ("patch-find", "candidates/0/sha256", "RENAME:digest"),
+        ("patch-find", "candidates/1/from/line", 1),  # added
+        ("patch-find", "candidates/0/from/suite", DROP),
+        ("patch-find", "candidates/1/applies", "yes"),  # retyped
+        ("patch-find", "suite", None),  # not nullable
+        ("patch-find", "candidates/1/kind", "vendor"),
+    ],
+)
+def test_scorecard_and_patch_find_schemas_catch_drift(
+    request: pytest.FixtureRequest, name: str, path: str, value: Any
+) -> None:
+    doc = request.getfixturevalue(f"{name.replace('-', '_')}_doc")
+    assert errors(name, _changed(doc, path, value))

@@ -20,6 +20,7 @@ from hardbase.cli.main import main
 from hardbase.evaluate.scorecard import format_value, row_value, summary_rows
 from peers import need, unpack
 from registry_fixture import running_registry
+from schema_check import check
 
 pytestmark = [pytest.mark.archive, pytest.mark.slow]
 
@@ -55,7 +56,9 @@ def scorecard(
         ]
     )
     assert code == 0
-    return json.loads((out / "s.json").read_text()), out / "s.html"
+    doc: dict[str, Any] = json.loads((out / "s.json").read_text())
+    check("scorecard", doc)
+    return doc, out / "s.html"
 
 
 def _manifest(ref: str) -> dict[str, Any]:
@@ -230,7 +233,9 @@ def test_compare_reads_a_registry_and_an_oci_archive(
             ]
         )
     assert code == 0
-    local, pushed, packed = json.loads((tmp_path / "s.json").read_text())["images"]
+    doc = json.loads((tmp_path / "s.json").read_text())
+    check("scorecard", doc)
+    local, pushed, packed = doc["images"]
     for other in (pushed, packed):
         assert other["digest"] == local["digest"]
         assert other["minimality"] == local["minimality"]

@@ -27,6 +27,7 @@ from hardbase.evaluate.scorecard import (
 from hardbase.vuln.inventory import inventory
 from peers import need
 from registry_fixture import make_image
+from schema_check import check
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'
 STATUS = (
@@ -47,6 +48,7 @@ def test_compare_fixture_images(tmp_path: Path) -> None:
     )
     refs = [f"oci:{tmp_path / 'a'}:latest", f"oci:{tmp_path / 'b'}:latest"]
     doc = compare(refs, CompareOptions())
+    check("scorecard", doc)
     a, b = doc["images"]
     assert a["consistency"]["architectures"] == ["linux/amd64", "linux/arm64"]
     assert a["minimality"]["layers"] == 1 and b["minimality"]["layers"] == 2
@@ -86,7 +88,9 @@ def test_cli_writes_files_and_prints_markdown(tmp_path: Path) -> None:
         "hardbase: scoring 1 image (1)...",
         done.stderr.splitlines()[-1],
     ] and done.stderr.splitlines()[-1].startswith("hardbase: scoring 1 image: done in ")
-    assert json.loads((tmp_path / "s.json").read_text())["images"][0]["reference"] == ref
+    doc = json.loads((tmp_path / "s.json").read_text())
+    check("scorecard", doc)
+    assert doc["images"][0]["reference"] == ref
     md = subprocess.run(
         ["hardbase", "compare", ref, "--no-scan"], capture_output=True, text=True, check=False
     )
@@ -186,7 +190,9 @@ def test_compare_counts_go_and_java_packages_as_scan_does(tmp_path: Path) -> Non
         file("srv/app.jar", jar.getvalue()),
     ])  # fmt: skip
     ref = f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"
-    minimality = compare([ref], CompareOptions())["images"][0]["minimality"]
+    doc = compare([ref], CompareOptions())
+    check("scorecard", doc)
+    minimality = doc["images"][0]["minimality"]
     scanned = inventory(ref).inventory.packages
     assert minimality["go_packages"] == 1 == sum(p.type == "golang" for p in scanned)
     assert minimality["maven_packages"] == 1 == sum(p.type == "maven" for p in scanned)

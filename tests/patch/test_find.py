@@ -19,6 +19,7 @@ from archive_fixture import FixtureArchive
 from hardbase.cli.main import main
 from hardbase.patch.apply import dry_run
 from hardbase.patch.dep3 import PatchFileError, cve_ids, parse_header, require_trusted
+from schema_check import check
 
 ORIG = {
     "a.c": "int a(int n)\n{\n\treturn n;\n}\n",
@@ -107,6 +108,7 @@ def test_a_newer_suites_patch_is_found_by_name_header_or_changelog(
 ) -> None:  # fmt: skip
     assert _find(archive, tmp_path, cve) == 0
     doc = json.loads(capsys.readouterr().out)
+    check("patch-find", doc)
     assert (doc["source"], doc["version"], doc["cve"]) == ("fixture-calc", "1.0-1", cve)
     assert doc["searched"] == ["fixture-calc 1.0-2 (trixie)"]
     [row] = doc["candidates"]
@@ -124,7 +126,9 @@ def test_user_patches_rank_after_debians_and_a_failing_one_names_file_and_hunk(
                          "Description: fixture fix of CVE-2099-0001\n"
                          "Origin: vendor, https://fixture.invalid/bad\n---\n"))  # fmt: skip
     assert _find(archive, tmp_path, "CVE-2099-0001", "--patch", str(bad)) == 0
-    rows = json.loads(capsys.readouterr().out)["candidates"]
+    doc = json.loads(capsys.readouterr().out)
+    check("patch-find", doc)
+    rows = doc["candidates"]
     assert [(r["kind"], r["applies"]) for r in rows] == [("debian", True), ("user", False)]
     assert rows[1]["upstream"] == "vendor, https://fixture.invalid/bad"
     assert rows[1]["result"] == "does not apply: hunk #1 of a.c fails at line 1"
@@ -134,7 +138,9 @@ def test_no_candidate_that_applies_exits_1(
     archive: FixtureArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _find(archive, tmp_path, "CVE-2099-0009") == 1
-    assert json.loads(capsys.readouterr().out)["candidates"] == []
+    doc = json.loads(capsys.readouterr().out)
+    check("patch-find", doc)
+    assert doc["candidates"] == []
 
 
 def test_bad_input_exits_2_with_one_sentence(

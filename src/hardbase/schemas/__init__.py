@@ -1,7 +1,8 @@
 """JSON Schemas (Draft 2020-12) of the JSON documents hardbase writes for users.
 
 `scan` (`scan --format json`), `policy-check` (`policy check --format json`),
-`status` (`status --format json`) and `lock` (`SPEC.lock.json`); docs/schemas.md
+`status` (`status --format json`), `lock` (`SPEC.lock.json`), `scorecard`
+(`compare --json`) and `patch-find` (`patch find --json`); docs/schemas.md
 describes them. Each file is `<name>.schema.json` in this package, so tools can
 read them from an installed hardbase.
 """
@@ -12,7 +13,7 @@ import json
 from importlib import resources
 from typing import Any
 
-NAMES = ("scan", "policy-check", "status", "lock")
+NAMES = ("scan", "policy-check", "status", "lock", "scorecard", "patch-find")
 
 
 def load(name: str) -> dict[str, Any]:
