@@ -5,8 +5,11 @@ PYTHON ?= python3
 # zsh and fish: the completion tests load the scripts in them
 APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-utils \
 	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
-	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils npm \
+	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils \
 	zsh fish
+# commands taken from Debian only when the machine has none: a NodeSource nodejs
+# bundles npm and conflicts with Debian's npm package (the browser tests pack axe-core)
+APT_COMMANDS = npm
 STAMP = .setup-done
 # cosign 2.5 and oras 1.2 (peers of the signing and artifact tests) are not in bookworm:
 # scripts/fetch-peers takes them from trixie's verified .debs into $(TOOLS)/bin.
@@ -15,7 +18,8 @@ TOOLS = .tools
 .PHONY: setup demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml Makefile
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done; \
+		for c in $(APT_COMMANDS); do command -v $$c >/dev/null || echo $$c; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
