@@ -47,9 +47,25 @@ class HumanFormatter(logging.Formatter):
         super().__init__("hardbase: %(levelname)s: %(message)s")
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the `sys.stderr` of each record's moment, not of the call that configured it.
+
+    `main()` runs more than once in one process (tests, library callers), and
+    each run may have swapped `sys.stderr`. `main()` removes these handlers
+    (`HARDBASE_HANDLER`) before the next command, so a `watch` run's level and
+    format do not leak into the commands after it.
+    """
+
+    hardbase = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(fmt: str, *, debug: bool = False, quiet: bool = False) -> None:
     """Send the root logger's records to stderr in `fmt`: INFO, DEBUG with --debug, WARNING -q."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else HumanFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

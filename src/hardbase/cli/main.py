@@ -120,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(args_list))
     args = parser.parse_args(args_list)
+    root = logging.getLogger()
+    stale = [h for h in root.handlers if getattr(h, "hardbase", False)]
+    for handler in stale:  # a previous command's cli/logs.configure in this process
+        root.removeHandler(handler)
+    if stale:
+        root.setLevel(logging.WARNING)  # and its level: basicConfig sets none when handlers exist
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="hardbase: %(levelname)s: %(message)s",
