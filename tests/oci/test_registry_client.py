@@ -14,7 +14,7 @@ from hardbase.oci.auth import load_credentials, parse_challenge
 from hardbase.oci.copy import copy
 from hardbase.oci.layout import Descriptor, canonical_json, sha256_digest
 from hardbase.oci.reference import parse_reference
-from hardbase.oci.registry import NotFoundError, RegistryClient, RegistrySource
+from hardbase.oci.registry import NotFoundError, RegistryClient, RegistryError, RegistrySource
 from registry_fixture import RegistryServer, make_image
 
 pytestmark = pytest.mark.peers
@@ -139,3 +139,31 @@ def test_credentials_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HARDBASE_REGISTRY_PASSWORD", "env-pass")
     creds = load_credentials("reg.example:5000")
     assert creds is not None and creds.username == "env-user"
+
+
+def test_manifest_put_is_sent_again_once_after_digest_invalid(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mock fault: the registry's DIGEST_INVALID for bytes we verified cannot be provoked."""
+    make_image(tmp_path / "img", "t", [BASE])
+    copy(f"oci:{tmp_path / 'img'}:t", f"docker://{registry.host}/r:t", insecure=True)
+    client = RegistryClient(registry.host, "r", insecure=True)
+    data, media_type, digest = client.get_manifest("t")
+    real = client._request
+    refusals = []
+
+    def flaky(method: str, path: str, **kwargs: object) -> object:
+        if method == "PUT" and len(refusals) < limit:
+            refusals.append(path)
+            raise RegistryError(f"registry answered HTTP 400 to PUT {path} (DIGEST_INVALID: x)")
+        return real(method, path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "_request", flaky)
+    limit = 1
+    assert client.put_manifest("again", data, media_type) == digest
+    assert len(refusals) == 1 and client.head_manifest("again") is not None
+    refusals.clear()
+    limit = 2
+    with pytest.raises(RegistryError, match="DIGEST_INVALID"):
+        client.put_manifest("twice", data, media_type)
+    assert len(refusals) == 2
