@@ -23,13 +23,11 @@ anything is written; the destination gets the finished image or nothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from hardbase.build.layers import tar_entries
 from hardbase.build.tree import REG, SYMLINK, Entry
 from hardbase.certs import jks, pkcs12
 from hardbase.certs.trust import (
@@ -43,18 +41,14 @@ from hardbase.certs.trust import (
 )
 from hardbase.certs.x509 import Cert, pem_blocks
 from hardbase.errors import ImageError, UsageError
-from hardbase.oci import mediatypes as mt
-from hardbase.oci.append import (
-    NewLayer,
-    add_layer,
-    gzip_layer,
-    layer_mtime,
-    replace_manifests,
-    with_parents,
-)
+from hardbase.oci.append import append_layers, layer_mtime, with_parents
 from hardbase.oci.filetree import FileTreeResult, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
-from hardbase.util.progress import Labelled, NullProgress, Progress
+from hardbase.oci.transports.interface import ResolvedImage
+from hardbase.util.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from hardbase.oci.transports.oci_layout import OCILayoutSource
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +97,6 @@ def add_certs(
     progress: Progress | None = None,
 ) -> AddResult:
     """Write `src` with `certs` trusted to `dest` (oci:DIR[:TAG] or docker://…)."""
-    from hardbase.oci.copy import copy
-    from hardbase.oci.transports.oci_layout import OCILayoutSource
-
     src_ref = src if isinstance(src, ImageRef) else parse_reference(src)
     dest_ref = dest if isinstance(dest, ImageRef) else parse_reference(dest)
     if dest_ref.transport not in DESTINATIONS:
@@ -115,40 +106,22 @@ def add_certs(
     if not certs:
         raise UsageError("no certificate given; name one or more PEM files with --cert")
     progress = progress or NullProgress()
-    with tempfile.TemporaryDirectory(prefix="hardbase-certs-") as tmp:
-        staged = parse_reference(f"oci:{tmp}/image:source")
-        copy(src_ref, staged, insecure=insecure, progress=Labelled(progress, f"reading {src_ref}"))
-        source = OCILayoutSource(staged)
-        top = source.top()
-        index = source.read_json(top) if top.media_type in mt.INDEX_TYPES else None
-        replaced = {}
-        changes = []
-        for image in source.resolve_all():
-            progress.start(f"reading the trust store of {src_ref} ({image.platform})", 0)
-            tree = walk_layers(source, image, _wanted)
-            progress.finish()
-            where = f"{src_ref} ({image.platform})"
-            entries, change = plan_changes(tree, certs, password, layer_mtime(image), where)
-            change = dataclasses.replace(change, platform=image.platform)
-            if not entries:
-                replaced[image.manifest.digest] = image.manifest
-                changes.append(change)
-                continue
-            tar, _ = tar_entries(entries, None)
-            data, diff_id = gzip_layer(tar)
-            names = " ".join(c.name for c in certs)
-            layer = NewLayer(data, diff_id, f"hardbase certs add {names}")
-            replaced[image.manifest.digest] = add_layer(source.layout, image, layer)
-            changes.append(dataclasses.replace(change, layer=_digest(data)))
-        final = replace_manifests(source.layout, top, index, replaced)
-        source.layout.set_entry(final, "certs")
-        result = copy(
-            f"oci:{tmp}/image:certs",
-            dest_ref,
-            insecure=insecure,
-            progress=Labelled(progress, f"writing {dest_ref}"),
-        )
-    return AddResult(result.digest, changes)
+    changes: list[PlatformChange] = []
+    names = " ".join(c.name for c in certs)
+
+    def plan(source: OCILayoutSource, image: ResolvedImage, _tmp: Path) -> tuple[list[Entry], str]:
+        progress.start(f"reading the trust store of {src_ref} ({image.platform})", 0)
+        tree = walk_layers(source, image, _wanted)
+        progress.finish()
+        where = f"{src_ref} ({image.platform})"
+        entries, change = plan_changes(tree, certs, password, layer_mtime(image), where)
+        changes.append(dataclasses.replace(change, platform=image.platform))
+        return entries, f"hardbase certs add {names}"
+
+    done = append_layers(src_ref, dest_ref, plan, insecure=insecure, progress=progress)
+    return AddResult(
+        done.digest, [dataclasses.replace(c, layer=done.layers[c.platform]) for c in changes]
+    )
 
 
 def plan_changes(
@@ -232,7 +205,3 @@ def _file_like(tree: FileTreeResult, path: str, data: bytes, mtime: int) -> Entr
     info = tree.files.get(path)
     mode, uid, gid = (info.mode, info.uid, info.gid) if info else (0o644, 0, 0)
     return Entry(path, REG, mode, uid, gid, mtime=mtime, data=data, owner=OWNER)
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()

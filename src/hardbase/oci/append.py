@@ -1,7 +1,8 @@
 """One more layer on top of an existing image: new config, manifest and index, old blobs kept.
 
-Used by the commands that change images hardbase did not build (`certs add`):
-the image is first copied into a staging layout, each platform's manifest
+Used by the commands that change images hardbase did not build (`certs add`,
+`patch-image`) through `append_layers`: the image is first copied into a
+staging layout, each platform's manifest
 gets the new layer (its media type matching the manifest's family, Docker or
 OCI), the config's diff_ids and history grow by one, and an index (when the
 source had one) names the new manifests. Everything else stays as it was, so
@@ -12,16 +13,24 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hardbase.build.tree import DIR, Entry, parents
 from hardbase.errors import ImageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.filetree import FileTreeResult
-from hardbase.oci.layout import Descriptor, Layout, canonical_json
+from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
+from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ResolvedImage
+from hardbase.util.progress import Labelled, NullProgress, Progress
+
+if TYPE_CHECKING:
+    from hardbase.oci.transports.oci_layout import OCILayoutSource
 
 BASE_DIGEST = "org.opencontainers.image.base.digest"
 
@@ -33,6 +42,60 @@ class NewLayer:
     data: bytes  # the gzip blob
     diff_id: str  # sha256 of the uncompressed tar
     created_by: str  # the history entry's `created_by`
+
+
+# (source, platform image, scratch dir) -> the new layer's entries (none: the image
+# stays as it is) and its history line
+LayerPlan = Callable[["OCILayoutSource", ResolvedImage, Path], tuple[list[Entry], str]]
+
+
+@dataclass(frozen=True)
+class Appended:
+    digest: str  # of what DEST now names
+    source_digest: str  # of SRC's top manifest or index, as read
+    layers: dict[str, str] = field(default_factory=dict)  # platform -> new layer ("" none)
+
+
+def append_layers(
+    src: ImageRef,
+    dest: ImageRef,
+    plan: LayerPlan,
+    *,
+    insecure: bool = False,
+    progress: Progress | None = None,
+) -> Appended:
+    """Copy `src` to `dest` with one layer from `plan` on top of each platform image."""
+    from hardbase.build.layers import tar_entries
+    from hardbase.oci.copy import copy as copy_to
+    from hardbase.oci.transports.oci_layout import OCILayoutSource
+
+    progress = progress or NullProgress()
+    with tempfile.TemporaryDirectory(prefix="hardbase-append-") as tmp:
+        staged = parse_reference(f"oci:{tmp}/image:source")
+        copy_to(src, staged, insecure=insecure, progress=Labelled(progress, f"reading {src}"))
+        source = OCILayoutSource(staged)
+        top = source.top()
+        index = source.read_json(top) if top.media_type in mt.INDEX_TYPES else None
+        replaced: dict[str, Descriptor] = {}
+        layers: dict[str, str] = {}
+        for image in source.resolve_all():
+            entries, created_by = plan(source, image, Path(tmp))
+            if not entries:
+                replaced[image.manifest.digest] = image.manifest
+                layers[image.platform] = ""
+                continue
+            tar, _ = tar_entries(entries, None)
+            data, diff_id = gzip_layer(tar)
+            replaced[image.manifest.digest] = add_layer(
+                source.layout, image, NewLayer(data, diff_id, created_by)
+            )
+            layers[image.platform] = sha256_digest(data)
+        source.layout.set_entry(replace_manifests(source.layout, top, index, replaced), "out")
+        written = copy_to(
+            f"oci:{tmp}/image:out", dest, insecure=insecure,
+            progress=Labelled(progress, f"writing {dest}"),
+        )  # fmt: skip
+    return Appended(written.digest, top.digest, layers)
 
 
 def add_layer(layout: Layout, image: ResolvedImage, layer: NewLayer) -> Descriptor:

@@ -28,32 +28,25 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hardbase.build.layers import tar_entries
 from hardbase.build.tree import REG, Entry
 from hardbase.debian.model import DEFAULT_KEYRING, BinaryPackage, SourceEntry
 from hardbase.errors import ImageError, UsageError
-from hardbase.oci import mediatypes as mt
-from hardbase.oci.append import (
-    NewLayer,
-    add_layer,
-    gzip_layer,
-    layer_mtime,
-    replace_manifests,
-    with_parents,
-)
+from hardbase.oci.append import append_layers, layer_mtime, with_parents
 from hardbase.oci.filetree import WHITEOUT, FileTreeResult, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ResolvedImage
 from hardbase.patch import dpkgdb
-from hardbase.util.progress import Labelled, NullProgress, Progress
+from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln import inventory as inv
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import compare_debian
+
+if TYPE_CHECKING:
+    from hardbase.oci.transports.oci_layout import OCILayoutSource
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +128,6 @@ def patch_image(
     progress: Progress | None = None,
 ) -> PatchResult:
     """Write `src` with its fixable Debian findings patched to `dest`."""
-    from hardbase.oci.copy import copy
-    from hardbase.oci.transports.oci_layout import OCILayoutSource
-
     src_ref = src if isinstance(src, ImageRef) else parse_reference(src)
     dest_ref = dest if isinstance(dest, ImageRef) else parse_reference(dest)
     if dest_ref.transport not in DESTINATIONS:
@@ -150,48 +140,30 @@ def patch_image(
     if (db is None) == (report is None):
         raise UsageError("patch-image needs either a vulnerability database or --report FILE")
     progress = progress or NullProgress()
-    with tempfile.TemporaryDirectory(prefix="hardbase-patch-image-") as tmp:
-        staged = parse_reference(f"oci:{tmp}/image:source")
-        copy(src_ref, staged, insecure=insecure, progress=Labelled(progress, f"reading {src_ref}"))
-        source = OCILayoutSource(staged)
-        top = source.top()
-        index = source.read_json(top) if top.media_type in mt.INDEX_TYPES else None
-        replaced = {}
-        platforms = []
-        for image in source.resolve_all():
-            where = f"{src_ref} ({image.platform})"
-            progress.start(f"reading the packages of {where}", 0)
-            tree = walk_layers(source, image, lambda p: inv.wants(p) or dpkgdb.wants(p))
-            progress.finish()
-            database = dpkgdb.read_database(tree, where)
-            release_of(tree, where)
-            wanted = _findings(tree, image, src_ref, db, report, where)
-            entries, result = plan_layer(
-                tree, image, database, wanted, only=only, archives=archives, where=where,
-                cache=Path(tmp) / "debs", progress=progress,
-            )  # fmt: skip
-            if not entries:
-                replaced[image.manifest.digest] = image.manifest
-                platforms.append(result)
-                continue
-            tar, _ = tar_entries(entries, None)
-            data, diff_id = gzip_layer(tar)
-            names = " ".join(f"{u.name}={u.new}" for u in result.upgrades)
-            layer = NewLayer(data, diff_id, f"hardbase patch-image {names}")
-            replaced[image.manifest.digest] = add_layer(source.layout, image, layer)
-            platforms.append(
-                PlatformPatch(result.platform, result.upgrades, result.needs_rebuild,
-                              _digest(data))
-            )  # fmt: skip
-        final = replace_manifests(source.layout, top, index, replaced)
-        source.layout.set_entry(final, "patched")
-        written = copy(
-            f"oci:{tmp}/image:patched",
-            dest_ref,
-            insecure=insecure,
-            progress=Labelled(progress, f"writing {dest_ref}"),
-        )
-    return PatchResult(written.digest, top.digest, platforms)
+    platforms: list[PlatformPatch] = []
+
+    def plan(source: OCILayoutSource, image: ResolvedImage, tmp: Path) -> tuple[list[Entry], str]:
+        where = f"{src_ref} ({image.platform})"
+        progress.start(f"reading the packages of {where}", 0)
+        tree = walk_layers(source, image, lambda p: inv.wants(p) or dpkgdb.wants(p))
+        progress.finish()
+        database = dpkgdb.read_database(tree, where)
+        release_of(tree, where)
+        wanted = _findings(tree, image, src_ref, db, report, where)
+        entries, result = plan_layer(
+            tree, image, database, wanted, only=only, archives=archives, where=where,
+            cache=tmp / "debs", progress=progress,
+        )  # fmt: skip
+        platforms.append(result)
+        names = " ".join(f"{u.name}={u.new}" for u in result.upgrades)
+        return entries, f"hardbase patch-image {names}"
+
+    done = append_layers(src_ref, dest_ref, plan, insecure=insecure, progress=progress)
+    return PatchResult(
+        done.digest,
+        done.source_digest,
+        [replace(p, layer=done.layers[p.platform]) for p in platforms],
+    )
 
 
 def _findings(
@@ -577,9 +549,3 @@ def _unique(entries: list[Entry]) -> list[Entry]:
     for e in entries:
         out[e.path] = e  # the database files come last and win
     return list(out.values())
-
-
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(data).hexdigest()
