@@ -11,7 +11,6 @@ page and returns the violations at or above an impact.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from peers import need
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
@@ -37,36 +38,42 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def chromium(errors: list[str]) -> Iterator[Any]:
-    """A new page in headless Chromium; console errors and outside requests go to `errors`."""
+def launch(args: list[str] = CHROMIUM_ARGS) -> Iterator[Any]:
+    """Debian's Chromium under Playwright (skipped locally when missing; CI fails a skip)."""
     if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (make setup installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on(
-                "request",
-                lambda r: (
-                    None
-                    if r.url.startswith(("file:", "data:"))
-                    else errors.append(f"network request {r.url}")
-                ),
-            )
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium(errors: list[str]) -> Iterator[Any]:
+    """A new page in headless Chromium; console errors and outside requests go to `errors`."""
+    with launch() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on(
+            "request",
+            lambda r: (
+                None
+                if r.url.startswith(("file:", "data:"))
+                else errors.append(f"network request {r.url}")
+            ),
+        )
+        yield page
 
 
 def axe_core(cache: Path) -> str:
     """The source of axe.min.js (axe-core AXE_VERSION), fetched once into `cache`."""
     script = cache / f"axe-core-{AXE_VERSION}" / "axe.min.js"
     if not script.is_file():
-        if shutil.which("npm") is None:
-            pytest.skip("npm is not installed (apt-get install npm)")
+        need("npm")
         cache.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
             ["npm", "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(cache),

