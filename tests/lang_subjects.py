@@ -173,3 +173,18 @@ def normal_purl(purl: str) -> str:
         if "distro" in qualifiers:
             qualifiers["distro"] = qualifiers["distro"].split(".")[0]
     return PackageURL(p.type, p.namespace, p.name, version, qualifiers, None).to_string()
+
+
+def fixture_jar(group: str, artifact: str, version: str) -> bytes:
+    """A FIXTURE jar: a manifest and the pom.properties Maven writes."""
+    import io
+    import zipfile
+
+    jar = io.BytesIO()
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n\n")
+        archive.writestr(
+            f"META-INF/maven/{group}/{artifact}/pom.properties",
+            f"groupId={group}\nartifactId={artifact}\nversion={version}\n",
+        )
+    return jar.getvalue()

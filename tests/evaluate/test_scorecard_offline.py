@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from hardbase.evaluate.scorecard import (
     summary_rows,
 )
 from hardbase.vuln.inventory import inventory
+from lang_subjects import fixture_jar
 from peers import need
 from registry_fixture import make_image
 from schema_check import check
@@ -177,17 +176,11 @@ def test_compare_counts_go_and_java_packages_as_scan_does(tmp_path: Path) -> Non
     """Debian's skopeo (a real Go binary: its build info names the toolchain) and a
     FIXTURE jar with pom.properties: compare counts what scan's inventory finds."""
     need("skopeo")
-    jar = io.BytesIO()
-    with zipfile.ZipFile(jar, "w") as archive:
-        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n\n")
-        archive.writestr(
-            "META-INF/maven/org.example.fixture/app/pom.properties",
-            "groupId=org.example.fixture\nartifactId=app\nversion=1.2.3\n",
-        )
+    jar = fixture_jar("org.example.fixture", "app", "1.2.3")
     layer = tar_bytes([
         file("etc/os-release", OS_RELEASE),
         file("usr/bin/skopeo", Path(shutil.which("skopeo") or "").read_bytes(), mode=0o755),
-        file("srv/app.jar", jar.getvalue()),
+        file("srv/app.jar", jar),
     ])  # fmt: skip
     ref = f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"
     doc = compare([ref], CompareOptions())

@@ -1,7 +1,10 @@
 """What a build writes besides the image: SBOMs beside it, signature and attestations in it.
 
 SBOMs are a pure function of the image (their creation time is the image's),
-so they are cached by image digest and a warm build copies them. Signing
+so they are cached by image digest and reference, and a warm build copies them.
+Otherwise they are made from the listings the build recorded as it wrote each
+layer (`build/listing.py`), never by reading the layers back; only when a
+listing is missing (a cache from an older hardbase) is the image read. Signing
 stores a cosign-compatible signature, SLSA provenance and the SBOMs as
 attestations in the OCI layout, from where `hardbase push --signatures`
 carries them to a registry.
@@ -15,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardbase.build.lock import Lock
 from hardbase.build.pipeline import BuildResult
@@ -23,6 +27,9 @@ from hardbase.errors import UsageError
 from hardbase.oci.layout import Descriptor
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
+
+if TYPE_CHECKING:
+    from hardbase.sbom.interface import SbomInput
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,9 @@ def write_sboms(result: BuildResult, name: str, created: str) -> dict[str, Path]
         if not all(p.is_file() for p in cached.values()):
             from hardbase.sbom.generate import collect, render
 
-            sbom = collect(result.reference, arch=arch, name=name)
+            sbom = sbom_from_build(result, arch, name)
+            if sbom is None:
+                sbom = collect(result.reference, arch=arch, name=name)
             for fmt, path in cached.items():
                 write_atomic(path, render(sbom, fmt, created=when))
         for fmt, path in cached.items():
@@ -65,6 +74,34 @@ def write_sboms(result: BuildResult, name: str, created: str) -> dict[str, Path]
             shutil.copyfile(path, tmp)
             tmp.replace(dest)
     return paths
+
+
+def sbom_from_build(result: BuildResult, arch: str, name: str) -> SbomInput | None:
+    """What `sbom.generate.collect` reads from the built image, from the layers' listings;
+    None when a listing is missing or the output is an archive (whose manifest is not
+    the one the build wrote)."""
+    if result.format != "oci" or result.layer_cache is None:
+        return None
+    layers = result.layers[arch]
+    listings = [result.layer_cache.listing(n.layer) for n in layers]
+    known = [x for x in listings if x is not None]
+    if len(known) != len(layers):
+        return None
+    from hardbase.build.image import PLATFORMS
+    from hardbase.build.listing import licenses_of, tree
+    from hardbase.oci.reference import parse_reference
+    from hardbase.sbom.generate import build_input
+    from hardbase.vuln.inventory import inventory_from_tree
+
+    ref = parse_reference(result.reference)
+    files = tree([(n.layer.digest, x) for n, x in zip(layers, known, strict=True)])
+    found = inventory_from_tree(
+        files,
+        reference=str(ref),
+        digest=result.manifests[arch],
+        architecture=PLATFORMS[arch]["architecture"],
+    )
+    return build_input(found, files.read, ref=ref, name=name, parse=licenses_of(known))
 
 
 # The OCI 1.1 artifactType of the `.sbom` manifest (one layer per format and architecture).

@@ -6,6 +6,8 @@ fixed gzip header. The same inputs give the same bytes, so layers of common
 package groups are identical across images, and the cache stores each once.
 Package layers are written as a stream (`LayerCache.write`): payloads, the
 tar and the gzip blob pass in chunks, so a large file is never held whole.
+Each layer's listing (`build/listing.py`: what the inventory and the SBOM
+read from it) is recorded as the tar is written and kept beside it.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import struct
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
+
+if TYPE_CHECKING:
+    from hardbase.build.listing import Listing, Recorder
+
+log = logging.getLogger(__name__)
 
 # Bump when the bytes a layer is made of change for the same inputs.
 LAYER_FORMAT = 4  # 4: layers over IN_MEMORY are compressed in CHUNK pieces
@@ -54,15 +62,30 @@ def source_date_epoch() -> int | None:
         raise UsageError(f"SOURCE_DATE_EPOCH='{value}' is not a whole number of seconds") from None
 
 
-def tar_entries(entries: list[Entry], clamp: int | None) -> tuple[bytes, int]:
+def tar_entries(
+    entries: list[Entry], clamp: int | None, recorder: Recorder | None = None
+) -> tuple[bytes, int]:
     """The layer tar for `entries` (parents added, sorted); returns (bytes, file count)."""
     buf = io.BytesIO()
-    files = write_tar(buf, entries, clamp)
+    files = write_tar(buf, entries, clamp, recorder)
     return buf.getvalue(), files
 
 
-def write_tar(out: IO[bytes], entries: list[Entry], clamp: int | None) -> int:
-    """Write the layer tar for `entries` to `out`, payloads in chunks; returns the file count."""
+def recorded_tar(entries: list[Entry], clamp: int | None) -> tuple[bytes, int, Listing]:
+    """`tar_entries`, with the layer's listing (for `LayerCache.put`)."""
+    from hardbase.build.listing import Recorder
+
+    recorder = Recorder()
+    tar, files = tar_entries(entries, clamp, recorder)
+    return tar, files, recorder.listing
+
+
+def write_tar(
+    out: IO[bytes], entries: list[Entry], clamp: int | None, recorder: Recorder | None = None
+) -> int:
+    """Write the layer tar for `entries` to `out`, payloads in chunks; returns the file count.
+
+    A `recorder` is given each entry as it is written (the layer's listing)."""
     by_path = {e.path: e for e in entries}
     for entry in entries:
         for parent in parents(entry.path):
@@ -72,6 +95,8 @@ def write_tar(out: IO[bytes], entries: list[Entry], clamp: int | None) -> int:
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(by_path):
             e = by_path[path]
+            if recorder is not None:
+                recorder.add(e)
             info = tarfile.TarInfo(path)
             info.mode = e.mode
             info.uid, info.gid = e.uid, e.gid
@@ -203,20 +228,41 @@ class LayerCache:
             return None
         return BuiltLayer(meta["digest"], meta["diff_id"], meta["size"], meta["files"], blob)
 
-    def put(self, key: str, tar: bytes, files: int) -> BuiltLayer:
+    def listing_path(self, diff_id: str) -> Path:
+        from hardbase.build.listing import code_key
+
+        return self.root / "listings" / code_key() / diff_id.removeprefix("sha256:")
+
+    def listing(self, layer: BuiltLayer) -> Listing | None:
+        """The listing recorded when `layer` was written; None if there is none (or it is
+        damaged), and then the caller reads the layer."""
+        from hardbase.build.listing import decode
+
+        try:
+            return decode(self.listing_path(layer.diff_id).read_bytes())
+        except (OSError, ValueError, KeyError, IndexError, TypeError, struct.error) as exc:
+            log.debug("no listing of layer %s: %s", layer.diff_id, exc)
+            return None
+
+    def put(self, key: str, tar: bytes, files: int, listing: Listing | None = None) -> BuiltLayer:
         diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
         blob = gzip_bytes(tar)
         digest = "sha256:" + hashlib.sha256(blob).hexdigest()
         path = self.blob_path(digest)
         if not path.exists():
             write_atomic(path, blob)
+        self._store_listing(diff_id, listing)
         return self._record(key, digest, diff_id, len(blob), files)
 
     def write(self, key: str, entries: list[Entry], clamp: int | None) -> BuiltLayer:
-        """Build the layer of `entries` as a stream (see `_LayerSink`) and store it."""
+        """Build the layer of `entries` as a stream (see `_LayerSink`) and store it,
+        with its listing."""
+        from hardbase.build.listing import Recorder
+
         sink = _LayerSink(self.root / "blobs")
+        recorder = Recorder()
         try:
-            files = write_tar(cast(IO[bytes], sink), entries, clamp)
+            files = write_tar(cast(IO[bytes], sink), entries, clamp, recorder)
             blob, spooled, digest, size = sink.finish()
         except BaseException:
             sink.discard()
@@ -229,7 +275,19 @@ class LayerCache:
             assert spooled is not None
             os.chmod(spooled, 0o644)
             os.replace(spooled, path)
-        return self._record(key, digest, "sha256:" + sink.diff.hexdigest(), size, files)
+        diff_id = "sha256:" + sink.diff.hexdigest()
+        self._store_listing(diff_id, recorder.listing)
+        return self._record(key, digest, diff_id, size, files)
+
+    def _store_listing(self, diff_id: str, listing: Listing | None) -> None:
+        if listing is None:
+            return
+        from hardbase.build.listing import encode
+
+        try:
+            write_atomic(self.listing_path(diff_id), encode(listing))
+        except OSError as exc:  # the SBOM then reads the layer
+            log.debug("not keeping the listing of %s: %s", diff_id, exc)
 
     def _record(self, key: str, digest: str, diff_id: str, size: int, files: int) -> BuiltLayer:
         meta: dict[str, Any] = {"digest": digest, "diff_id": diff_id, "size": size, "files": files}

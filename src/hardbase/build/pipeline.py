@@ -24,7 +24,13 @@ from hardbase.build.assemble import (
 from hardbase.build.fetch import fetch_packages
 from hardbase.build.files import files_entries
 from hardbase.build.image import NamedLayer, created_time, write_index, write_manifest
-from hardbase.build.layers import BuiltLayer, LayerCache, layer_key, source_date_epoch, tar_entries
+from hardbase.build.layers import (
+    BuiltLayer,
+    LayerCache,
+    layer_key,
+    recorded_tar,
+    source_date_epoch,
+)
 from hardbase.build.lock import (
     Lock,
     LockedPackage,
@@ -62,6 +68,7 @@ class BuildResult:
     created: str = ""
     lock: Lock | None = None
     sbom_stem: str = ""  # the SBOMs' file names (default: the output's name)
+    layer_cache: LayerCache | None = None  # where the layers' listings are (build/listing.py)
 
     @property
     def reference(self) -> str:
@@ -105,7 +112,15 @@ def build(
     epoch = source_date_epoch()
     created = created_time([r.date for r in lock.releases], epoch)
     result = BuildResult(
-        "", output, fmt, tag, spec.lock_path, relocked=relocked, created=created, lock=lock
+        "",
+        output,
+        fmt,
+        tag,
+        spec.lock_path,
+        relocked=relocked,
+        created=created,
+        lock=lock,
+        layer_cache=cache,
     )
     for arch in spec.archs:
         if arch not in lock.packages:
@@ -178,8 +193,8 @@ def _arch_layers(
     skeleton_key = layer_key("skeleton", {"arch": arch, "v": SKELETON_VERSION, "epoch": epoch})
     skeleton = cache.get(skeleton_key)
     if skeleton is None:
-        tar, files = tar_entries(skeleton_entries(arch, mtime), epoch)
-        skeleton = cache.put(skeleton_key, tar, files)
+        tar, files, listing = recorded_tar(skeleton_entries(arch, mtime), epoch)
+        skeleton = cache.put(skeleton_key, tar, files, listing)
     out = [NamedLayer("skeleton", skeleton, 0)] + [x for x in layers if x is not None]
     trust = trust_layer(spec, lock.packages[arch], cache, epoch, progress)
     if trust is not None:  # the Java keystore and the spec's `certs:`
@@ -189,8 +204,8 @@ def _arch_layers(
 
         out += app_layers(spec, lock, arch, cache, epoch, progress)
     if spec.model.files:
-        tar, files = tar_entries(files_entries(spec, mtime), epoch)
-        files_layer = cache.put(layer_key("files", {"sha": _sha(tar)}), tar, files)
+        tar, files, listing = recorded_tar(files_entries(spec, mtime), epoch)
+        files_layer = cache.put(layer_key("files", {"sha": _sha(tar)}), tar, files, listing)
         out.append(NamedLayer("files", files_layer, 0))
     return out
 

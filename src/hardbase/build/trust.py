@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from hardbase.build.layers import BuiltLayer, LayerCache, layer_key, tar_entries
+from hardbase.build.layers import BuiltLayer, LayerCache, layer_key, recorded_tar
 from hardbase.build.lock import LockedPackage
 from hardbase.build.spec import ImageSpec
 from hardbase.build.tree import REG, Entry
@@ -93,8 +93,8 @@ def trust_layer(
         entries.append(
             Entry(JAVA_KEYSTORE, REG, 0o644, mtime=mtime, data=pkcs12.write(store), owner=OWNER)
         )
-    tar, files = tar_entries(entries, epoch)
-    return cache.put(key, tar, files)
+    tar, files, listing = recorded_tar(entries, epoch)
+    return cache.put(key, tar, files, listing)
 
 
 def _debian_cas(

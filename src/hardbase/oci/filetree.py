@@ -486,3 +486,29 @@ def _read_file(full: str, rel: str, where: str, max_keep: int) -> bytes | None:
     except OSError as exc:
         log.warning("cannot read %s in %s: %s", rel, where, exc.strerror)
         return None
+
+
+def replay_members(
+    layers: list[
+        tuple[
+            str,
+            list[tuple[str, str, int, int, int, int, str]],
+            Mapping[str, bytes],
+            Mapping[str, bytes],
+        ]
+    ],
+) -> FileTreeResult:
+    """The final filesystem of layers known without reading them: for each, bottom first,
+    (blob digest, members as (path, kind, mode, uid, gid, size, link) in tar order, kept
+    contents, inspector results), as `walk_layers` would have met them in the tars."""
+    tree = _Tree()
+    for index, (digest, members, contents, inspected) in enumerate(layers):
+        for path, kind, mode, uid, gid, size, link in members:
+            info = FileInfo(path, cast(FileKind, kind), mode, uid, gid, size, link, digest)
+            node = tree.put(info, index)
+            if path in contents:
+                node.content = FileContent(contents[path], digest)
+            elif path in inspected:
+                node.inspected = FileContent(inspected[path], digest)
+    files, kept, found = tree.listing()
+    return FileTreeResult(files, kept, (), tuple(d for d, *_ in layers), found)

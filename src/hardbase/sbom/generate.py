@@ -70,8 +70,10 @@ def build_input(
     *,
     ref: ImageRef | None = None,
     name: str | None = None,
+    parse: Callable[[bytes], PackageLicenses] = parse_copyright,
 ) -> SbomInput:
-    """Resolve every package's licenses; `read(path)` gives a kept file's bytes or None."""
+    """Resolve every package's licenses; `read(path)` gives a kept file's bytes or None,
+    `parse` reads a copyright file (the build passes the results it kept)."""
     if ref is None:
         try:
             ref = parse_reference(found.reference)
@@ -80,7 +82,7 @@ def build_input(
     texts: dict[str, str] = {}
     items: list[SbomPackage] = []
     for pkg in found.packages:
-        item, pkg_texts = _licensed(pkg, read)
+        item, pkg_texts = _licensed(pkg, read, parse)
         items.append(item)
         for license_id, text in sorted(pkg_texts.items()):
             texts.setdefault(license_id, text)
@@ -99,7 +101,9 @@ def build_input(
     )
 
 
-def _licensed(pkg: InstalledPackage, read: Reader) -> tuple[SbomPackage, dict[str, str]]:
+def _licensed(
+    pkg: InstalledPackage, read: Reader, parse: Callable[[bytes], PackageLicenses]
+) -> tuple[SbomPackage, dict[str, str]]:
     if pkg.type == "deb":
         data = read(f"usr/share/doc/{pkg.name}/copyright")
         if data is None and ":" in pkg.name:
@@ -107,7 +111,7 @@ def _licensed(pkg: InstalledPackage, read: Reader) -> tuple[SbomPackage, dict[st
         if data is None:
             logger.debug("no copyright file for %s", pkg.name)
             return SbomPackage(pkg), {}
-        parsed: PackageLicenses = parse_copyright(data)
+        parsed = parse(data)
         source = "copyright" if parsed.licenses else ""
         return SbomPackage(pkg, parsed.licenses, source), dict(parsed.texts)
     declared = list(pkg.licenses)

@@ -39,7 +39,7 @@ from hardbase.build.app.paths import spec_relative
 from hardbase.build.app.sandbox import BuildRoot
 from hardbase.build.app.store import fetch
 from hardbase.build.image import NamedLayer
-from hardbase.build.layers import LayerCache, layer_key, tar_entries
+from hardbase.build.layers import LayerCache, layer_key, recorded_tar
 from hardbase.build.lock import Lock, LockedPackage
 from hardbase.build.spec import ImageSpec
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry
@@ -235,15 +235,16 @@ def app_layers(
             with _build_root(packages, arch, progress) as root:
                 tree = backend.install(root, list(body.packages), files)
                 entries = tree_entries(tree, mtime)
-                tar, count = tar_entries(entries, epoch)
+                tar, count, listing = recorded_tar(entries, epoch)
             progress.finish()
-            layer = cache.put(key, tar, count)
+            layer = cache.put(key, tar, count, listing)
         out.append(NamedLayer("app-deps", layer, len(body.packages)))
     if app.files:
         entries = app_file_entries(spec, app, mtime)
-        tar, count = tar_entries(entries, epoch)
+        tar, count, listing = recorded_tar(entries, epoch)
         digest = hashlib.sha256(tar).hexdigest()
-        out.append(NamedLayer("app", cache.put(layer_key("app", {"sha": digest}), tar, count), 0))
+        layer = cache.put(layer_key("app", {"sha": digest}), tar, count, listing)
+        out.append(NamedLayer("app", layer, 0))
     return out
 
 
