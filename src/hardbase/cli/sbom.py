@@ -21,13 +21,25 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="the image's name in the document (default: from REF)")
     parser.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")
     parser.add_argument("--arch", help="platform of a multi-arch image (default amd64)")
+    parser.add_argument(
+        "--no-layer-cache",
+        action="store_true",
+        help="read every layer again, neither using nor filling the per-layer inventory cache "
+        "(CACHE/layer-inventory, by each layer's diff_id)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from hardbase.sbom.generate import collect, render
     from hardbase.util.fs import write_atomic
 
-    sbom = collect(args.ref, insecure=args.insecure, arch=args.arch, name=args.name)
+    sbom = collect(
+        args.ref,
+        insecure=args.insecure,
+        arch=args.arch,
+        name=args.name,
+        layer_cache=not args.no_layer_cache,
+    )
     data = render(sbom, args.format)
     if args.output:
         write_atomic(Path(args.output), data)

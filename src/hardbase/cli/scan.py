@@ -78,6 +78,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_db_options(parser)
     parser.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")
     parser.add_argument("--arch", help="platform to scan in a multi-arch image (default amd64)")
+    parser.add_argument(
+        "--no-layer-cache",
+        action="store_true",
+        help="read every layer again, neither using nor filling the per-layer inventory cache "
+        "(CACHE/layer-inventory, by each layer's diff_id)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     ignores = [entry for path in files for entry in parse_ignore_file(path)]
     db, age_warnings = open_checked_reader(args)
     try:
-        found = inventory(args.ref, insecure=args.insecure, arch=args.arch).inventory
+        found = inventory(
+            args.ref, insecure=args.insecure, arch=args.arch, layer_cache=not args.no_layer_cache
+        ).inventory
         result = scan(found, db, vex=statements)
     finally:
         db.close()

@@ -19,6 +19,16 @@ from pathlib import Path
 from typing import IO, Literal, Protocol, cast
 
 from hardbase.errors import ImageError, IntegrityError
+from hardbase.oci.layercache import (
+    MAX_BLOBS,
+    LayerCache,
+    LayerRecord,
+    MemberOp,
+    Op,
+    WhiteoutOp,
+    capture_warnings,
+    replay_warnings,
+)
 from hardbase.oci.layout import Descriptor
 from hardbase.oci.safetar import DEFAULT_LIMITS, LayerReader, Limits, Member, Skipped
 from hardbase.oci.transports.interface import ImageSource, ResolvedImage, VerifyingReader
@@ -274,6 +284,7 @@ def walk_layers(
     limits: Limits = DEFAULT_LIMITS,
     max_keep: int = MAX_KEEP,
     inspector: Inspector | None = None,
+    cache: LayerCache | None = None,
 ) -> FileTreeResult:
     """Stream every layer of `image` from `source` and return its final filesystem.
 
@@ -282,10 +293,15 @@ def walk_layers(
     config's diff_ids. Contents are kept only for regular files where
     `want(path)` is true; other regular files the inspector wants are passed
     to it as they stream past.
+
+    With a `cache` (whose profile must name what `want`, `inspector`, `limits`
+    and `max_keep` keep), a layer recorded before from the same blob is replayed
+    from its record instead of being read, and a layer read is recorded.
     """
     tree = _Tree()
     skipped: list[Skipped] = []
     diff_ids = _diff_ids(image)
+    wants = _Wants(want, max_keep, inspector)
     for index, desc in enumerate(image.layers):
         if "tar" not in desc.media_type:
             raise ImageError(
@@ -293,15 +309,28 @@ def walk_layers(
                 "not a filesystem layer; is this an artifact rather than an image?"
             )
         where = f"layer {desc.digest} of {image.ref}"
-        reader = _apply_layer(
-            source, desc, where, index, tree, _Wants(want, max_keep, inspector), limits
-        )
+        diff_id = diff_ids[index] if diff_ids else ""
+        record = None
+        if cache is not None and diff_id:
+            cached = cache.load(diff_id)
+            if cached is not None and desc.digest in cached.blobs:
+                skipped.extend(_replay(cached, desc.digest, index, tree, where))
+                continue
+            # the same content compressed otherwise is read (and checked) once more
+            known = cached.blobs[: MAX_BLOBS - 1] if cached is not None else ()
+            record = LayerRecord(blobs=(desc.digest, *known))
+        with capture_warnings(where) as warnings:
+            reader = _apply_layer(source, desc, where, index, tree, wants, limits, record)
         skipped.extend(reader.skipped)
         if diff_ids and reader.diff_id != diff_ids[index]:
             raise IntegrityError(
                 f"{where} uncompresses to {reader.diff_id} but the image config says "
                 f"{diff_ids[index]}; the image is corrupt"
             )
+        if cache is not None and record is not None and warnings is not None:
+            record.skipped = [(s.name, s.reason) for s in reader.skipped]
+            record.warnings = warnings
+            cache.store(diff_id, record)
     files, contents, inspected = tree.listing()
     return FileTreeResult(
         files, contents, tuple(skipped), tuple(d.digest for d in image.layers), inspected
@@ -338,11 +367,14 @@ def _apply_layer(
     tree: _Tree,
     wants: _Wants,
     limits: Limits,
+    record: LayerRecord | None = None,
 ) -> LayerReader:
     with VerifyingReader(source.open_blob(desc), desc, str(source.ref)) as raw:
         reader = LayerReader(cast(IO[bytes], raw), where, limits=limits)
         for member in reader:
-            _apply_member(member, reader, desc.digest, index, tree, wants)
+            op = _apply_member(member, reader, desc.digest, index, tree, wants)
+            if record is not None and op is not None:
+                record.ops.append(op)
     return reader
 
 
@@ -353,49 +385,78 @@ def _apply_member(
     index: int,
     tree: _Tree,
     wants: _Wants,
-) -> None:
+) -> Op | None:
+    """Apply one member to the tree; returns what a layer record keeps of it."""
     head, _, name = member.path.rpartition("/")
     if name.startswith(WHITEOUT):
         if name == OPAQUE:
             tree.opaque(head, index)
-            return
+            return WhiteoutOp(head, opaque=True)
         hidden = name[len(WHITEOUT) :]
         if hidden.startswith(WHITEOUT) or hidden in ("", ".", ".."):
-            return  # aufs bookkeeping (.wh..wh.plnk and the like), never a path
-        tree.whiteout(f"{head}/{hidden}" if head else hidden, index)
-        return
-    info = FileInfo(
-        member.path,
-        member.kind,
-        member.mode,
-        member.uid,
-        member.gid,
-        member.size,
-        member.link,
-        digest,
-    )
-    node = tree.put(info, index)
-    if not wants.want(member.path):
-        if member.kind == "file" and _inspects(wants.inspector, info):
+            return None  # aufs bookkeeping (.wh..wh.plnk and the like), never a path
+        path = f"{head}/{hidden}" if head else hidden
+        tree.whiteout(path, index)
+        return WhiteoutOp(path, opaque=False)
+    wanted = wants.want(member.path)
+    content = inspected = None
+    if member.kind == "file" and not wanted:
+        info = _info(member, digest)
+        if _inspects(wants.inspector, info):
             assert wants.inspector is not None
-            _inspect(wants.inspector, node, member.path, reader.read(MAX_INSPECT), digest)
-        elif member.kind == "hardlink":
-            target = tree.lookup(member.link)
-            if target is not None and target.inspected is not None:
-                node.inspected = FileContent(target.inspected.data, digest)
-        return
-    max_keep = wants.max_keep
-    if member.kind == "file":
-        if member.size > max_keep:
+            inspected = wants.inspector.inspect(member.path, reader.read(MAX_INSPECT))
+    elif member.kind == "file":
+        if member.size > wants.max_keep:
             log.warning(
-                "not keeping %s from %s: larger than %d bytes", member.path, reader.where, max_keep
+                "not keeping %s from %s: larger than %d bytes",
+                member.path,
+                reader.where,
+                wants.max_keep,
             )
+        else:
+            content = reader.read(wants.max_keep)
+    op = MemberOp(member.path, member.kind, member.mode, member.uid, member.gid, member.size,
+                  member.link, wanted, content, inspected)  # fmt: skip
+    _place(op, digest, index, tree)
+    return op
+
+
+def _info(op: Member | MemberOp, digest: str) -> FileInfo:
+    kind = cast(FileKind, op.kind)
+    return FileInfo(op.path, kind, op.mode, op.uid, op.gid, op.size, op.link, digest)
+
+
+def _place(op: MemberOp, digest: str, index: int, tree: _Tree) -> None:
+    """Put a member into the tree with what was kept of it (streamed or recorded)."""
+    node = tree.put(_info(op, digest), index)
+    if op.kind == "hardlink":
+        target = tree.lookup(op.link)
+        if target is None:
             return
-        node.content = FileContent(reader.read(max_keep), digest)
-    elif member.kind == "hardlink":
-        target = tree.lookup(member.link)
-        if target is not None and target.content is not None:
-            node.content = FileContent(target.content.data, digest)
+        kept = target.content if op.wanted else target.inspected
+        if kept is not None:
+            if op.wanted:
+                node.content = FileContent(kept.data, digest)
+            else:
+                node.inspected = FileContent(kept.data, digest)
+    elif op.content is not None:
+        node.content = FileContent(op.content, digest)
+    elif op.inspected is not None:
+        node.inspected = FileContent(op.inspected, digest)
+
+
+def _replay(record: LayerRecord, digest: str, index: int, tree: _Tree, where: str) -> list[Skipped]:
+    """Apply a recorded layer as `_apply_layer` applied it; returns its skipped members."""
+    for op in record.ops:
+        if isinstance(op, WhiteoutOp):
+            if op.opaque:
+                tree.opaque(op.path, index)
+            else:
+                tree.whiteout(op.path, index)
+        else:
+            _place(op, digest, index, tree)
+    replay_warnings(record, where)
+    return [Skipped(where, name, reason) for name, reason in record.skipped]
 
 
 def _inspects(inspector: Inspector | None, info: FileInfo) -> bool:

@@ -53,14 +53,27 @@ def wants_copyright(path: str) -> bool:
 
 
 def collect(
-    ref: str, *, insecure: bool = False, arch: str | None = None, name: str | None = None
+    ref: str,
+    *,
+    insecure: bool = False,
+    arch: str | None = None,
+    name: str | None = None,
+    layer_cache: bool = True,
 ) -> SbomInput:
-    """Everything an SBOM of `ref` says, read in one pass over the image."""
+    """Everything an SBOM of `ref` says, read in one pass over the image (layers read
+    before come from the layer cache unless `layer_cache` is false)."""
     # imported here: the inventory pulls in the transports, which the formats do not need
     from hardbase.vuln.inventory import inventory
 
     image_ref = parse_reference(ref)
-    result = inventory(image_ref, insecure=insecure, arch=arch, want_paths=wants_copyright)
+    result = inventory(
+        image_ref,
+        insecure=insecure,
+        arch=arch,
+        want_paths=wants_copyright,
+        cache_as="copyright",
+        layer_cache=layer_cache,
+    )
     return build_input(result.inventory, result.tree.read, ref=image_ref, name=name)
 
 

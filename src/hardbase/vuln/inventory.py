@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import shlex
+import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -20,12 +21,15 @@ from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
 from hardbase.errors import UsageError
+from hardbase.oci import filetree, layercache, safetar
 from hardbase.oci.filetree import FileTreeResult, Inspector, walk_dir, walk_layers
+from hardbase.oci.layercache import LayerCache
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.safetar import DEFAULT_LIMITS, Limits
 from hardbase.oci.transports.open import open_source
 from hardbase.util import jsondoc
-from hardbase.vuln.lang import golang, java, rust
+from hardbase.util.paths import cache_dir
+from hardbase.vuln.lang import elf, golang, java, rust
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
 
 log = logging.getLogger(__name__)
@@ -70,15 +74,26 @@ def inventory(
     want_paths: Callable[[str], bool] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     inspector: Inspector | None = None,
+    cache_as: str | None = None,
+    layer_cache: bool = True,
 ) -> InventoryResult:
     """Read the packages installed in `ref` (one platform: `arch`, default amd64 or the first).
 
     Hostile layer members are skipped with a warning (see `tree.skipped`); a
     corrupt layer or a digest mismatch raises ImageError / IntegrityError.
+
+    What is read from each layer is kept in the layer cache (`layer_cache`) when
+    the walk is the default one: no `want_paths`, or `want_paths` with a
+    `cache_as` name that stands for it, the default inspector and limits.
     """
     if isinstance(ref, str):
         ref = parse_reference(ref)
     extra = want_paths
+    cache = None
+    if layer_cache and inspector is None and limits == DEFAULT_LIMITS:
+        if extra is None or cache_as:
+            profile = f"inventory+{cache_as}" if extra else "inventory"
+            cache = layer_cache_for(profile, extra.__module__ if extra else None)
     inspector = inspector or BinaryInspector()
 
     def want(path: str) -> bool:
@@ -91,7 +106,7 @@ def inventory(
         return InventoryResult(inventory_from_tree(tree, reference=str(ref)), tree)
     with open_source(ref, insecure=insecure) as source:
         image = source.resolve(arch)
-        tree = walk_layers(source, image, want, limits=limits, inspector=inspector)
+        tree = walk_layers(source, image, want, limits=limits, inspector=inspector, cache=cache)
     found = inventory_from_tree(
         tree,
         reference=str(ref),
@@ -99,6 +114,18 @@ def inventory(
         architecture=str(image.config.get("architecture", "")),
     )
     return InventoryResult(found, tree)
+
+
+def layer_cache_for(profile: str, module: str | None = None) -> LayerCache:
+    """The layer cache of one inventory profile; its key covers the code that reads layers
+    and inspects files (and `module`, where a caller's `want_paths` is), so a change there
+    starts afresh."""
+    modules = [sys.modules[__name__], filetree, safetar, layercache, elf, golang, java, rust,
+               jsondoc]  # fmt: skip
+    if module in sys.modules:
+        modules.append(sys.modules[module])
+    code = layercache.fingerprint(modules)
+    return LayerCache(cache_dir() / "layer-inventory", profile, code=code)
 
 
 def inventory_from_tree(

@@ -1,0 +1,288 @@
+"""What one walk kept from one layer, stored by the layer's diff_id, so the next walk
+of that layer (a rescan, or another image on the same base) need not read it.
+
+A `LayerRecord` holds every member the walk saw, in order (metadata, whiteouts),
+the kept content of wanted files, the inspector's results, the members skipped
+and the warnings logged while the layer was read. `oci/filetree.py` replays it
+into the merged tree, which then is what streaming the layer would have built.
+
+Entries live in the content-addressed cache under `layer-inventory/KEY/DIFF_ID`,
+KEY hashing the format, hardbase's version, the source of the modules that shape
+the analysis and the caller's profile (what it keeps), so any change there starts
+a new cache. An entry names its format, key and diff_id, lists the compressed
+blobs that were checked to uncompress to that diff_id, and ends with the sha256 of
+everything before it. A truncated, corrupted, misfiled or malformed entry is
+ignored with a warning and rewritten from the layer; it never crashes a walk, and
+an entry is used only for a blob it was made from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hardbase import __version__
+from hardbase.util.fs import write_atomic
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MAGIC = b"hardbase-layer-inventory\n"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_KINDS = frozenset({"file", "dir", "symlink", "hardlink"})
+_MAX_ENTRY = 256 << 20  # larger files are not entries this code writes
+MAX_BLOBS = 8  # compressed forms of one layer remembered in its entry
+_LEN = struct.Struct(">Q")
+WHERE = "\x00where\x00"  # stands for the layer's `where` text in a stored warning
+
+
+@dataclass(frozen=True)
+class MemberOp:
+    """One member the walk applied: its metadata, whether it was wanted, what was kept."""
+
+    path: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    link: str
+    wanted: bool
+    content: bytes | None = None
+    inspected: bytes | None = None
+
+
+@dataclass(frozen=True)
+class WhiteoutOp:
+    path: str
+    opaque: bool
+
+
+Op = MemberOp | WhiteoutOp
+
+
+@dataclass
+class LayerRecord:
+    """Everything a walk took from one layer (see the module docstring)."""
+
+    ops: list[Op] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    warnings: list[tuple[str, int, str]] = field(default_factory=list)  # (logger, level, msg)
+    blobs: tuple[str, ...] = ()  # compressed digests checked to give this diff_id
+
+
+def fingerprint(modules: Iterable[ModuleType]) -> str:
+    """sha256 of the source of `modules` (their names where no source file is found)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(module.__name__.encode() + b"\0")
+        path = getattr(module, "__file__", None)
+        try:
+            digest.update(Path(path).read_bytes() if path else b"")
+        except OSError:
+            pass
+    return digest.hexdigest()
+
+
+class LayerCache:
+    """Layer records of one profile, under `root` (the cache root's `layer-inventory`)."""
+
+    def __init__(self, root: Path, profile: str, *, code: str = "") -> None:
+        self.key = hashlib.sha256(
+            json.dumps([FORMAT, __version__, code, profile]).encode()
+        ).hexdigest()[:32]
+        self.dir = root / self.key
+
+    def path(self, diff_id: str) -> Path:
+        return self.dir / diff_id.replace(":", "-")
+
+    def load(self, diff_id: str) -> LayerRecord | None:
+        """The record of `diff_id`, if a valid one is stored (use it only for a blob in its
+        `blobs`: another blob has not been checked to uncompress to `diff_id`)."""
+        if not _DIGEST.match(diff_id):
+            return None
+        path = self.path(diff_id)
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(_MAX_ENTRY + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("cannot read the layer cache entry %s (%s); reading the layer", path,
+                        exc.strerror)  # fmt: skip
+            return None
+        try:
+            record = self._decode(data, diff_id)
+        except (ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
+            log.warning("ignoring the layer cache entry %s: %s; reading the layer again",
+                        path, exc)  # fmt: skip
+            return None
+        return record
+
+    def store(self, diff_id: str, record: LayerRecord) -> None:
+        """Write the record of `diff_id` (atomically; a cache that cannot be written is
+        skipped)."""
+        if not _DIGEST.match(diff_id):
+            return
+        try:
+            write_atomic(self.path(diff_id), self._encode(record, diff_id))
+        except OSError as exc:
+            log.debug("not caching layer %s: %s", diff_id, exc)
+
+    def _encode(self, record: LayerRecord, diff_id: str) -> bytes:
+        blob = bytearray()
+
+        def put(data: bytes | None) -> list[int] | None:
+            if data is None:
+                return None
+            blob.extend(data)
+            return [len(blob) - len(data), len(data)]
+
+        ops: list[list[Any]] = []
+        for op in record.ops:
+            if isinstance(op, WhiteoutOp):
+                ops.append(["o" if op.opaque else "w", op.path])
+            else:
+                ops.append(["m", op.path, op.kind, op.mode, op.uid, op.gid, op.size, op.link,
+                            op.wanted, put(op.content), put(op.inspected)])  # fmt: skip
+        header = json.dumps(
+            {
+                "format": FORMAT,
+                "key": self.key,
+                "diff_id": diff_id,
+                "blobs": list(record.blobs),
+                "ops": ops,
+                "skipped": [list(s) for s in record.skipped],
+                "warnings": [list(w) for w in record.warnings],
+            },
+            separators=(",", ":"),
+        ).encode()
+        body = MAGIC + _LEN.pack(len(header)) + header + bytes(blob)
+        return body + hashlib.sha256(body).digest()
+
+    def _decode(self, data: bytes, diff_id: str) -> LayerRecord:
+        if len(data) > _MAX_ENTRY:
+            raise ValueError("larger than any entry")
+        body, check = data[:-32], data[-32:]
+        if len(data) < len(MAGIC) + _LEN.size + 32 or not body.startswith(MAGIC):
+            raise ValueError("not a layer cache entry")
+        if hashlib.sha256(body).digest() != check:
+            raise ValueError("checksum mismatch (truncated or corrupted)")
+        (size,) = _LEN.unpack_from(body, len(MAGIC))
+        start = len(MAGIC) + _LEN.size
+        if start + size > len(body):
+            raise ValueError("header runs past the end")
+        header = json.loads(body[start : start + size])
+        blob = memoryview(body)[start + size :]
+        if header["format"] != FORMAT or header["key"] != self.key:
+            raise ValueError("made by another format or profile")
+        if header["diff_id"] != diff_id:
+            raise ValueError(f"it describes {header['diff_id']}, not {diff_id}")
+
+        def get(ref: Any) -> bytes | None:
+            if ref is None:
+                return None
+            offset, length = _ints(ref, 2)
+            if offset < 0 or length < 0 or offset + length > len(blob):
+                raise ValueError("content outside the entry")
+            return bytes(blob[offset : offset + length])
+
+        record = LayerRecord(blobs=tuple(_strs(header["blobs"])))
+        if not all(_DIGEST.match(b) for b in record.blobs):
+            raise ValueError("a blob digest is malformed")
+        for raw in header["ops"]:
+            if not isinstance(raw, list) or not raw:
+                raise ValueError("malformed operation")
+            if raw[0] in ("w", "o") and len(raw) == 2:
+                root = raw[0] == "o" and raw[1] == ""  # an opaque whiteout at the top
+                record.ops.append(WhiteoutOp("" if root else _path(raw[1]), opaque=raw[0] == "o"))
+                continue
+            if raw[0] != "m" or len(raw) != 11:
+                raise ValueError("malformed operation")
+            _, path, kind, mode, uid, gid, size, link, wanted, content, inspected = raw
+            if kind not in _KINDS or not isinstance(link, str) or not isinstance(wanted, bool):
+                raise ValueError("malformed member")
+            mode, uid, gid, size = _ints([mode, uid, gid, size], 4)
+            record.ops.append(
+                MemberOp(_path(path), kind, mode, uid, gid, size, link, wanted,
+                         get(content), get(inspected))
+            )  # fmt: skip
+        for item in header["skipped"]:
+            name, reason = _strs(item)
+            record.skipped.append((name, reason))
+        for item in header["warnings"]:
+            if not isinstance(item, list) or len(item) != 3:
+                raise ValueError("malformed warning")
+            name, level, message = item
+            if not (isinstance(name, str) and isinstance(message, str)):
+                raise ValueError("malformed warning")
+            record.warnings.append((name, _ints([level], 1)[0], message))
+        return record
+
+
+def _ints(values: Any, n: int) -> list[int]:
+    if not isinstance(values, list) or len(values) != n:
+        raise ValueError("malformed numbers")
+    if not all(type(v) is int and v >= 0 for v in values):
+        raise ValueError("malformed numbers")
+    return values
+
+
+def _strs(values: Any) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("malformed strings")
+    return values
+
+
+def _path(value: Any) -> str:
+    # as safetar normalises member names: relative, no empty, `.` or `..` parts
+    if not isinstance(value, str) or not value:
+        raise ValueError("malformed path")
+    if value.startswith("/") or any(p in ("", ".", "..") for p in value.split("/")):
+        raise ValueError(f"unsafe path {value!r}")
+    return value
+
+
+class _Capture(logging.Handler):
+    def __init__(self, where: str) -> None:
+        super().__init__(logging.WARNING)
+        self.where = where
+        self.thread = threading.get_ident()
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            message = record.getMessage().replace(self.where, WHERE)
+            self.records.append((record.name, record.levelno, message))
+
+
+@contextmanager
+def capture_warnings(where: str) -> Iterator[list[tuple[str, int, str]] | None]:
+    """The warnings hardbase logs in this thread during the block (None when warnings are
+    not enabled, so what would be logged cannot be known: the layer is then not cached)."""
+    root = logging.getLogger("hardbase")
+    if not root.isEnabledFor(logging.WARNING):
+        yield None
+        return
+    handler = _Capture(where)
+    root.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+
+
+def replay_warnings(record: LayerRecord, where: str) -> None:
+    """Log again what reading the layer logged, naming the layer as it is seen now."""
+    for name, level, message in record.warnings:
+        logging.getLogger(name).log(level, "%s", message.replace(WHERE, where))
