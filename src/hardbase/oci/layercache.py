@@ -18,6 +18,7 @@ an entry is used only for a blob it was made from.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from hardbase import __version__
 from hardbase.util.fs import write_atomic
@@ -39,15 +40,17 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 MAGIC = b"hardbase-layer-inventory\n"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_KINDS = frozenset({"file", "dir", "symlink", "hardlink"})
+_CODES = {"file": "f", "dir": "d", "symlink": "l", "hardlink": "h"}
+_KINDS = {code: kind for kind, code in _CODES.items()}
+# a path as safetar normalises them has no leading `/` and no empty, `.` or `..` part
+_UNSAFE = re.compile(r"(?:^|\x00|/)(?:\.\.?)?(?:/|\x00|$)|(?:^|\x00)/")
 _MAX_ENTRY = 256 << 20  # larger files are not entries this code writes
 MAX_BLOBS = 8  # compressed forms of one layer remembered in its entry
 _LEN = struct.Struct(">Q")
 WHERE = "\x00where\x00"  # stands for the layer's `where` text in a stored warning
 
 
-@dataclass(frozen=True)
-class MemberOp:
+class MemberOp(NamedTuple):
     """One member the walk applied: its metadata, whether it was wanted, what was kept."""
 
     path: str
@@ -62,8 +65,7 @@ class MemberOp:
     inspected: bytes | None = None
 
 
-@dataclass(frozen=True)
-class WhiteoutOp:
+class WhiteoutOp(NamedTuple):
     path: str
     opaque: bool
 
@@ -140,34 +142,51 @@ class LayerCache:
             log.debug("not caching layer %s: %s", diff_id, exc)
 
     def _encode(self, record: LayerRecord, diff_id: str) -> bytes:
+        # columns: op codes (header), NUL-separated paths and links, 9 numbers per op
+        # (mode, uid, gid, size, wanted, content offset and length, inspected offset and
+        # length; -1 for none), then the kept bytes
         blob = bytearray()
 
-        def put(data: bytes | None) -> list[int] | None:
+        def put(data: bytes | None) -> tuple[int, int]:
             if data is None:
-                return None
+                return -1, -1
             blob.extend(data)
-            return [len(blob) - len(data), len(data)]
+            return len(blob) - len(data), len(data)
 
-        ops: list[list[Any]] = []
+        codes: list[str] = []
+        paths: list[str] = []
+        links: list[str] = []
+        numbers = array.array("q")
         for op in record.ops:
+            paths.append(op.path)
             if isinstance(op, WhiteoutOp):
-                ops.append(["o" if op.opaque else "w", op.path])
+                codes.append("o" if op.opaque else "w")
+                links.append("")
+                numbers.extend((0, 0, 0, 0, 0, -1, -1, -1, -1))
             else:
-                ops.append(["m", op.path, op.kind, op.mode, op.uid, op.gid, op.size, op.link,
-                            op.wanted, put(op.content), put(op.inspected)])  # fmt: skip
+                codes.append(_CODES[op.kind])
+                links.append(op.link)
+                numbers.extend((op.mode, op.uid, op.gid, op.size, int(op.wanted),
+                                *put(op.content), *put(op.inspected)))  # fmt: skip
+        path_bytes = "\0".join(paths).encode("utf-8", "surrogateescape")
+        link_bytes = "\0".join(links).encode("utf-8", "surrogateescape")
+        number_bytes = numbers.tobytes()
         header = json.dumps(
             {
                 "format": FORMAT,
                 "key": self.key,
                 "diff_id": diff_id,
                 "blobs": list(record.blobs),
-                "ops": ops,
+                "ops": "".join(codes),
+                "sections": [len(path_bytes), len(link_bytes), len(number_bytes)],
                 "skipped": [list(s) for s in record.skipped],
                 "warnings": [list(w) for w in record.warnings],
             },
             separators=(",", ":"),
         ).encode()
-        body = MAGIC + _LEN.pack(len(header)) + header + bytes(blob)
+        body = b"".join(
+            (MAGIC, _LEN.pack(len(header)), header, path_bytes, link_bytes, number_bytes, blob)
+        )
         return body + hashlib.sha256(body).digest()
 
     def _decode(self, data: bytes, diff_id: str) -> LayerRecord:
@@ -179,20 +198,40 @@ class LayerCache:
         if hashlib.sha256(body).digest() != check:
             raise ValueError("checksum mismatch (truncated or corrupted)")
         (size,) = _LEN.unpack_from(body, len(MAGIC))
-        start = len(MAGIC) + _LEN.size
-        if start + size > len(body):
+        at = len(MAGIC) + _LEN.size
+        if at + size > len(body):
             raise ValueError("header runs past the end")
-        header = json.loads(body[start : start + size])
-        blob = memoryview(body)[start + size :]
+        header = json.loads(body[at : at + size])
+        at += size
         if header["format"] != FORMAT or header["key"] != self.key:
             raise ValueError("made by another format or profile")
         if header["diff_id"] != diff_id:
             raise ValueError(f"it describes {header['diff_id']}, not {diff_id}")
+        codes = header["ops"]
+        path_len, link_len, number_len = _ints(header["sections"], 3)
+        if not isinstance(codes, str) or at + path_len + link_len + number_len > len(body):
+            raise ValueError("malformed sections")
+        paths = body[at : at + path_len].decode("utf-8", "surrogateescape").split("\0")
+        at += path_len
+        links = body[at : at + link_len].decode("utf-8", "surrogateescape").split("\0")
+        at += link_len
+        numbers = array.array("q")
+        numbers.frombytes(body[at : at + number_len])
+        blob = memoryview(body)[at + number_len :]
+        n = len(codes)
+        if not n:
+            paths = links = []
+        if len(paths) != n or len(links) != n or len(numbers) != 9 * n:
+            raise ValueError("the sections do not match the operations")
+        checked = (p for p, c in zip(paths, codes, strict=True) if p or c != "o")  # "": root
+        if _UNSAFE.search("\0".join(checked)):
+            raise ValueError("an unsafe path")
+        if n and min(min(numbers[i::9]) for i in range(5)) < 0:
+            raise ValueError("a negative size or id")
 
-        def get(ref: Any) -> bytes | None:
-            if ref is None:
+        def get(offset: int, length: int) -> bytes | None:
+            if offset == -1 and length == -1:
                 return None
-            offset, length = _ints(ref, 2)
             if offset < 0 or length < 0 or offset + length > len(blob):
                 raise ValueError("content outside the entry")
             return bytes(blob[offset : offset + length])
@@ -200,23 +239,19 @@ class LayerCache:
         record = LayerRecord(blobs=tuple(_strs(header["blobs"])))
         if not all(_DIGEST.match(b) for b in record.blobs):
             raise ValueError("a blob digest is malformed")
-        for raw in header["ops"]:
-            if not isinstance(raw, list) or not raw:
-                raise ValueError("malformed operation")
-            if raw[0] in ("w", "o") and len(raw) == 2:
-                root = raw[0] == "o" and raw[1] == ""  # an opaque whiteout at the top
-                record.ops.append(WhiteoutOp("" if root else _path(raw[1]), opaque=raw[0] == "o"))
+        ops = record.ops
+        for i, code in enumerate(codes):
+            if code in "wo":
+                ops.append(WhiteoutOp(paths[i], code == "o"))
                 continue
-            if raw[0] != "m" or len(raw) != 11:
-                raise ValueError("malformed operation")
-            _, path, kind, mode, uid, gid, size, link, wanted, content, inspected = raw
-            if kind not in _KINDS or not isinstance(link, str) or not isinstance(wanted, bool):
-                raise ValueError("malformed member")
-            mode, uid, gid, size = _ints([mode, uid, gid, size], 4)
-            record.ops.append(
-                MemberOp(_path(path), kind, mode, uid, gid, size, link, wanted,
-                         get(content), get(inspected))
-            )  # fmt: skip
+            kind = _KINDS.get(code)
+            if kind is None:
+                raise ValueError(f"unknown operation {code!r}")
+            mode, uid, gid, size, wanted, coff, clen, ioff, ilen = numbers[9 * i : 9 * i + 9]
+            content = None if clen == -1 and coff == -1 else get(coff, clen)
+            inspected = None if ilen == -1 and ioff == -1 else get(ioff, ilen)
+            ops.append(MemberOp(paths[i], kind, mode, uid, gid, size, links[i], wanted == 1,
+                                content, inspected))  # fmt: skip
         for item in header["skipped"]:
             name, reason = _strs(item)
             record.skipped.append((name, reason))
@@ -242,15 +277,6 @@ def _strs(values: Any) -> list[str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ValueError("malformed strings")
     return values
-
-
-def _path(value: Any) -> str:
-    # as safetar normalises member names: relative, no empty, `.` or `..` parts
-    if not isinstance(value, str) or not value:
-        raise ValueError("malformed path")
-    if value.startswith("/") or any(p in ("", ".", "..") for p in value.split("/")):
-        raise ValueError(f"unsafe path {value!r}")
-    return value
 
 
 class _Capture(logging.Handler):
