@@ -142,3 +142,24 @@ def test_push_to_layout_and_by_digest(tmp_path: Path, registry: RegistryServer) 
     )
     assert out.digest == digest
     assert Layout.open(tmp_path / "out").find("copy").digest == digest
+
+
+def test_largest_blob_goes_first(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The longest upload starts first, so it does not start last and make the push wait."""
+    import hardbase.oci.copy as copy_module
+
+    monkeypatch.setattr(copy_module, "BLOB_WORKERS", 1)  # uploads in submission order
+    layers = [{"small": b"s" * 10}, {"large": os.urandom(300_000)}, {"mid": os.urandom(30_000)}]
+    make_image(tmp_path / "img", "t", layers)
+    copy(f"oci:{tmp_path / 'img'}:t", f"docker://{registry.host}/order:t", insecure=True)
+    layout = Layout.open(tmp_path / "img")
+    doc = json.loads(layout.read_blob(layout.find("t").digest))
+    sizes = {blob["digest"]: blob["size"] for blob in [doc["config"], *doc["layers"]]}
+    heads = [
+        line.split("/blobs/")[1].split(" ")[0]
+        for line in registry.log_path.read_text().splitlines()
+        if '"HEAD /v2/order/blobs/sha256:' in line
+    ]
+    assert heads == sorted(sizes, key=lambda d: sizes[d], reverse=True)

@@ -318,12 +318,14 @@ def _copy_one(
     plan = _Plan(source)
     plan.walk(top)
     progress.start(f"copying {len(plan.blobs)} blobs to {where}", len(plan.blobs))
-    # Blobs go up in parallel; every one is in place before any manifest is sent.
+    # Blobs go up in parallel, largest first (the largest is the longest upload, so it
+    # starts at once); every one is in place before any manifest is sent.
+    largest_first = sorted(plan.blobs.values(), key=lambda b: b.size, reverse=True)
     with ThreadPoolExecutor(BLOB_WORKERS) as pool:
         futures = [
             (blob, pool.submit(destination.put_blob, blob,
                                functools.partial(source.open_blob, blob)))
-            for blob in plan.blobs.values()
+            for blob in largest_first
         ]  # fmt: skip
         for blob, future in futures:
             outcome = future.result()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,6 +163,7 @@ class RegistryClient:
         self._pool = http.new_pool(POOL_SIZE)
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._pinged = False
+        self._ping_lock = threading.Lock()  # parallel uploads ping once, not once each
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.registry!r}, {self.repository!r})"
@@ -387,6 +389,11 @@ class RegistryClient:
         """Check that the host speaks the registry API (and that our credentials work)."""
         if self._pinged:
             return
+        with self._ping_lock:
+            if not self._pinged:
+                self._ping()
+
+    def _ping(self) -> None:
         resp = self._request("GET", "/v2/", ok=(200,), max_body=MAX_ERROR_BODY)
         assert isinstance(resp, Response)
         ctype = resp.header("Content-Type") or ""
