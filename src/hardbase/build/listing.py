@@ -24,6 +24,7 @@ import json
 import logging
 import struct
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,10 @@ FORMAT = 1
 MAGIC = b"hardbase-layer-listing\n"
 _LEN = struct.Struct(">Q")
 _KINDS = {DIR: "dir", SYMLINK: "symlink"}  # the rest are regular files ("file")
+
+# license_expression builds its tokenizer lazily on first use, which is not thread-safe,
+# and tiers are built on parallel threads: one parse at a time.
+_PARSE_LOCK = threading.Lock()
 
 # (path, kind, mode, uid, gid, size, link), as oci/safetar's Member gives them
 Member = tuple[str, str, int, int, int, int, str]
@@ -98,7 +103,8 @@ class Recorder:
 
         key = hashlib.sha256(data).hexdigest()
         if key not in self.listing.licenses:
-            parsed = parse_copyright(data)
+            with _PARSE_LOCK:
+                parsed = parse_copyright(data)
             self.listing.licenses[key] = (
                 parsed.licenses,
                 dict(parsed.texts),
