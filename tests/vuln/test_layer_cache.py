@@ -259,7 +259,9 @@ def test_scan_and_sbom_outputs_are_the_same_with_and_without_the_cache(
     cold = outputs()
     assert _entries(cache)
     warm = outputs()
-    for entry in _entries(cache):
+    licences = sorted((cache / "copyright-licenses").rglob("*.json"))
+    assert licences  # the SBOM's parsed copyright files are kept too
+    for entry in _entries(cache) + licences:
         entry.write_bytes(entry.read_bytes()[:-1] + b"\0")
     caplog.clear()
     corrupted = outputs()
@@ -267,3 +269,4 @@ def test_scan_and_sbom_outputs_are_the_same_with_and_without_the_cache(
     assert warm == uncached
     assert corrupted == uncached
     assert any("ignoring the layer cache entry" in r.getMessage() for r in caplog.records)
+    assert any("ignoring the licence cache entry" in r.getMessage() for r in caplog.records)

@@ -61,7 +61,8 @@ def collect(
     layer_cache: bool = True,
 ) -> SbomInput:
     """Everything an SBOM of `ref` says, read in one pass over the image (layers read
-    before come from the layer cache unless `layer_cache` is false)."""
+    before come from the layer cache, and copyright files parsed before from the
+    licence cache, unless `layer_cache` is false)."""
     # imported here: the inventory pulls in the transports, which the formats do not need
     from hardbase.vuln.inventory import inventory
 
@@ -74,7 +75,13 @@ def collect(
         cache_as="copyright",
         layer_cache=layer_cache,
     )
-    return build_input(result.inventory, result.tree.read, ref=image_ref, name=name)
+    parse: Callable[[bytes], PackageLicenses] = parse_copyright
+    if layer_cache:
+        from hardbase.sbom.licensecache import cached_parser
+        from hardbase.util.paths import cache_dir
+
+        parse = cached_parser(cache_dir() / "copyright-licenses")
+    return build_input(result.inventory, result.tree.read, ref=image_ref, name=name, parse=parse)
 
 
 def build_input(
