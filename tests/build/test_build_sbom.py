@@ -9,6 +9,7 @@ Python and npm metadata, an executable and a Java archive.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Iterator
@@ -19,10 +20,11 @@ import pytest
 import yaml
 
 from archive_fixture import FixtureArchive
-from hardbase.build.artifacts import sbom_from_build, write_sboms
 from hardbase.build.layers import LayerCache
 from hardbase.build.pipeline import BuildResult, build
-from hardbase.build.spec import load_spec
+from hardbase.build.spec import ImageSpec, load_spec
+from hardbase.release.image import BuiltImage
+from hardbase.release.sboms import release_sboms, sbom_from_build, write_beside
 from hardbase.sbom.generate import FORMAT_NAMES, collect, render
 from lang_subjects import fixture_jar
 
@@ -107,6 +109,14 @@ def _documents(result: BuildResult) -> dict[str, bytes]:
     return {fmt: render(sbom, fmt, created=WHEN) for fmt in FORMAT_NAMES}
 
 
+def write_sboms(result: BuildResult, spec: ImageSpec) -> dict[str, Path]:
+    """The SBOMs `hardbase build` writes beside the output (`release.sboms`), made at WHEN."""
+    image = dataclasses.replace(
+        BuiltImage.of_build(result, spec), created=WHEN.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    return write_beside(release_sboms(image), result.output)
+
+
 def _corrupt_layers(result: BuildResult) -> None:
     for named in result.layers["amd64"]:
         blob = result.output / "blobs" / "sha256" / named.layer.digest.removeprefix("sha256:")
@@ -130,7 +140,7 @@ def test_build_sboms_equal_the_image_read_and_need_no_layer(
         assert render(from_build, fmt, created=WHEN) == expected[fmt]
     # the build's SBOMs do not read the layers: they are written with the blobs broken
     _corrupt_layers(result)
-    written = write_sboms(result, "fix", "2026-01-02T00:00:00Z")
+    written = write_sboms(result, spec)
     assert written["amd64/spdx-json"].read_bytes() == expected["spdx-json"]
     assert written["amd64/cyclonedx-json"].read_bytes() == expected["cyclonedx-json"]
 
@@ -142,7 +152,7 @@ def test_without_listings_the_image_is_read(tmp_path: Path, archive: FixtureArch
     expected = _documents(result)
     shutil.rmtree(cache.root / "listings")  # a cache an older hardbase filled
     assert sbom_from_build(result, "amd64", "fix") is None
-    written = write_sboms(result, "fix", "2026-01-02T00:00:00Z")
+    written = write_sboms(result, spec)
     assert written["amd64/spdx-json"].read_bytes() == expected["spdx-json"]
     # a damaged listing is ignored the same way
     rebuilt = build(spec, tmp_path / "again", cache=LayerCache(tmp_path / "fresh"))

@@ -1,9 +1,9 @@
 """SIGKILL the controller mid-build and mid-push; the restarted controller finishes each job once.
 
-The controller runs as `python3 -m hardbase watch --fleet F --once`; the test hook
-HARDBASE_WATCH_PAUSE stops it inside the named step (after the build made
-progress, after the push uploaded its first blob) and writes a marker file,
-then the test kills it with SIGKILL.
+The controller runs as `python3 -m hardbase watch --fleet F --once`; to kill it inside
+a step, it runs through paused_watch.py, whose job hook stops it at the named point
+(after the build made progress, after the push uploaded its first blob) and writes a
+marker file, then the test kills it with SIGKILL.
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ from hardbase.lifecycle.state import StateDB
 pytestmark = [pytest.mark.archive, pytest.mark.slow]
 
 
-def controller(fleet: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+PAUSED = Path(__file__).with_name("paused_watch.py")
+
+
+def controller(fleet: Path, pause: tuple[str, Path] | None = None) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("HARDBASE_REGISTRY_")}
     full["DOCKER_CONFIG"] = "/nonexistent-docker-config"
-    full.update(env or {})
+    command = [sys.executable, "-m", "hardbase"]
+    if pause is not None:
+        command = [sys.executable, str(PAUSED), pause[0], str(pause[1])]
     return subprocess.Popen(
-        [sys.executable, "-m", "hardbase", "-q", "watch", "--fleet", str(fleet), "--once"],
+        [*command, "-q", "watch", "--fleet", str(fleet), "--once"],
         env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -41,9 +46,7 @@ def run_to_end(fleet: Path) -> str:
 
 
 def kill_at(fleet: Path, point: str, marker: Path) -> None:
-    proc = controller(
-        fleet, {"HARDBASE_WATCH_PAUSE": point, "HARDBASE_WATCH_PAUSE_FILE": str(marker)}
-    )
+    proc = controller(fleet, (point, marker))
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():

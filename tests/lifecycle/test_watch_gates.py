@@ -126,8 +126,8 @@ def test_a_passing_policy_publishes_with_sboms_and_provenance(world: World) -> N
     assert {"netbase", "tzdata"} <= {p["name"] for p in spdx["packages"]}
     cdx = attested[CYCLONEDX]["predicate"]
     assert cdx["bomFormat"] == "CycloneDX"
-    # the documents name the published image, not the controller's local layout
-    assert f"hardbase/a:13-{job.version_tag}" in json.dumps(cdx)
+    # the documents name the published image by its digest, not the controller's local layout
+    assert f"{world.registry.host}/hardbase/a@{image.digest}" in json.dumps(cdx)
     assert "jobs/" not in json.dumps(cdx) + json.dumps(spdx)
     # the threshold the policy maps to: findings above high fail, so critical is the gate
     from hardbase.lifecycle.fleet import load_fleet

@@ -129,27 +129,21 @@ def _finish(
     started: datetime,
     finished: datetime,
 ) -> None:
-    """SBOMs, signature and policy of one built image, and its summary on stderr."""
-    sboms = {}
-    if args.sbom or args.sign_key is not None:
-        from hardbase.build.artifacts import attach_sboms, write_sboms
+    """SBOMs, signature and policy of one built image (`release.local`), and its summary."""
+    from hardbase.release.local import ReleaseOptions, release_build
 
-        progress.start("writing SBOMs (SPDX, CycloneDX)", 0)
-        sboms = write_sboms(result, spec.name, result.created)
-        attach_sboms(result, sboms)
-        progress.finish()
-    signed = None
-    if args.sign_key is not None:
-        from hardbase.attest.keys import password_from_env
-        from hardbase.build.artifacts import sign_build
+    options = ReleaseOptions(
+        sboms=args.sbom, sign_key=args.sign_key, identity=args.sign_identity,
+        policy=args.policy, db=args.db,
+    )  # fmt: skip
+    done = release_build(
+        result, spec, options, started=started, finished=finished, progress=progress
+    )
+    if done.gate is not None:
+        from hardbase.cli.policy import render_text
 
-        assert result.lock is not None
-        signed = sign_build(
-            result, spec, result.lock, args.sign_key, password_from_env(), started, finished,
-            sboms, identity=args.sign_identity,
-        )  # fmt: skip
-    if args.policy is not None:
-        _check_policy(result.reference, args.policy, args.db)
+        sys.stderr.write(render_text(done.gate))
+        done.gate.check()
     if not args.quiet:
         for arch, digest in result.manifests.items():
             size = result.compressed_size(arch) / 1e6
@@ -159,30 +153,11 @@ def _finish(
                 file=sys.stderr,
             )
         print(f"hardbase: wrote {result.reference}", file=sys.stderr)
-        for path in sboms.values():
+        for path in done.sboms.values():
             print(f"hardbase: wrote {path}", file=sys.stderr)
-        if signed is not None:
+        if done.signed is not None:
             print(
-                f"hardbase: signed {signed.digest} and attached "
-                f"{len(signed.attestations)} attestations (provenance, SBOMs)",
+                f"hardbase: signed {done.signed.digest} and attached "
+                f"{len(done.signed.attestations)} attestations (provenance, SBOMs)",
                 file=sys.stderr,
             )
-
-
-def _check_policy(reference: str, policy_path: Path, db_url: str | None) -> None:
-    """The same evaluator as `hardbase policy check` and the controller."""
-    from hardbase.cli.policy import render_text
-    from hardbase.errors import GateFailed
-    from hardbase.policy import check_image, load_policy
-    from hardbase.vuln.db import VulnDB
-
-    policy = load_policy(policy_path)
-    with VulnDB.open(db_url) as db:
-        report = check_image(reference, policy, db=db)
-    sys.stderr.write(render_text(report))
-    if not report.ok:
-        first = report.failures[0]
-        raise GateFailed(
-            f"the built image {reference} fails the policy {report.policy}: "
-            f"{len(report.failures)} rules failed (first: {first.rule}: {first.reason})"
-        )

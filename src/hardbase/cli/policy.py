@@ -10,9 +10,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardbase.cli.dbopts import add_db_options, open_checked
-from hardbase.errors import GateFailed, UsageError
+from hardbase.errors import UsageError
+
+if TYPE_CHECKING:
+    from hardbase.release.gates import GateReport
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -32,44 +36,35 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.policy_command != "check":
         raise UsageError("say what to do: `hardbase policy check REF --policy FILE`")
-    from hardbase.evaluate.facts import collect_facts
-    from hardbase.policy import check_image, load_policy
-    from hardbase.policy.check import needs_scan
-    from hardbase.policy.model import default_policy_path
+    from hardbase.release.gates import default_policy, policy_gate, policy_needs_db
     from hardbase.vuln.vex import VexStatement, load_vex
 
-    policy = load_policy(Path(args.policy) if args.policy else default_policy_path())
+    policy = Path(args.policy) if args.policy else default_policy()
     statements: list[VexStatement] = []
     for path in args.vex:
         statements.extend(load_vex(Path(path)))
-    db = open_checked(args)[0] if needs_scan(policy) else None
+    db = open_checked(args)[0] if policy_needs_db(policy) else None
     try:
-        facts = collect_facts(args.ref, insecure=args.insecure, arch=args.arch)
-        report = check_image(
-            args.ref, policy, db=db, vex=statements, insecure=args.insecure, facts=facts
+        gate = policy_gate(
+            args.ref, policy, db, vex=statements, insecure=args.insecure, arch=args.arch
         )
     finally:
         if db is not None:
             db.close()
-    if args.format == "json":
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    if args.format == "json" and gate.policy is not None:
+        sys.stdout.write(json.dumps(gate.policy.to_json(), indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(report))
+        sys.stdout.write(render_text(gate))
     sys.stdout.flush()
-    if not report.ok:
-        failed = report.failures
-        first = failed[0] if failed else None
-        raise GateFailed(
-            f"{args.ref} fails the policy {report.policy}: {len(failed)} rules failed"
-            + (f" (first: {first.rule}: {first.reason})" if first else "")
-        )
+    gate.check()
     return 0
 
 
-def render_text(report: object) -> str:
-    from hardbase.policy.check import PolicyReport
-
-    assert isinstance(report, PolicyReport)
+def render_text(gate: GateReport) -> str:
+    """The policy gate's report as `policy check` prints it: one line per rule."""
+    report = gate.policy
+    if report is None:
+        return gate.message() + "\n"
     lines = [f"policy {report.policy} on {report.reference} ({report.digest or 'no digest'})"]
     for r in report.results:
         mark = "PASS" if r.ok else ("WARN" if r.level == "warning" else "FAIL")

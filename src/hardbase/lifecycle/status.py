@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hardbase.lifecycle.jobplan import JobPlan
 from hardbase.lifecycle.state import FINAL, StateDB
 
 PASS_EVENT = "pass"  # the controller records one at the end of every pass
@@ -74,19 +75,12 @@ def passes(state: StateDB, interval: float | None = None) -> Passes:
     )
 
 
-def _fixes(plan: Any) -> tuple[str, ...]:
-    keys = plan.get("fix_findings", []) if isinstance(plan, dict) else []
-    ids = [str(k).split(":")[1] for k in keys if str(k).count(":") >= 2]
-    return tuple(sorted(set(ids)))
+def _fixes(plan: Mapping[str, Any]) -> tuple[str, ...]:
+    return JobPlan.from_json(plan).fixed_ids()
 
 
-def _changes(plan: Any) -> tuple[str, ...]:
-    changes = plan.get("changes", []) if isinstance(plan, dict) else []
-    return tuple(
-        f"{c.get('package')} {c.get('old') or '(new)'} -> {c.get('new') or '(removed)'}"
-        for c in changes
-        if isinstance(c, dict)
-    )
+def _changes(plan: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(c.describe() for c in JobPlan.from_json(plan).changes)
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
@@ -132,8 +126,8 @@ def fleet_status(state: StateDB, names: Iterable[str] | None = None) -> list[Ima
                     percentile(times, 50),
                     percentile(times, 95),
                 ),
-                last_fixes=_fixes(dict(last.plan)) if last else (),
-                last_changes=_changes(dict(last.plan)) if last else (),
+                last_fixes=_fixes(last.plan) if last else (),
+                last_changes=_changes(last.plan) if last else (),
             )
         )
     return out

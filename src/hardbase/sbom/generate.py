@@ -8,6 +8,7 @@ image. `write_sboms()` is what the build calls after it writes an image.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -59,10 +60,12 @@ def collect(
     arch: str | None = None,
     name: str | None = None,
     layer_cache: bool = True,
+    subject: str | None = None,
 ) -> SbomInput:
     """Everything an SBOM of `ref` says, read in one pass over the image (layers read
     before come from the layer cache, and copyright files parsed before from the
-    licence cache, unless `layer_cache` is false)."""
+    licence cache, unless `layer_cache` is false). With `subject`, the documents name
+    the image by that reference (where it is published) instead of `ref`."""
     # imported here: the inventory pulls in the transports, which the formats do not need
     from hardbase.vuln.inventory import inventory
 
@@ -81,7 +84,11 @@ def collect(
         from hardbase.util.paths import cache_dir
 
         parse = cached_parser(cache_dir() / "copyright-licenses")
-    return build_input(result.inventory, result.tree.read, ref=image_ref, name=name, parse=parse)
+    found = result.inventory
+    if subject is not None:
+        image_ref = parse_reference(subject)
+        found = dataclasses.replace(found, reference=str(image_ref))
+    return build_input(found, result.tree.read, ref=image_ref, name=name, parse=parse)
 
 
 def build_input(
