@@ -92,7 +92,9 @@ def write_tar(
             if parent not in by_path or by_path[parent].kind != DIR:
                 if parent not in by_path:
                     by_path[parent] = Entry(parent, DIR, 0o755, mtime=entry.mtime)
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar:
+    with tarfile.TarFile(
+        fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK
+    ) as tar:
         for path in sorted(by_path):
             e = by_path[path]
             if recorder is not None:
