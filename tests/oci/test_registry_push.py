@@ -163,3 +163,20 @@ def test_largest_blob_goes_first(
         if '"HEAD /v2/order/blobs/sha256:' in line
     ]
     assert heads == sorted(sizes, key=lambda d: sizes[d], reverse=True)
+
+
+def test_blobs_to_mount_are_not_looked_for_first(tmp_path: Path, registry: RegistryServer) -> None:
+    """The second image's base layer is mounted from the first's repository in one request
+    (no HEAD before it); its own layer is looked for, then uploaded."""
+    make_image(tmp_path / "a", "a", [BASE, APP1])
+    make_image(tmp_path / "b", "b", [BASE, APP2])
+    copy(f"oci:{tmp_path / 'a'}:a", f"docker://{registry.host}/base:a", insecure=True)
+    second = copy(f"oci:{tmp_path / 'b'}:b", f"docker://{registry.host}/other:b", insecure=True)
+    assert (second.stats.mounted, second.stats.uploaded) == (1, 2)  # base; app2 + config
+    heads = [
+        line for line in registry.log_path.read_text().splitlines()
+        if '"HEAD /v2/other/blobs/' in line
+    ]  # fmt: skip
+    assert len(heads) == 2
+    back = copy(f"docker://{registry.host}/other:b", f"oci:{tmp_path / 'back'}:b", insecure=True)
+    assert back.digest == second.digest

@@ -554,9 +554,15 @@ class RegistryClient:
         """Make sure the repository holds a blob: 'skipped', 'mounted' or 'uploaded'.
 
         `opener` returns a fresh stream of the blob each time it is called, so a
-        failed upload can start again.
+        failed upload can start again. A blob to mount from another repository is
+        not looked for first: the mount answers for it (also when this repository
+        holds it already), and an upload follows in the same request's session if
+        the other repository does not hold it.
         """
-        if self.has_blob(descriptor):
+        mounting = bool(mount_from) and mount_from != self.repository
+        if mounting:
+            self.ping()
+        elif self.has_blob(descriptor):
             return "skipped"
         tried = False
 
