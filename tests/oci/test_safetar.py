@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import gzip
 import hashlib
 import io
 import logging
@@ -191,3 +192,32 @@ def test_detect_compression() -> None:
     assert detect_compression(b"\x1f\x8b\x08") == "gzip"
     assert detect_compression(b"\x28\xb5\x2f\xfd") == "zstd"
     assert detect_compression(b"usr/") == "none"
+
+
+def test_a_blob_larger_than_the_read_ahead_is_streamed_from_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A blob whose compressed size alone is over IN_MEMORY cannot fit: its first
+    # IN_MEMORY bytes are not read ahead (and held), the tar is streamed at once.
+    from hardbase.oci import safetar
+
+    blob = gz(tar_bytes([file(f"f{i}", bytes([i]) * 4096) for i in range(64)]))
+    _, expected = read_all(blob)
+    monkeypatch.setattr(safetar, "IN_MEMORY", len(blob) - 1)
+    read_ahead: list[int] = []
+    real = safetar._read_up_to
+
+    def spy(counter: safetar._Counting, limit: int) -> bytes | None:
+        read_ahead.append(limit)
+        return real(counter, limit)
+
+    monkeypatch.setattr(safetar, "_read_up_to", spy)
+    reader = LayerReader(io.BytesIO(blob), WHERE, size=len(blob))
+    got = {m.path: reader.read() for m in reader}
+    assert got == expected
+    assert not read_ahead
+    assert reader.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
+    # without the size (or with a small one) the read-ahead is tried as before
+    reader = LayerReader(io.BytesIO(blob), WHERE)
+    assert {m.path: reader.read() for m in reader} == expected
+    assert read_ahead == [len(blob) - 1]

@@ -370,7 +370,7 @@ def _apply_layer(
     record: LayerRecord | None = None,
 ) -> LayerReader:
     with VerifyingReader(source.open_blob(desc), desc, str(source.ref)) as raw:
-        reader = LayerReader(cast(IO[bytes], raw), where, limits=limits)
+        reader = LayerReader(cast(IO[bytes], raw), where, limits=limits, size=desc.size)
         for member in reader:
             op = _apply_member(member, reader, desc.digest, index, tree, wants)
             if record is not None and op is not None:

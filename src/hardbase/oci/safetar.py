@@ -184,8 +184,11 @@ class LayerReader:
     VerifyingReader underneath has checked the blob's digest.
     """
 
-    def __init__(self, raw: IO[bytes], where: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, raw: IO[bytes], where: str, *, limits: Limits = DEFAULT_LIMITS, size: int = 0
+    ) -> None:
         self._raw = raw
+        self._size = size  # the blob's size when known (0: unknown)
         self.where = where
         self.limits = limits
         self.skipped: list[Skipped] = []
@@ -262,7 +265,9 @@ class LayerReader:
         # Layers that fit in memory are read whole (fast decompression in large
         # blocks), then walked seekably, so skipping file contents costs nothing;
         # larger ones are streamed.
-        buffered = _read_up_to(counter, IN_MEMORY)
+        # (a blob larger than that, compressed, cannot fit: it is streamed from the start,
+        # without holding its first IN_MEMORY bytes)
+        buffered = _read_up_to(counter, IN_MEMORY) if self._size <= IN_MEMORY else None
         if buffered is not None:
             tar = tarfile.open(fileobj=io.BytesIO(buffered), mode="r:", tarinfo=_RecordingTarInfo)
         else:
