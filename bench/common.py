@@ -24,6 +24,16 @@ class Result:
         return f"   {self.name:<58} {self.value:>10.3f} {self.unit:<4} {self.note}"
 
 
+def every_run(times: dict[str, list[float]]) -> list[Result]:
+    """One line per measured case: its median, then every run in the order run."""
+    return [
+        Result(f"  {name}: median, then every run", statistics.median(values), "s",
+               " ".join(f"{v:.3f}" for v in values))
+        for name, values in times.items()
+        if values
+    ]  # fmt: skip
+
+
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:
     """Median wall time of `repeat` calls, in seconds."""
     times = []
