@@ -12,6 +12,7 @@ from hardbase.build.layers import BuiltLayer
 from hardbase.build.spec import NONROOT_UID, USERS, ImageSpec
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout
+from hardbase.util import clock
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SSL_CERT_FILE = "/etc/ssl/certs/ca-certificates.crt"
@@ -35,7 +36,7 @@ def created_time(release_dates: list[str], epoch: int | None) -> str:
     else:
         parsed = [parsedate_to_datetime(d) for d in release_dates if d]
         moment = max(parsed).astimezone(UTC) if parsed else datetime.fromtimestamp(0, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.rfc3339(moment)
 
 
 def user_string(user: str | int) -> str:

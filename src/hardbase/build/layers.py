@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
+from hardbase.util.clock import source_date_epoch as source_date_epoch  # its old home
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 
@@ -48,18 +49,6 @@ class BuiltLayer:
     size: int
     files: int
     blob: Path
-
-
-def source_date_epoch() -> int | None:
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        from hardbase.errors import UsageError
-
-        raise UsageError(f"SOURCE_DATE_EPOCH='{value}' is not a whole number of seconds") from None
 
 
 def tar_entries(

@@ -29,7 +29,6 @@ from hardbase.build.layers import (
     LayerCache,
     layer_key,
     recorded_tar,
-    source_date_epoch,
 )
 from hardbase.build.lock import (
     Lock,
@@ -46,6 +45,7 @@ from hardbase.build.tree import Entry
 from hardbase.build.trust import trust_layer
 from hardbase.errors import UsageError
 from hardbase.oci.layout import Descriptor, Layout
+from hardbase.util.clock import source_date_epoch
 from hardbase.util.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)

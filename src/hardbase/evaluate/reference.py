@@ -10,12 +10,12 @@ import logging
 import shutil
 import subprocess
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from hardbase.errors import BuildError, UsageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout
+from hardbase.util import clock
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def _write_image(
     packages: tuple[str, ...],
     tag: str,
 ) -> None:
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = clock.now_rfc3339()
     # the config of a debian:RELEASE-slim image: no User (root), Cmd bash
     config = {
         "created": created,

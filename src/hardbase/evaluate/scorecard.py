@@ -26,6 +26,7 @@ from hardbase.evaluate.measure import (
     lock_pinned,
     smoke_run,
 )
+from hardbase.util import clock
 from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import FIXABLE, NO_FIX
@@ -386,7 +387,7 @@ def compare(
     progress.finish()
     return {
         "scorecard": 1,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": clock.now_rfc3339(),
         "date": today.isoformat(),
         "hardbase": __version__,
         "database": options.db.location if options.db is not None else None,

@@ -3,7 +3,6 @@ and remediation times (fix first seen -> published: last, p50, p95)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 from hardbase.lifecycle.jobplan import JobPlan
 from hardbase.lifecycle.state import FINAL, StateDB
+from hardbase.util import clock
 
 PASS_EVENT = "pass"  # the controller records one at the end of every pass
 
@@ -95,7 +95,7 @@ def percentile(values: Sequence[float], pct: float) -> float | None:
 def _when(ts: float | None) -> str:
     if ts is None:
         return ""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.rfc3339(ts)
 
 
 def fleet_status(state: StateDB, names: Iterable[str] | None = None) -> list[ImageStatus]:

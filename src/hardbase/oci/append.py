@@ -27,6 +27,7 @@ from hardbase.oci.filetree import FileTreeResult
 from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ResolvedImage
+from hardbase.util import clock
 from hardbase.util.progress import Labelled, NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -178,9 +179,7 @@ def with_parents(tree: FileTreeResult, entries: list[Entry], mtime: int, where: 
 
 def layer_mtime(image: ResolvedImage) -> int:
     """SOURCE_DATE_EPOCH, else the image's `created`, so the same input gives the same layer."""
-    from hardbase.build.layers import source_date_epoch
-
-    epoch = source_date_epoch()
+    epoch = clock.source_date_epoch()
     if epoch is not None:
         return epoch
     created = image.config.get("created")

@@ -8,10 +8,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from hardbase.util import clock
 from hardbase.vuln.vex import STATUSES, VexError, parse_vex
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def image_purl(name: str, digest: str, repository_url: str = "") -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.now_rfc3339()
 
 
 def statement(

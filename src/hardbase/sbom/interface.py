@@ -8,18 +8,18 @@ without reading anything else, so the same input always gives the same bytes.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from packageurl import PackageURL
 
 from hardbase import __version__
-from hardbase.errors import HardbaseError, UsageError
+from hardbase.errors import HardbaseError
 from hardbase.sbom.licenses import combine
+from hardbase.util import clock
 from hardbase.vuln.model import InstalledPackage, OSRelease
 
 TOOL_NAME = "hardbase"
@@ -182,23 +182,4 @@ class SbomFormat(ABC):
 
 def creation_time(created: datetime | None = None) -> datetime:
     """`created` in UTC to the second; by default SOURCE_DATE_EPOCH when set, else now."""
-    if created is None:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-        if epoch:
-            try:
-                created = datetime.fromtimestamp(int(epoch), UTC)
-            except (ValueError, OverflowError, OSError) as exc:
-                raise UsageError(
-                    f"SOURCE_DATE_EPOCH='{epoch}' is not a Unix time; set it to whole seconds "
-                    "since 1970 or unset it"
-                ) from exc
-        else:
-            created = datetime.now(UTC)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return created.astimezone(UTC).replace(microsecond=0)
-
-
-def iso_utc(moment: datetime) -> str:
-    """`2024-01-02T03:04:05Z`, the form both SPDX and CycloneDX accept."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.reproducible_now() if created is None else clock.utc(created)

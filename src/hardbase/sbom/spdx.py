@@ -21,9 +21,9 @@ from hardbase.sbom.interface import (
     SbomInput,
     SbomPackage,
     creation_time,
-    iso_utc,
 )
 from hardbase.sbom.licenses import NOASSERTION
+from hardbase.util import clock
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def document(sbom: SbomInput, *, created: datetime | None = None) -> dict[str, A
         "name": f"{sbom.name}@{sbom.digest}" if sbom.digest else sbom.name,
         "documentNamespace": namespace(sbom),
         "creationInfo": {
-            "created": iso_utc(creation_time(created)),
+            "created": clock.rfc3339(creation_time(created)),
             "creators": [f"Tool: {TOOL_NAME}-{TOOL_VERSION}"],
         },
         "packages": packages,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from hardbase.util import clock
 
 
 class _Out(BaseModel):
@@ -24,7 +25,7 @@ class ErrorBody(_Out):
 def when(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.rfc3339(ts)
 
 
 class JobOut(_Out):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import os
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from packageurl import PackageURL
 
 from hardbase.errors import UsageError
+from hardbase.util import clock
 from hardbase.vuln.match import Finding
 from hardbase.vuln.model import Inventory
 from hardbase.vuln.scan import ScanResult
@@ -54,11 +53,7 @@ def get_format(name: str) -> ReportFormat:
 
 def timestamp() -> str:
     """Now (or SOURCE_DATE_EPOCH, for reproducible reports) in RFC 3339, UTC."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (
-        datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime.now(UTC)
-    )
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return clock.rfc3339(clock.reproducible_now())
 
 
 def image_name(inventory: Inventory) -> str:
