@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,85 +26,16 @@ from archive_fixture import FixtureArchive
 from hardbase.cli.main import main
 from hardbase.oci.filetree import walk_layers
 from hardbase.oci.transports.open import open_source
-from hardbase.vuln.db import Advisory, Affected, SourceInfo, VulnDB
+from patch_image_world import FIXES, NEW, OLD, OS_RELEASE, make_world
 from peers import need, unpack
 from registry_fixture import make_image
 
 pytestmark = pytest.mark.archive
 
-OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' \
-    b"VERSION_CODENAME=bookworm\n"  # fmt: skip
-OLD, NEW = "1.0-1", "1.0-1+deb12u1"
-FIXES = {"libfoo1": "FIXTURE-2026-1001", "libbar1": "FIXTURE-2026-1002",
-         "libbaz1": "FIXTURE-2026-1003"}  # fmt: skip
-
-
-def _world(tmp: Path) -> tuple[FixtureArchive, str, Path]:
-    archive = FixtureArchive(tmp / "world")
-    old = [
-        archive.add_package(
-            "libfoo1", OLD, suite="bookworm",
-            files={"/usr/lib/x86_64-linux-gnu/libfoo.so.1": "FIXTURE libfoo 1.0\n",
-                   "/usr/share/libfoo1/dropped.txt": "FIXTURE: only in 1.0-1\n",
-                   "/etc/foo.conf": "# FIXTURE foo.conf 1.0\n"},
-            control_files={"conffiles": "/etc/foo.conf\n"},
-        ),
-        archive.add_package("libbar1", OLD, suite="bookworm",
-                            control_files={"postinst": "#!/bin/sh\nexit 0\n"}),
-        archive.add_package("libbaz1", OLD, suite="bookworm"),
-    ]  # fmt: skip
-    archive.add_package(
-        "libfoo1", NEW, suite="bookworm-security",
-        files={"/usr/lib/x86_64-linux-gnu/libfoo.so.1": "FIXTURE libfoo 1.0, fixed\n",
-               "/usr/share/libfoo1/added.txt": "FIXTURE: new in the fix\n",
-               "/etc/foo.conf": "# FIXTURE foo.conf 1.0, fixed\n"},
-        control_files={"conffiles": "/etc/foo.conf\n"},
-    )  # fmt: skip
-    archive.add_package(
-        "libbar1",
-        NEW,
-        suite="bookworm-security",
-        control_files={"postinst": "#!/bin/sh\nadduser --system fixture\n"},
-    )
-    archive.add_package("libbaz1", NEW, suite="bookworm-security", depends="libnew1")
-    archive.add_package("libnew1", "1.0-1", suite="bookworm-security")
-    for suite in ("bookworm", "bookworm-updates", "bookworm-security"):
-        archive.publish(suite)
-    root = tmp / "root"
-    (root / "var/lib/dpkg/info").mkdir(parents=True)
-    (root / "var/lib/dpkg/updates").mkdir()
-    (root / "var/lib/dpkg/status").write_text("")
-    (root / "etc").mkdir()
-    (root / "etc/os-release").write_bytes(OS_RELEASE)
-    subprocess.run(
-        ["dpkg", f"--root={root}", "--force-script-chrootless", "--force-not-root",
-         "--log=/dev/null", "-i", *(str(archive.path_of(d)) for d in old)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    files = {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "-old" not in p.name
-    }
-    make_image(tmp / "image", "t", [files])
-    return archive, f"oci:{tmp / 'image'}:t", _db(tmp / "fixture.db")
-
-
-def _db(path: Path) -> Path:
-    with VulnDB.open(path) as db:
-        db.replace(
-            "fixture",
-            [Advisory(i, "fixture", summary=f"FIXTURE {n} flaw", severity="high")
-             for n, i in FIXES.items()],
-            [Affected(i, "fixture", "debian:12", n, "fixed", NEW) for n, i in FIXES.items()],
-        )  # fmt: skip
-        db.record_source(SourceInfo("fixture", "test_patch_image.py", datetime.now(UTC), 3))
-    return path
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    archive, ref, db = _world(tmp_path_factory.mktemp("patch-image"))
+    archive, ref, db = make_world(tmp_path_factory.mktemp("patch-image"))
     yield archive, ref, db
     archive.close()
 
@@ -258,7 +188,7 @@ def test_patch_image_bad_input(
 def test_patch_image_refuses_a_deb_whose_hash_does_not_match(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    archive, ref, db = _world(tmp_path)
+    archive, ref, db = make_world(tmp_path)
     try:
         fixed = next(d for d in archive.debs("bookworm-security") if d.name == "libfoo1")
         path = archive.path_of(fixed)
@@ -322,7 +252,7 @@ def test_patch_image_distroless_status_d_image(
     """An image hardbase built (status.d, no lists, no scripts) gets status.d entries."""
     import yaml
 
-    archive, _, db = _world(tmp_path)
+    archive, _, db = make_world(tmp_path)
     try:
         archive.add_package(
             "base-files", "12.4", suite="bookworm",

@@ -85,7 +85,12 @@ class Controller:
                 publish_db(self.fleet, self.state, db, self.key_password, report)
             for image in self.fleet.images:
                 try:
-                    outcome = plan_image(self.state, image, db)
+                    if image.inplace is not None:
+                        from hardbase.lifecycle.inplace import plan_inplace
+
+                        outcome = plan_inplace(self, image, db)
+                    else:
+                        outcome = plan_image(self.state, image, db)
                 except HardbaseError as exc:
                     message = exc.diagnostics()
                     log.warning("%s: cannot plan a rebuild: %s", image.name, message)
@@ -144,7 +149,7 @@ class Controller:
         packages = []
         for job in jobs:
             body = self.state.lock_body(job.lock_hash)
-            if body is not None:
+            if body is not None and self.fleet.image(job.image).inplace is None:
                 packages.extend(Lock.from_json(json.loads(body), "state").all_packages())
         if not packages:
             return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hardbase.build.variants import VARIANTS, variant_tag
 from hardbase.errors import SpecError, UsageError
@@ -93,8 +93,21 @@ class PublishDbModel(_Model):
     insecure: bool | None = None  # default: the fleet registry's setting
 
 
+class PatchArchiveModel(_Model):
+    """Where an in-place image's fixed packages come from (default: the release's mirrors)."""
+
+    mirror: str = ""
+    security_mirror: str = ""
+    keyring: str | None = None
+
+
 class ImageModel(_Model):
-    spec: str
+    spec: str | None = None
+    image: str | None = None  # the upstream image of a `patch: in-place` entry
+    patch: Literal["in-place"] | None = None
+    only: Literal["fixable", "security"] = "fixable"
+    archive: PatchArchiveModel | None = None
+    insecure: bool | None = None  # the upstream registry's; default the fleet registry's
     repository: str = Field(pattern=_REPO)
     tags: list[str] = Field(min_length=1)
     policy: str | None = None
@@ -111,6 +124,18 @@ class ImageModel(_Model):
         if len(set(value)) != len(value):
             raise ValueError("tags repeat")
         return value
+
+    @model_validator(mode="after")
+    def _source(self) -> ImageModel:
+        if self.patch is None:
+            if self.spec is None or self.image is not None:
+                raise ValueError("give either spec: FILE, or image: REF with patch: in-place")
+            return self
+        if self.image is None or self.spec is not None:
+            raise ValueError("patch: in-place needs image: REF (the upstream image), not spec")
+        if self.variants or self.relock:
+            raise ValueError("patch: in-place images take neither variants nor relock")
+        return self
 
 
 class ServeModel(_Model):
@@ -170,7 +195,7 @@ class ManagedImage:
     """One image of the fleet, paths resolved."""
 
     name: str  # the repository: unique in the fleet
-    spec: Path
+    spec: Path | None  # None for a `patch: in-place` image (see `upstream`)
     repository: str
     tags: tuple[str, ...]
     policy: Path | None
@@ -178,6 +203,19 @@ class ManagedImage:
     relock: str
     fail_on: Severity
     variant: str | None = None  # latest, nonroot, debug or debug-nonroot (build/variants.py)
+    inplace: InPlace | None = None  # set for `patch: in-place`: kept patched by patch-image
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """An upstream image the controller keeps patched in place (`lifecycle/inplace.py`)."""
+
+    upstream: str  # the image reference, docker://… or oci:…
+    only: str = "fixable"  # fixable | security
+    mirror: str = ""
+    security_mirror: str = ""
+    keyring: Path | None = None
+    insecure: bool = False  # the upstream registry is plain HTTP
 
 
 @dataclass(frozen=True)
@@ -272,6 +310,7 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
     images: list[ManagedImage] = []
     for item in model.images:
         policy = _resolve(base, item.policy) if item.policy else None
+        inplace = _inplace(item, base, model.registry.insecure, path)
         variants: list[str | None] = (
             list(VARIANTS) if item.variants is True else list(item.variants or []) or [None]
         )
@@ -279,7 +318,7 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
             images.append(
                 ManagedImage(
                     name=f"{item.repository}:{variant}" if variant else item.repository,
-                    spec=_resolve(base, item.spec),
+                    spec=_resolve(base, item.spec) if item.spec else None,
                     repository=item.repository,
                     tags=tuple(variant_tag(t, variant) if variant else t for t in item.tags),
                     policy=policy,
@@ -287,6 +326,7 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
                     relock=item.relock or model.relock,
                     fail_on=policy_threshold(policy, default_fail) if policy else default_fail,
                     variant=variant,
+                    inplace=inplace,
                 )
             )
     published = [f"{i.repository}:{t}" for i in images for t in i.tags]
@@ -337,28 +377,48 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
     )
 
 
+def _inplace(item: ImageModel, base: Path, insecure: bool, path: Path) -> InPlace | None:
+    """The upstream of a `patch: in-place` entry, its reference checked."""
+    if item.patch is None or item.image is None:
+        return None
+    upstream = _image_ref(item.image, "image", path, base)
+    archive = item.archive or PatchArchiveModel()
+    return InPlace(
+        upstream=upstream,
+        only=item.only,
+        mirror=archive.mirror,
+        security_mirror=archive.security_mirror,
+        keyring=_resolve(base, archive.keyring) if archive.keyring else None,
+        insecure=item.insecure if item.insecure is not None else insecure,
+    )
+
+
 def _publish_ref(publish: PublishDbModel, vulndb: str | None, path: Path, base: Path) -> str:
     """The checked `publish_db.ref`, an `oci:` directory resolved against the fleet file."""
-    from hardbase.oci.reference import parse_reference
-
-    try:
-        ref = parse_reference(publish.ref)
-    except UsageError as exc:
-        raise SpecError(f"{path}: publish_db.ref: {exc.diagnostics()}") from None
-    if ref.transport not in ("docker", "oci"):
-        raise SpecError(
-            f"{path}: publish_db.ref {publish.ref} must be docker://HOST/REPO[:TAG] "
-            "or oci:DIR[:TAG]"
-        )
+    ref = _image_ref(publish.ref, "publish_db.ref", path, base)
     if vulndb is not None and "://" in vulndb and not vulndb.startswith("sqlite:///"):
         raise SpecError(
             f"{path}: publish_db needs a SQLite vulndb (db push carries a SQLite file), "
             f"not {vulndb}"
         )
+    return ref
+
+
+def _image_ref(value: str, name: str, path: Path, base: Path) -> str:
+    """`value`, a docker:// or oci: reference, with an `oci:` directory resolved against the
+    fleet file; SpecError naming the field `name` otherwise."""
+    from hardbase.oci.reference import parse_reference
+
+    try:
+        ref = parse_reference(value)
+    except UsageError as exc:
+        raise SpecError(f"{path}: {name}: {exc.diagnostics()}") from None
+    if ref.transport not in ("docker", "oci"):
+        raise SpecError(f"{path}: {name} {value} must be docker://HOST/REPO[:TAG] or oci:DIR[:TAG]")
     if ref.transport == "oci" and ref.path is not None:
         tag = f":{ref.tag}" if ref.tag else ""
         return f"oci:{_resolve(base, str(ref.path))}{tag}"
-    return publish.ref
+    return value
 
 
 def load_fleet(path: Path) -> Fleet:

@@ -93,7 +93,12 @@ def run_job(ctl: Controller, job: Job, db: VulnDB) -> Outcome:
     if claimed is None:
         return Outcome(job.image, "pending", job.id, reason="another controller holds it")
     try:
-        outcome = JobRun(ctl, image, claimed, db).run()
+        if image.inplace is not None:
+            from hardbase.lifecycle.inplace import InPlaceRun
+
+            outcome = InPlaceRun(ctl, image, claimed, db).run()
+        else:
+            outcome = JobRun(ctl, image, claimed, db).run()
         log.info("%s: job %d published %s", job.image, job.id, outcome.digest,
                  extra=job_fields(job, event="job-published", digest=outcome.digest))  # fmt: skip
         return outcome
@@ -127,15 +132,20 @@ class JobRun:
         self.db = db
         self.work = self.fleet.workdir / "jobs" / str(job.id)
         self.layout = self.work / "image"
-        self.spec = load_variant(image.spec, image.variant)
-        body = self.state.lock_body(job.lock_hash)
-        if body is None:
-            raise StateError(f"the lock {job.lock_hash} of job {job.id} is missing")
-        self.lock_body = body
-        self.lock = Lock.from_json(json.loads(body), f"lock of job {job.id}")
         self.plan = JobPlan.from_json(job.plan)
         self.started = dt.datetime.now(dt.UTC)
         self.findings: dict[str, int] | None = None
+        self.load()
+
+    def load(self) -> None:
+        """Read what the job builds: the spec and the lock (`lifecycle/inplace.py`: a plan)."""
+        assert self.image.spec is not None
+        self.spec = load_variant(self.image.spec, self.image.variant)
+        body = self.state.lock_body(self.job.lock_hash)
+        if body is None:
+            raise StateError(f"the lock {self.job.lock_hash} of job {self.job.id} is missing")
+        self.lock_body = body
+        self.lock = Lock.from_json(json.loads(body), f"lock of job {self.job.id}")
 
     def version_tags(self) -> list[str]:
         return [f"{tag}-{self.job.version_tag}" for tag in self.image.tags]
@@ -221,7 +231,11 @@ class JobRun:
         except HardbaseError as exc:
             self.fail("build-failed", f"the build failed: {exc.diagnostics()}")
         self.hooks.reached("build")
-        digest = result.index_digest
+        self.record_build(result.index_digest, started)
+        return True
+
+    def record_build(self, digest: str, started: float, **detail: Any) -> None:
+        """Check a (re)build's digest against the verified one and record the `built` step."""
         if self.job.digest and digest != self.job.digest:
             self.fail(
                 "build-failed",
@@ -232,9 +246,8 @@ class JobRun:
         if self.job.state == QUEUED:
             self.job = self.state.advance(
                 self.job, self.owner, BUILT, "built", digest=digest,
-                seconds=round(time.time() - started, 3),
+                seconds=round(time.time() - started, 3), **detail,
             )  # fmt: skip
-        return True
 
     # -- verify -------------------------------------------------------------------------------
 

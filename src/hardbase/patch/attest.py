@@ -28,19 +28,28 @@ def sign_patched(
     started: dt.datetime,
     finished: dt.datetime,
     insecure: bool = False,
+    identity: str | None = None,
+    subject: str | None = None,
+    created: dt.datetime | None = None,
+    invocation_id: str | None = None,
 ) -> int:
-    """Sign `ref` (the patched image) and attach its documents; returns how many."""
+    """Sign `ref` (the patched image) and attach its documents; returns how many.
+
+    `identity` is the signature's (cosign's docker-reference), `subject` the reference the
+    SBOMs name the image by (default `ref`) and `created` their creation time (default now):
+    the controller names the published version tag and dates them like the image.
+    """
     from hardbase.attest.attestation import attest_image
     from hardbase.attest.provenance import Material, slsa_provenance
     from hardbase.attest.sign import sign_image
     from hardbase.policy.openvex import document, image_purl, statement
     from hardbase.sbom.generate import collect, render
 
-    sign_image(ref, key, password, insecure=insecure)
-    sbom = collect(str(ref), insecure=insecure)
+    sign_image(ref, key, password, insecure=insecure, identity=identity)
+    sbom = collect(str(ref), insecure=insecure, subject=subject)
     predicates = [
-        (SPDX, json.loads(render(sbom, "spdx-json"))),
-        (CYCLONEDX, json.loads(render(sbom, "cyclonedx-json"))),
+        (SPDX, json.loads(render(sbom, "spdx-json", created=created))),
+        (CYCLONEDX, json.loads(render(sbom, "cyclonedx-json", created=created))),
     ]
     upgrades = [u for p in result.platforms for u in p.upgrades]
     provenance = slsa_provenance(
@@ -50,6 +59,7 @@ def sign_patched(
         started=started,
         finished=finished,
         build_type=BUILD_TYPE,
+        invocation_id=invocation_id,
     )
     predicates.append((SLSA_PROVENANCE_V1, provenance))
     product = image_purl(_name(ref), result.digest)
@@ -60,7 +70,9 @@ def sign_patched(
     if statements:
         predicates.append((OPENVEX, document(statements, author=AUTHOR)))
     for predicate_type, predicate in predicates:
-        attest_image(ref, key, password, predicate_type, predicate, insecure=insecure)
+        attest_image(
+            ref, key, password, predicate_type, predicate, insecure=insecure, identity=identity
+        )
     return len(predicates)
 
 

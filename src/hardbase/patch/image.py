@@ -38,7 +38,7 @@ from hardbase.errors import ImageError, UsageError
 from hardbase.oci.append import append_layers, layer_mtime, with_parents
 from hardbase.oci.filetree import WHITEOUT, FileTreeResult, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
-from hardbase.oci.transports.interface import ResolvedImage
+from hardbase.oci.transports.interface import ImageSource, ResolvedImage
 from hardbase.patch import dpkgdb
 from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln import inventory as inv
@@ -82,6 +82,7 @@ class Upgrade:
     url: str = ""  # of the .deb installed
     sha256: str = ""
     purl: str = ""  # of the new version
+    arch: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,16 +144,9 @@ def patch_image(
     platforms: list[PlatformPatch] = []
 
     def plan(source: OCILayoutSource, image: ResolvedImage, tmp: Path) -> tuple[list[Entry], str]:
-        where = f"{src_ref} ({image.platform})"
-        progress.start(f"reading the packages of {where}", 0)
-        tree = walk_layers(source, image, lambda p: inv.wants(p) or dpkgdb.wants(p))
-        progress.finish()
-        database = dpkgdb.read_database(tree, where)
-        release_of(tree, where)
-        wanted = _findings(tree, image, src_ref, db, report, where)
-        entries, result = plan_layer(
-            tree, image, database, wanted, only=only, archives=archives, where=where,
-            cache=tmp / "debs", progress=progress,
+        entries, result = _plan_platform(
+            source, image, src_ref, db, report, only=only, archives=archives, cache=tmp,
+            progress=progress,
         )  # fmt: skip
         platforms.append(result)
         names = " ".join(f"{u.name}={u.new}" for u in result.upgrades)
@@ -164,6 +158,63 @@ def patch_image(
         done.source_digest,
         [replace(p, layer=done.layers[p.platform]) for p in platforms],
     )
+
+
+def plan_patch(
+    src: str | ImageRef,
+    *,
+    db: VulnDB,
+    only: str = "fixable",
+    archives: Archives = Archives(),
+    progress: Progress | None = None,
+) -> PatchResult:
+    """What `patch_image` would do to `src`, a local image (oci:…), without writing it.
+
+    The result's `digest` is "" and each platform's `layer` is "".
+    """
+    import tempfile
+
+    from hardbase.oci.transports.open import open_source
+
+    src_ref = src if isinstance(src, ImageRef) else parse_reference(src)
+    if only not in ONLY:
+        raise UsageError(f"--only {only!r} is not one of {', '.join(ONLY)}")
+    progress = progress or NullProgress()
+    platforms = []
+    with open_source(src_ref) as source, tempfile.TemporaryDirectory() as tmp:
+        top = source.top()
+        for image in source.resolve_all():
+            _, result = _plan_platform(
+                source, image, src_ref, db, None, only=only, archives=archives,
+                cache=Path(tmp), progress=progress,
+            )  # fmt: skip
+            platforms.append(result)
+    return PatchResult("", top.digest, platforms)
+
+
+def _plan_platform(
+    source: ImageSource,
+    image: ResolvedImage,
+    src_ref: ImageRef,
+    db: VulnDB | None,
+    report: Path | None,
+    *,
+    only: str,
+    archives: Archives,
+    cache: Path,
+    progress: Progress,
+) -> tuple[list[Entry], PlatformPatch]:
+    where = f"{src_ref} ({image.platform})"
+    progress.start(f"reading the packages of {where}", 0)
+    tree = walk_layers(source, image, lambda p: inv.wants(p) or dpkgdb.wants(p))
+    progress.finish()
+    database = dpkgdb.read_database(tree, where)
+    release_of(tree, where)
+    wanted = _findings(tree, image, src_ref, db, report, where)
+    return plan_layer(
+        tree, image, database, wanted, only=only, archives=archives, where=where,
+        cache=cache / "debs", progress=progress,
+    )  # fmt: skip
 
 
 def _findings(
@@ -310,7 +361,17 @@ def plan_layer(
         fixes = tuple(w.id for w in by_package[name] if _fixes(new.version, [w]))
         purl = inv.deb_purl(name, new.version, new.arch, os_release)
         upgrades.append(
-            Upgrade(name, old.version, new.version, new.suite, fixes, new.url, new.sha256, purl)
+            Upgrade(
+                name,
+                old.version,
+                new.version,
+                new.suite,
+                fixes,
+                new.url,
+                new.sha256,
+                purl,
+                new.arch,
+            )
         )
     if not upgrades:
         return [], PlatformPatch(platform, (), tuple(skipped))

@@ -70,8 +70,10 @@ class ImageData:
     def lock(self, lock_hash: str) -> Lock | None:
         if not lock_hash:
             return None
+        from hardbase.lifecycle.inplace import is_plan
+
         body = self.state.lock_body(lock_hash)
-        if body is None:
+        if body is None or is_plan(body):  # a `patch: in-place` image's plan, no build lock
             return None
         return Lock.from_json(json.loads(body), f"state lock {lock_hash}")
 

@@ -1,0 +1,93 @@
+"""The fixture world of the patch-image tests: a signed bookworm fixture archive and an image
+the host's real dpkg (`dpkg --root`) made from its point-release packages.
+
+The archive's -security suite has the FIXTURE fixes:
+
+- libfoo1: the fix drops /usr/share/libfoo1/dropped.txt, adds added.txt, changes the
+  library and its conffile /etc/foo.conf (patchable);
+- libbar1: the fix's postinst is new (it would create a user): needs a rebuild;
+- libbaz1: the fix depends on libnew1, which is not installed: needs a rebuild.
+
+The vulnerability database holds FIXTURE advisories (made-up ids) on those three.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archive_fixture import FixtureArchive
+from hardbase.vuln.db import Advisory, Affected, SourceInfo, VulnDB
+from registry_fixture import make_image
+
+OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' \
+    b"VERSION_CODENAME=bookworm\n"  # fmt: skip
+OLD, NEW = "1.0-1", "1.0-1+deb12u1"
+FIXES = {"libfoo1": "FIXTURE-2026-1001", "libbar1": "FIXTURE-2026-1002",
+         "libbaz1": "FIXTURE-2026-1003"}  # fmt: skip
+
+
+def make_world(tmp: Path) -> tuple[FixtureArchive, str, Path]:
+    archive = FixtureArchive(tmp / "world")
+    old = [
+        archive.add_package(
+            "libfoo1", OLD, suite="bookworm",
+            files={"/usr/lib/x86_64-linux-gnu/libfoo.so.1": "FIXTURE libfoo 1.0\n",
+                   "/usr/share/libfoo1/dropped.txt": "FIXTURE: only in 1.0-1\n",
+                   "/etc/foo.conf": "# FIXTURE foo.conf 1.0\n"},
+            control_files={"conffiles": "/etc/foo.conf\n"},
+        ),
+        archive.add_package("libbar1", OLD, suite="bookworm",
+                            control_files={"postinst": "#!/bin/sh\nexit 0\n"}),
+        archive.add_package("libbaz1", OLD, suite="bookworm"),
+    ]  # fmt: skip
+    archive.add_package(
+        "libfoo1", NEW, suite="bookworm-security",
+        files={"/usr/lib/x86_64-linux-gnu/libfoo.so.1": "FIXTURE libfoo 1.0, fixed\n",
+               "/usr/share/libfoo1/added.txt": "FIXTURE: new in the fix\n",
+               "/etc/foo.conf": "# FIXTURE foo.conf 1.0, fixed\n"},
+        control_files={"conffiles": "/etc/foo.conf\n"},
+    )  # fmt: skip
+    archive.add_package(
+        "libbar1",
+        NEW,
+        suite="bookworm-security",
+        control_files={"postinst": "#!/bin/sh\nadduser --system fixture\n"},
+    )
+    archive.add_package("libbaz1", NEW, suite="bookworm-security", depends="libnew1")
+    archive.add_package("libnew1", "1.0-1", suite="bookworm-security")
+    for suite in ("bookworm", "bookworm-updates", "bookworm-security"):
+        archive.publish(suite)
+    root = tmp / "root"
+    (root / "var/lib/dpkg/info").mkdir(parents=True)
+    (root / "var/lib/dpkg/updates").mkdir()
+    (root / "var/lib/dpkg/status").write_text("")
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_bytes(OS_RELEASE)
+    subprocess.run(
+        ["dpkg", f"--root={root}", "--force-script-chrootless", "--force-not-root",
+         "--log=/dev/null", "-i", *(str(archive.path_of(d)) for d in old)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    files = {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "-old" not in p.name
+    }
+    make_image(tmp / "image", "t", [files])
+    return archive, f"oci:{tmp / 'image'}:t", fixture_db(tmp / "fixture.db")
+
+
+def fixture_db(path: Path, fixes: dict[str, str] | None = None, version: str = NEW) -> Path:
+    """The FIXTURE advisories `fixes` (package -> id, default FIXES), fixed in `version`."""
+    with VulnDB.open(path) as db:
+        db.replace(
+            "fixture",
+            [Advisory(i, "fixture", summary=f"FIXTURE {n} flaw", severity="high")
+             for n, i in (fixes or FIXES).items()],
+            [Affected(i, "fixture", "debian:12", n, "fixed", version)
+             for n, i in (fixes or FIXES).items()],
+        )  # fmt: skip
+        db.record_source(SourceInfo("fixture", "test_patch_image.py", datetime.now(UTC), 3))
+    return path
