@@ -11,8 +11,12 @@ the bookworm python3 image from Debian plus REPO, run it with runc and drive the
 patched FTS5 code from Python's sqlite3 module (tests/data/patch/
 fts5_corrupt_record.py, a transcription of SQLite's own regression test): the
 image with Debian's library aborts on heap corruption, the rebuilt one reports
-the record as corrupt. A second build of the same inputs gives byte-identical
-.debs. Needs deb.debian.org, mmdebstrap, runc and umoci; about 25 minutes here.
+the record as corrupt. The rebuilt .debs carry their pedigree (Hardbase-* control
+fields); the image's SBOMs name Debian's libsqlite3-0 as the ancestor and the patch
+(CycloneDX pedigree, SPDX PATCH_FOR), `build --sign-key` attaches OpenVEX `fixed`
+for both CVEs, and the provenance is in REPO, signed with the archive key. A second
+build of the same inputs gives byte-identical .debs. Needs deb.debian.org, mmdebstrap,
+runc and umoci; about 25 minutes here.
 """
 
 from __future__ import annotations
@@ -22,14 +26,19 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from test_pedigree import attestations
 
+from hardbase.attest.names import OPENVEX_V020
 from hardbase.build.spec import MIRROR, SECURITY_MIRROR
 from hardbase.cli.main import main
 from hardbase.repo.serve import RepoServer
+from hardbase.util.fs import file_hash
 from peers import runc_run, unpack
+from sbom.sbom_support import cdx_errors, spdx_errors  # noqa: F401 (session fixtures)
 
 # Two sqlite3 builds of about 8 minutes each on this machine: over the suite-wide 900 s.
 pytestmark = [pytest.mark.archive, pytest.mark.slow, pytest.mark.timeout(3000)]
@@ -65,7 +74,12 @@ def _exercise(layout: Path, bundle: Path) -> subprocess.CompletedProcess[str]:
     return runc_run(bundle, ["/usr/bin/python3", "/tmp/fts5.py", "/tmp/fts.db"])
 
 
-def test_sqlite3_fixed_from_source_into_hardbases_archive_and_the_image(tmp_path: Path) -> None:
+def test_sqlite3_fixed_from_source_into_hardbases_archive_and_the_image(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cdx_errors: Any,  # noqa: F811
+    spdx_errors: Any,  # noqa: F811
+) -> None:
     cache = ["--cache-dir", str(tmp_path / "cache"), "-q"]
     assert main(["-q", "repo", "keygen", "--no-password", str(tmp_path / "archive")]) == 0
     key, keyring = tmp_path / "archive.key", tmp_path / "archive.gpg"
@@ -114,6 +128,19 @@ def test_sqlite3_fixed_from_source_into_hardbases_archive_and_the_image(tmp_path
     )
     deb = tmp_path / "w1" / "out" / f"libsqlite3-0_{VERSION}_amd64.deb"
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "x")], check=True)
+    control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    assert "Hardbase-Patched-From: sqlite3 (= 3.40.1-2+deb12u2)" in control
+    assert "Hardbase-Fixes: CVE-2026-11822 CVE-2026-11824" in control
+    # the provenance of the .debs, in REPO's pool and signed with the archive key
+    pool = repo / "pool" / "main" / "s" / "sqlite3"
+    provenance = pool / f"sqlite3_{VERSION}.provenance.json"
+    gpgv = subprocess.run(["gpgv", "--keyring", str(repo / "hardbase-archive-keyring.gpg"),
+                           f"{provenance}.asc", str(provenance)], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert gpgv.returncode == 0, gpgv.stderr
+    subjects = json.loads(provenance.read_text())["subject"]
+    assert {"name": deb.name, "digest": {"sha256": file_hash(deb)}} in subjects
     shipped = gzip.decompress(
         (tmp_path / "x" / "usr/share/doc/libsqlite3-0/changelog.Debian.gz").read_bytes()
     ).decode()
@@ -121,9 +148,12 @@ def test_sqlite3_fixed_from_source_into_hardbases_archive_and_the_image(tmp_path
 
     # the image from Debian plus REPO picks the rebuild; Debian's alone keeps the bug
     db = str(tmp_path / "vuln.db")
+    assert main(["-q", "keygen", "--output-prefix", str(tmp_path / "cosign"), "--no-password"]) == 0
     with RepoServer(repo) as server:
         patched_spec = _spec(tmp_path, "py-patched", server.url, keyring)
-        assert main(["-q", "build", str(patched_spec), "--output", str(tmp_path / "img")]) == 0
+        assert main(["-q", "build", str(patched_spec), "--output", str(tmp_path / "img"),
+                     "--sign-key", str(tmp_path / "cosign.key")]) == 0  # fmt: skip
+        digest = capsys.readouterr().out.strip().splitlines()[-1]
         # the scanner learns the fix from REPO's changelog (the debian-changelog importer)
         assert main([*cache, "db", "update", "--db", db,
                      "--source", f"debian-changelog={server.url}",
@@ -153,26 +183,38 @@ def test_sqlite3_fixed_from_source_into_hardbases_archive_and_the_image(tmp_path
     ]
     assert findings(tmp_path / "img") == []
 
-    # OpenVEX "fixed" for both CVEs on the rebuilt package, attached as a signed attestation
+    # the SBOMs: Debian's libsqlite3-0 as the ancestor, trixie's patch (a backport) with
+    # its diff resolving both CVEs; SPDX: Debian's package, the patch PATCH_FOR it
     purl = "pkg:deb/debian/libsqlite3-0@3.40.1-2%2Bdeb12u2%2Bhb1?arch=amd64&distro=debian-12"
+    debian_purl = "pkg:deb/debian/libsqlite3-0@3.40.1-2%2Bdeb12u2?arch=amd64&distro=debian-12"
+    cdx = json.loads((tmp_path / "img.cdx.json").read_text())
+    assert cdx_errors(cdx) == []
+    component = next(c for c in cdx["components"] if c["name"] == "libsqlite3-0")
+    assert component["purl"] == purl
+    assert [a["purl"] for a in component["pedigree"]["ancestors"]] == [debian_purl]
+    [patch] = component["pedigree"]["patches"]
+    assert patch["type"] == "backport" and "fts5LeafRead" in patch["diff"]["text"]["content"]
+    assert [r["id"] for r in patch["resolves"]] == ["CVE-2026-11822", "CVE-2026-11824"]
+    spdx = json.loads((tmp_path / "img.spdx.json").read_text())
+    assert spdx_errors(spdx) == []
+    names = {p["SPDXID"]: (p["name"], p.get("versionInfo")) for p in spdx["packages"]}
+    patch_for = [
+        (names[r["spdxElementId"]], names[r["relatedSpdxElement"]])
+        for r in spdx["relationships"]
+        if r["relationshipType"] == "PATCH_FOR"
+    ]
+    assert patch_for == [((f"debian/patches/{PATCH}", None), ("libsqlite3-0", "3.40.1-2+deb12u2"))]
+
+    # OpenVEX "fixed" for both CVEs on the rebuilt package, attached by build --sign-key
+    vex = attestations(tmp_path / "img", digest)[OPENVEX_V020]["predicate"]
+    assert vex["@context"] == "https://openvex.dev/ns/v0.2.0"
+    assert [(s["vulnerability"]["name"], s["status"],
+             [p["@id"] for p in s["products"][0]["subcomponents"]]) for s in vex["statements"]
+            ] == [("CVE-2026-11822", "fixed", [purl]),
+                  ("CVE-2026-11824", "fixed", [purl])]  # fmt: skip
     image = f"oci:{tmp_path / 'img'}:latest"
-    for cve in ("CVE-2026-11822", "CVE-2026-11824"):
-        assert main(["-q", "vex", "create", "--image", image, "--vuln", cve, "--status", "fixed",
-                     "--package", purl, "-o", str(tmp_path / f"{cve}.json")]) == 0  # fmt: skip
-    vex = tmp_path / "vex.json"
-    assert main(["-q", "vex", "merge", str(tmp_path / "CVE-2026-11822.json"),
-                 str(tmp_path / "CVE-2026-11824.json"), "-o", str(vex)]) == 0  # fmt: skip
-    statements = json.loads(vex.read_text())["statements"]
-    assert {(s["vulnerability"]["name"], s["status"]) for s in statements} == {
-        ("CVE-2026-11822", "fixed"),
-        ("CVE-2026-11824", "fixed"),
-    }
-    assert json.loads(vex.read_text())["@context"] == "https://openvex.dev/ns/v0.2.0"
-    assert main(["-q", "keygen", "--output-prefix", str(tmp_path / "cosign"), "--no-password"]) == 0
-    assert main(["-q", "sign", image, "--key", str(tmp_path / "cosign.key"),
-                 "--predicate", str(vex), "--type", "openvex"]) == 0  # fmt: skip
     assert main(["-q", "verify", image, "--key", str(tmp_path / "cosign.pub"),
-                 "--require", "openvex"]) == 0  # fmt: skip
+                 "--require", "openvex", "--require-attestations"]) == 0  # fmt: skip
 
     fixed = _exercise(tmp_path / "img", tmp_path / "b1")
     assert fixed.returncode == 0, fixed.stderr

@@ -403,3 +403,30 @@ def test_a_protected_key_signs_only_with_its_passphrase(
     subprocess.run(["gpgv", "--keyring", f"{prefix}.gpg",
                     str(repo / "dists/trixie-hardbase/InRelease")], check=True,
                    capture_output=True)  # fmt: skip
+
+
+def test_attachments_go_beside_the_source_signed_and_a_bad_name_is_refused(
+    tmp_path: Path, archive: FixtureArchive, key: ArchiveKey
+) -> None:
+    from hardbase.repo.keys import sign_release
+
+    dsc = build_dsc(archive, "hello", "1.0-1+hb1")
+    provenance = tmp_path / "hello_1.0-1+hb1.provenance.json"
+    provenance.write_text('{"fixture": "not a real provenance"}\n')
+    signature = tmp_path / (provenance.name + ".asc")
+    signature.write_bytes(sign_release(provenance.read_bytes(), key.secret).release_gpg)
+    publish(tmp_path / "repo", "trixie", [dsc], key.secret, attachments=[provenance, signature])
+    pool = tmp_path / "repo" / "pool" / "main" / "h" / "hello"
+    assert (pool / provenance.name).read_bytes() == provenance.read_bytes()
+    args = [str(pool / signature.name), str(pool / provenance.name)]
+    gpgv = subprocess.run(
+        ["gpgv", "--keyring", str(key.public), *args], capture_output=True, check=False
+    )
+    assert gpgv.returncode == 0, gpgv.stderr
+    sources = tmp_path / "repo" / "dists" / "trixie-hardbase" / "main" / "source" / "Sources"
+    assert "provenance" not in sources.read_text()
+    bad = tmp_path / "no-underscore.json"
+    bad.write_text("{}\n")
+    with pytest.raises(PublishError, match="is not a file named <source>_<version>"):
+        publish(tmp_path / "repo2", "trixie", [dsc], key.secret, attachments=[bad])
+    assert not (tmp_path / "repo2" / "pool").exists()

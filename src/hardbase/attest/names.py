@@ -19,6 +19,9 @@ SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom"
 OPENVEX = "https://openvex.dev/ns"
+# The predicate type of the OpenVEX attestation `hardbase build --sign-key` attaches
+# (the document's @context); `verify --require openvex` takes it as openvex too.
+OPENVEX_V020 = "https://openvex.dev/ns/v0.2.0"
 
 # cosign's `--type` names (and their URIs), which `sign --type` and `verify --require` take.
 PREDICATE_TYPES = {

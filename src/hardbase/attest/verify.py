@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hardbase.attest import cosign, keys
 from hardbase.attest.attestation import STATEMENT_V1
 from hardbase.attest.identity import DockerReference, ExpectedIdentity, expected_identity
+from hardbase.attest.names import OPENVEX
 from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layout import Descriptor
@@ -255,6 +256,8 @@ def _required(
         detail = f"no attestation beside the image verifies with {key_path}"
         checks.append(Check("attestations", False, detail))
     for kind in dict.fromkeys(types):
+        if kind == OPENVEX and any(t.startswith(f"{OPENVEX}/") for t in attested):
+            attested = [*attested, OPENVEX]  # cosign's openvex names the family (…/v0.2.0)
         if kind in attested:
             detail = f"an attestation verified with {key_path}"
         else:

@@ -7,7 +7,8 @@ oci-archive / docker-archive tar, atomically: a failed build leaves nothing.
 Writes SPDX and CycloneDX SBOMs beside the output (`NAME.spdx.json`,
 `NAME.cdx.json`) and, for --format oci, attaches them to the image as a
 cosign-style `sha256-<hex>.sbom` artifact. With --sign-key, signs the image and attaches SLSA
-provenance and the SBOMs as attestations (cosign-compatible).
+provenance and the SBOMs as attestations (cosign-compatible), and, when the image holds
+packages hardbase rebuilt with patches, an OpenVEX document saying `fixed` for their CVEs.
 The last line of stdout is the image index digest. With --variants, the spec
 (which extends a preset) is built four ways into one layout, as distroless
 names them: `latest`, `nonroot`, `debug`, `debug-nonroot`.
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hardbase.attest.names import OPENVEX_V020
 from hardbase.cli.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -68,7 +70,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sign-key", type=Path, metavar="KEY",
         help="sign the image with this key (from `hardbase keygen`; password in "
-        "HARDBASE_KEY_PASSWORD) and attach provenance and SBOM attestations; needs --format oci",
+        "HARDBASE_KEY_PASSWORD) and attach provenance and SBOM attestations (and OpenVEX for "
+        "packages rebuilt by `hardbase patch build`); needs --format oci",
     )  # fmt: skip
     parser.add_argument(
         "--sign-identity", metavar="HOST/REPO",
@@ -158,6 +161,7 @@ def _finish(
         if done.signed is not None:
             print(
                 f"hardbase: signed {done.signed.digest} and attached "
-                f"{len(done.signed.attestations)} attestations (provenance, SBOMs)",
+                f"{len(done.signed.attestations)} attestations (provenance, SBOMs"
+                f"{', OpenVEX' if OPENVEX_V020 in done.signed.attestations else ''})",
                 file=sys.stderr,
             )

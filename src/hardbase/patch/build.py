@@ -5,12 +5,15 @@ trustworthy Debian candidate that applies (hardbase.patch.find). The release's
 tree gets each patch refreshed into `debian/patches/` and appended to the
 series (3.0 quilt; dpkg-source applies it), the version `<version>+hb<N>`, and
 a changelog entry for the release naming every CVE fixed, so changelog readers
-see the fix. `dpkg-source -b` makes the patched source package; the binaries
-are built with `dpkg-buildpackage -B` in a hermetic build root
-(hardbase.patch.buildroot) and published with the source to REPO's
-`<R>-hardbase` suite, signed with the archive key. A record of every input
-(the .dsc and tarballs, the patches, the build root) is written beside the
-output for the SBOM pedigree, the VEX statement and the provenance.
+see the fix, and `Hardbase-*` control fields in every binary package naming the
+Debian ancestor, the CVEs and the patches (hardbase.debian.pedigree).
+`dpkg-source -b` makes the patched source package; the binaries are built with
+`dpkg-buildpackage -B` in a hermetic build root (hardbase.patch.buildroot) and
+published with the source to REPO's `<R>-hardbase` suite, signed with the
+archive key. A record of every input (the .dsc and tarballs, the patches, the
+build root) and SLSA provenance for the .debs are written beside the output; the
+provenance, signed with the archive key (`.provenance.json.asc`, an armored
+detached OpenPGP signature), is published into REPO's pool beside the source.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from hardbase.attest.attestation import SLSA_PROVENANCE_V1, STATEMENT_V1
 from hardbase.attest.provenance import Material, slsa_provenance
 from hardbase.build.spec import RELEASES
 from hardbase.debian.archive import Archive
+from hardbase.debian.pedigree import PatchInfo, Pedigree, add_to_control, patch_kind
 from hardbase.debian.version import hb_revision, patched_version
 from hardbase.errors import UsageError
 from hardbase.patch.apply import refresh
@@ -230,7 +234,24 @@ def prepare_tree(tree: Path, patches: Sequence[Candidate], *, source: str, base_
     changelog = tree / "debian" / "changelog"
     entry = _entry(source, version, release, base_version, applied, when)
     changelog.write_text(entry + changelog.read_text())
+    add_to_control(tree / "debian" / "control", pedigree_of(source, base_version, applied))
     return applied
+
+
+def pedigree_of(source: str, base_version: str, applied: Sequence[AppliedPatch]) -> Pedigree:
+    """What the rebuilt binaries say about themselves (hardbase.debian.pedigree)."""
+    patches = tuple(
+        PatchInfo(
+            name=p.name,
+            sha256=hashlib.sha256(p.refreshed).hexdigest(),
+            kind=patch_kind(p.candidate.kind == "debian"),
+            resolves=p.cves,
+            diff=p.refreshed.decode("utf-8", "surrogateescape"),
+        )
+        for p in applied
+    )
+    fixes = tuple(dict.fromkeys(c for p in applied for c in p.cves))
+    return Pedigree(source, base_version, fixes, patches)
 
 
 def build_patched(
@@ -315,11 +336,14 @@ def build_patched(
     debs = [d for d in result.debs if not d.name.split("_", 1)[0].endswith("-dbgsym")]
     record = _write_record(work, base, version, release, fixed, applied, root, result, debs,
                            source_files, when)  # fmt: skip
-    _write_provenance(work / "out", base, newer, version, release, fixed, applied, root, debs,
-                      source_files, started)  # fmt: skip
+    provenance = _write_provenance(work / "out", base, newer, version, release, fixed, applied,
+                                   root, debs, source_files, started)  # fmt: skip
     published = None
     if repo is not None and key is not None:
-        published = publish(repo, release, [*debs, dsc], key, password=password)
+        signature = provenance.with_name(provenance.name + ".asc")
+        write_atomic(signature, sign_release(provenance.read_bytes(), key, password).release_gpg)
+        published = publish(repo, release, [*debs, dsc], key, password=password,
+                            attachments=[provenance, signature])  # fmt: skip
     return PatchedBuild(
         source=base.name, base_version=base.version, version=version, release=release,
         cves=fixed, patches=tuple(applied), root=root, result=result, dsc=dsc,

@@ -1,4 +1,5 @@
-"""Sign a release and attach its attestations: SLSA provenance and every SBOM.
+"""Sign a release and attach its attestations: SLSA provenance, every SBOM, and an
+OpenVEX document (`fixed`) when the image holds packages hardbase rebuilt with patches.
 
 The signature, the provenance and the SBOMs (one SPDX and one CycloneDX
 document per architecture) are stored cosign-style in the image's layout,
@@ -11,8 +12,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hardbase.attest.names import SLSA_PROVENANCE_V1
+from hardbase.attest.names import OPENVEX_V020, SLSA_PROVENANCE_V1
 from hardbase.release.image import BuiltImage
 from hardbase.release.provenance import provenance
 from hardbase.release.sboms import Sbom
@@ -54,5 +56,22 @@ def sign_release(
             replace=sbom.predicate_type not in attached,
         )  # fmt: skip
         attached.append(sbom.predicate_type)
+    vex = _pedigree_vex(image, sboms)
+    if vex is not None:
+        attest_image(ref, key, password, OPENVEX_V020, vex, identity=identity)
+        attached.append(OPENVEX_V020)
     log.debug("signed %s with %d attestations", digest, len(attached))
     return SignedRelease(digest, tuple(attached))
+
+
+def _pedigree_vex(image: BuiltImage, sboms: tuple[Sbom, ...]) -> dict[str, Any] | None:
+    """OpenVEX `fixed` statements for the CVEs the image's rebuilt packages fix (or None),
+    from the CycloneDX pedigrees (hardbase.patch.vex)."""
+    from hardbase.patch.vex import fixed_by_pedigree
+    from hardbase.policy.openvex import image_purl
+
+    documents = [s.document() for s in sboms if s.format == "cyclonedx-json"]
+    name = (image.identity or image.spec.name).rsplit("/", 1)[-1]
+    repository = image.identity or ""
+    product = image_purl(name, image.digest, repository)
+    return fixed_by_pedigree(documents, product, timestamp=image.created)

@@ -135,10 +135,13 @@ def publish(
     archs: Sequence[str] = ("amd64",),
     now: datetime | None = None,
     password: bytes = b"",
+    attachments: Sequence[Path] = (),
 ) -> PublishResult:
     """Add `files` (.deb, .dsc, .changes) to REPO's `<release>-hardbase` suite and sign it.
 
     `key` is the archive's secret key, `password` its passphrase (empty for none).
+    `attachments` (a rebuild's signed provenance, `<source>_<version>.…`) go into the
+    pool beside the source's files, in the same locked publish; no index lists them.
     """
     repo = Path(repo)
     if not release.isalpha() or not release.islower():
@@ -185,6 +188,7 @@ def publish(
                     dsc_files[0].pool_path,
                 )  # fmt: skip
             )
+        pool += [_attachment(path) for path in attachments]
         for file in pool:
             _check_pool(repo, file)
         all_archs = sorted(
@@ -237,6 +241,17 @@ def _expand(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
         else:
             raise PublishError(f"{path} is not a .deb, .dsc or .changes file; cannot publish it")
     return list(dict.fromkeys(debs)), list(dict.fromkeys(dscs))
+
+
+def _attachment(path: Path) -> PoolFile:
+    """A file named `<source>_<version>…` for the source's pool directory."""
+    source = path.name.partition("_")[0]
+    if not path.is_file() or not names.DEB_NAME.allows(source) or "/" in path.name:
+        raise PublishError(f"{path} is not a file named <source>_<version>…; cannot publish it")
+    size = path.stat().st_size
+    if size > MAX_INPUT:
+        raise PublishError(f"{path} is larger than {MAX_INPUT} bytes")
+    return PoolFile(path, f"{_pool_dir(source)}/{path.name}", file_hash(path), size)
 
 
 def _parse(path: Path, what: str) -> Deb822:

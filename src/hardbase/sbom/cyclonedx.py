@@ -6,7 +6,10 @@ on and that depends on the Debian packages; the other packages are library
 components the image depends on directly. That graph, and the source name and
 version of each deb under the property names Trivy (`aquasecurity:trivy:SrcName`,
 `…:SrcVersion`) and Syft (`syft:metadata:source`, `…:sourceVersion`) read, let
-those tools take a hardbase SBOM as input and detect the OS. The serial number
+those tools take a hardbase SBOM as input and detect the OS. A package that
+hardbase rebuilt with patches has a `pedigree`: Debian's package as its ancestor
+and each patch (backport or cherry-pick) with its diff and the CVEs it resolves,
+all from the package's own control fields (hardbase.debian.pedigree). The serial number
 is derived from the image, the timestamp is the caller's, so the output is
 reproducible.
 """
@@ -19,9 +22,17 @@ import re
 import uuid
 from datetime import datetime
 
-from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model import AttachedText, HashAlgorithm, HashType, Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
-from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.component import (
+    Component,
+    ComponentType,
+    Diff,
+    Patch,
+    PatchClassification,
+    Pedigree,
+)
+from cyclonedx.model.issue import IssueClassification, IssueType, IssueTypeSource
 from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement, LicenseExpression
 from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output.json import JsonV1Dot6
@@ -37,12 +48,14 @@ from hardbase.sbom.interface import (
     SbomPackage,
     creation_time,
 )
+from hardbase.vuln.model import OSRelease
 
 logger = logging.getLogger(__name__)
 
 PROPERTY_PREFIX = "hardbase"
 IMAGE_REF = "image"
 OS_REF = "operating-system"
+TRACKER = "https://security-tracker.debian.org/tracker"
 _SERIAL_NAMESPACE = uuid.UUID("5d0c2a38-8d0e-4f55-9a39-6a55a3f1e0b1")  # hardbase's own
 _HASHES = (
     ("sha256", HashAlgorithm.SHA_256),
@@ -79,7 +92,7 @@ def _purl(text: str) -> PackageURL | None:
         return None
 
 
-def _component(item: SbomPackage) -> Component:
+def _component(item: SbomPackage, os_release: OSRelease) -> Component:
     pkg = item.package
     properties = [Property(name=f"{PROPERTY_PREFIX}:package:type", value=pkg.type)]
     if pkg.type == "deb":
@@ -120,6 +133,55 @@ def _component(item: SbomPackage) -> Component:
         licenses=_licenses(item),
         properties=properties,
         hashes=hashes,
+        pedigree=_pedigree(item, os_release),
+    )
+
+
+def _pedigree(item: SbomPackage, os_release: OSRelease) -> Pedigree | None:
+    """A rebuild's Debian ancestor and its patches (each with its diff and the CVEs)."""
+    found = item.pedigree
+    if found is None:
+        return None
+    from hardbase.vuln.inventory import deb_purl  # the inventory pulls in the transports
+
+    pkg = item.package
+    version = item.ancestor_version(found)
+    ancestor = Component(
+        type=ComponentType.LIBRARY,
+        name=pkg.name,
+        version=version,
+        purl=_purl(deb_purl(pkg.name, version, pkg.arch, os_release)),
+        bom_ref=f"{bom_ref(item)}&ancestor={found.source}",
+        properties=[
+            Property(name="aquasecurity:trivy:SrcName", value=found.source),
+            Property(name="aquasecurity:trivy:SrcVersion", value=found.version),
+        ],
+    )
+    patches = [
+        Patch(
+            type=PatchClassification(patch.kind),
+            diff=Diff(text=AttachedText(content=patch.diff, content_type="text/x-diff"))
+            if patch.diff
+            else None,
+            resolves=[
+                IssueType(
+                    type=IssueClassification.SECURITY,
+                    id=cve,
+                    name=cve,
+                    source=IssueTypeSource(name="CVE", url=XsUri("https://www.cve.org/")),
+                    references=[XsUri(f"{TRACKER}/{cve}")],
+                )
+                for cve in patch.resolves
+            ],
+        )
+        for patch in found.patches
+    ]
+    names = ", ".join(f"debian/patches/{p.name}" for p in found.patches)
+    return Pedigree(
+        ancestors=[ancestor],
+        patches=patches,
+        notes=f"Rebuilt by hardbase from Debian's {found.source} {found.version} with {names}, "
+        f"fixing {', '.join(found.fixes)}.",
     )
 
 
@@ -175,7 +237,7 @@ def bom(sbom: SbomInput, *, created: datetime | None = None) -> Bom:
         ),
     )
     items = sbom.sorted_packages()
-    components = [_component(item) for item in items]
+    components = [_component(item, sbom.os) for item in items]
     for component in components:
         document.components.add(component)
     system = _operating_system(sbom)

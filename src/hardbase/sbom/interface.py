@@ -17,6 +17,8 @@ from datetime import datetime
 from packageurl import PackageURL
 
 from hardbase import __version__
+from hardbase.debian.pedigree import Pedigree
+from hardbase.debian.pedigree import read as read_pedigree
 from hardbase.errors import HardbaseError
 from hardbase.sbom.licenses import combine
 from hardbase.util import clock
@@ -51,6 +53,27 @@ class SbomPackage:
         text = "\0".join((p.type, p.name, p.version, p.arch, p.path))
         # a path that is not UTF-8 holds its bytes as surrogate escapes: hash those bytes
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+    @property
+    def pedigree(self) -> Pedigree | None:
+        """A hardbase rebuild's Debian ancestor and patches, from its control fields."""
+        if self.package.type != "deb" or not self.package.extra:
+            return None
+        return read_pedigree(self.package.extra)
+
+    def ancestor_version(self, pedigree: Pedigree) -> str:
+        """The version of Debian's binary package that this rebuild replaces.
+
+        The binary's version is its source's unless the source sets another; the
+        rebuild added a suffix (`+hbN`, `+debNNu0+hbN`) to the source version, and the
+        same suffix is taken off the binary's.
+        """
+        pkg = self.package
+        rebuilt = pkg.source_version or pkg.version
+        suffix = rebuilt[len(pedigree.version) :] if rebuilt.startswith(pedigree.version) else ""
+        if pkg.version == rebuilt or not suffix or not pkg.version.endswith(suffix):
+            return pedigree.version
+        return pkg.version[: -len(suffix)]
 
     @property
     def location(self) -> DocumentPath | None:

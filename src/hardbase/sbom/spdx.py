@@ -3,7 +3,9 @@
 Built by hand rather than with spdx-tools: the document is small and regular,
 and the tests validate it against the official SPDX 2.3 JSON schema. Every
 value derives from the SbomInput and the creation time, so the output is
-reproducible byte for byte.
+reproducible byte for byte. A package that hardbase rebuilt with patches comes
+with Debian's original as a package of its own (`ANCESTOR_OF` the rebuild) and
+one package per patch (`PATCH_FOR` the original, `PATCH_APPLIED` to the rebuild).
 """
 
 from __future__ import annotations
@@ -75,13 +77,7 @@ def _package(item: SbomPackage, sbom: SbomInput) -> dict[str, Any]:
             f"Declared in usr/share/doc/{pkg.name}/copyright; Debian short names mapped to SPDX."
         )
     if pkg.purl:
-        out["externalRefs"] = [
-            {
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": pkg.purl,
-            }
-        ]
+        out["externalRefs"] = [_purl_ref(pkg.purl)]
     checksums = [
         {"algorithm": algorithm, "checksumValue": pkg.extra[key].lower()}
         for key, algorithm in (("sha256", "SHA256"), ("sha1", "SHA1"), ("md5", "MD5"))
@@ -92,25 +88,91 @@ def _package(item: SbomPackage, sbom: SbomInput) -> dict[str, Any]:
     return out
 
 
-def _image_package(sbom: SbomInput) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "SPDXID": IMAGE_ID,
-        "name": sbom.name,
-        "versionInfo": sbom.digest or sbom.identity,
+def _pedigree(
+    item: SbomPackage, sbom: SbomInput
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """A rebuild's Debian ancestor and patches as packages, and how they relate to it.
+
+    `ancestor ANCESTOR_OF rebuild`, and for each patch `patch PATCH_FOR ancestor`
+    and `patch PATCH_APPLIED rebuild`; a patch package holds the diff (description),
+    its sha256 and the CVEs it resolves (SECURITY advisory references).
+    """
+    found = item.pedigree
+    if found is None:
+        return [], []
+    from hardbase.vuln.inventory import deb_purl  # the inventory pulls in the transports
+
+    pkg = item.package
+    rebuild = _spdx_id(item)
+    ancestor_id = f"{rebuild}-debian"
+    version = item.ancestor_version(found)
+    ancestor = {
+        **_unasserted(ancestor_id, pkg.name, "LIBRARY"),
+        "versionInfo": version,
+        "supplier": "Organization: Debian",
+        "sourceInfo": f"built package from: {found.source} {found.version}",
+        "comment": f"Debian's package; the image holds hardbase's rebuild {pkg.version} "
+        "of it with security patches.",
+        "externalRefs": [_purl_ref(deb_purl(pkg.name, version, pkg.arch, sbom.os))],
+    }
+    packages, relationships = [ancestor], [_relation(ancestor_id, "ANCESTOR_OF", rebuild)]
+    for n, patch in enumerate(found.patches, 1):
+        patch_id = f"{rebuild}-patch-{n}"
+        entry: dict[str, Any] = {
+            **_unasserted(patch_id, f"debian/patches/{patch.name}", "SOURCE"),
+            "checksums": [{"algorithm": "SHA256", "checksumValue": patch.sha256}],
+            "comment": f"A {patch.kind} patch, applied by hardbase to {found.source} "
+            f"{found.version}; resolves {', '.join(patch.resolves) or 'no named CVE'}.",
+            "externalRefs": [
+                {
+                    "referenceCategory": "SECURITY",
+                    "referenceType": "advisory",
+                    "referenceLocator": f"https://security-tracker.debian.org/tracker/{cve}",
+                }
+                for cve in patch.resolves
+            ],
+        }
+        if patch.diff:
+            entry["description"] = patch.diff
+        if not entry["externalRefs"]:
+            del entry["externalRefs"]
+        packages.append(entry)
+        relationships += [
+            _relation(patch_id, "PATCH_FOR", ancestor_id),
+            _relation(patch_id, "PATCH_APPLIED", rebuild),
+        ]
+    return packages, relationships
+
+
+def _unasserted(spdx_id: str, name: str, purpose: str) -> dict[str, Any]:
+    """A package entry whose supplier, location, licenses and copyright are not asserted."""
+    return {
+        "SPDXID": spdx_id,
+        "name": name,
         "supplier": NOASSERTION,
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": False,
         "licenseConcluded": NOASSERTION,
         "licenseDeclared": NOASSERTION,
         "copyrightText": NOASSERTION,
-        "primaryPackagePurpose": "CONTAINER",
-        "externalRefs": [
-            {
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": sbom.purl,
-            }
-        ],
+        "primaryPackagePurpose": purpose,
+    }
+
+
+def _purl_ref(purl: str) -> dict[str, str]:
+    return {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+            "referenceLocator": purl}  # fmt: skip
+
+
+def _relation(element: str, kind: str, related: str) -> dict[str, str]:
+    return {"spdxElementId": element, "relationshipType": kind, "relatedSpdxElement": related}
+
+
+def _image_package(sbom: SbomInput) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        **_unasserted(IMAGE_ID, sbom.name, "CONTAINER"),
+        "versionInfo": sbom.digest or sbom.identity,
+        "externalRefs": [_purl_ref(sbom.purl)],
     }
     if sbom.digest.startswith("sha256:"):
         out["checksums"] = [{"algorithm": "SHA256", "checksumValue": sbom.digest[7:]}]
@@ -144,6 +206,10 @@ def document(sbom: SbomInput, *, created: datetime | None = None) -> dict[str, A
         }
         for item in items
     ]
+    for item in items:
+        more, related = _pedigree(item, sbom)
+        packages += more
+        relationships += related
     doc: dict[str, Any] = {
         "spdxVersion": SPDX_VERSION,
         "dataLicense": "CC0-1.0",

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
+from hardbase.debian.pedigree import FIELDS as PEDIGREE_FIELDS
 from hardbase.errors import UsageError
 from hardbase.oci import filetree, layercache, safetar
 from hardbase.oci.filetree import FileTreeResult, Inspector, walk_dir, walk_layers
@@ -264,6 +265,8 @@ def _dpkg(
                 purl=deb_purl(name, version, arch, os_release),
                 layer=layer,
                 path=path,
+                # a hardbase rebuild's pedigree (hardbase.debian.pedigree), for the SBOM
+                extra={k: para[k] for k in PEDIGREE_FIELDS if k in para},
             )
         )
     return out
