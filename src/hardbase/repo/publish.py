@@ -245,8 +245,8 @@ def _expand(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
 
 def _attachment(path: Path) -> PoolFile:
     """A file named `<source>_<version>…` for the source's pool directory."""
-    source = path.name.partition("_")[0]
-    if not path.is_file() or not names.DEB_NAME.allows(source) or "/" in path.name:
+    source, underscore, rest = path.name.partition("_")
+    if not (path.is_file() and underscore and rest and names.DEB_NAME.allows(source)):
         raise PublishError(f"{path} is not a file named <source>_<version>…; cannot publish it")
     size = path.stat().st_size
     if size > MAX_INPUT:
