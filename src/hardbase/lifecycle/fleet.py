@@ -101,10 +101,39 @@ class PatchArchiveModel(_Model):
     keyring: str | None = None
 
 
+PatchSource = Literal["newer-debian", "patches-dir"]
+PATCH_SOURCES: tuple[PatchSource, ...] = ("newer-debian", "patches-dir")
+
+
+class PatchModel(_Model):
+    """`patch:`: when and how the controller rebuilds a package from source with a fix."""
+
+    min_severity: str = "high"
+    sources: list[PatchSource] = Field(default_factory=lambda: list(PATCH_SOURCES), min_length=1)
+    repo: str = Field(min_length=1)
+    archive_key: str = Field(min_length=1)
+    max_builds: int = Field(default=1, ge=1, le=16)
+
+    @field_validator("min_severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        parse_severity(value)
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _once(cls, value: list[PatchSource]) -> list[PatchSource]:
+        if len(set(value)) != len(value):
+            raise ValueError("sources repeat")
+        return value
+
+
 class ImageModel(_Model):
     spec: str | None = None
     image: str | None = None  # the upstream image of a `patch: in-place` entry
-    patch: Literal["in-place"] | None = None
+    # "in-place": an upstream image kept patched by patch-image; false: a built image whose
+    # packages are never rebuilt from source (`patch:` of the fleet); true/absent: they may be
+    patch: Literal["in-place"] | bool | None = None
     only: Literal["fixable", "security"] = "fixable"
     archive: PatchArchiveModel | None = None
     insecure: bool | None = None  # the upstream registry's; default the fleet registry's
@@ -127,7 +156,7 @@ class ImageModel(_Model):
 
     @model_validator(mode="after")
     def _source(self) -> ImageModel:
-        if self.patch is None:
+        if self.patch != "in-place":
             if self.spec is None or self.image is not None:
                 raise ValueError("give either spec: FILE, or image: REF with patch: in-place")
             return self
@@ -169,6 +198,8 @@ class FleetModel(_Model):
     registry_wait: str | float = "15m"
     workdir: str | None = None
     serve: ServeModel = Field(default_factory=ServeModel)
+    patch: PatchModel | None = None
+    patches: str | None = Field(default=None, min_length=1)
     images: list[ImageModel] = Field(min_length=1)
 
     @field_validator("interval", "lease", "registry_wait")
@@ -204,6 +235,7 @@ class ManagedImage:
     fail_on: Severity
     variant: str | None = None  # latest, nonroot, debug or debug-nonroot (build/variants.py)
     inplace: InPlace | None = None  # set for `patch: in-place`: kept patched by patch-image
+    patch: bool = True  # False: the controller never source-patches this image's packages
 
 
 @dataclass(frozen=True)
@@ -226,6 +258,27 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class UserPatch:
+    """A patch of the fleet's `patches:` directory and the CVEs its DEP-3 header names."""
+
+    path: Path
+    cves: tuple[str, ...]
+    origin: str
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """`patch:` resolved: the controller's source-patching settings."""
+
+    min_severity: Severity
+    sources: tuple[str, ...]  # of PATCH_SOURCES, in the order they are tried
+    repo: Path  # the fleet's archive (`hardbase repo`)
+    archive_key: Path
+    max_builds: int = 1  # package builds at once
+    patches: tuple[UserPatch, ...] = ()  # the `patches:` directory's files
+
+
+@dataclass(frozen=True)
 class Fleet:
     path: Path
     registry: str
@@ -244,6 +297,7 @@ class Fleet:
     serve: ServeSettings = ServeSettings()
     publish_db: str | None = None  # where each pass publishes the database (`db push`)
     publish_db_insecure: bool = False
+    patch: PatchSettings | None = None  # None: the controller never patches from source
 
     def image(self, name: str) -> ManagedImage:
         for image in self.images:
@@ -327,6 +381,7 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
                     fail_on=policy_threshold(policy, default_fail) if policy else default_fail,
                     variant=variant,
                     inplace=inplace,
+                    patch=item.patch is None or item.patch is True,
                 )
             )
     published = [f"{i.repository}:{t}" for i in images for t in i.tags]
@@ -369,6 +424,7 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
             max_body=model.serve.max_body,
         ),
         publish_db=publish_ref,
+        patch=_patch_settings(model, path, base),
         publish_db_insecure=(
             publish.insecure
             if publish is not None and publish.insecure is not None
@@ -391,6 +447,66 @@ def _inplace(item: ImageModel, base: Path, insecure: bool, path: Path) -> InPlac
         keyring=_resolve(base, archive.keyring) if archive.keyring else None,
         insecure=item.insecure if item.insecure is not None else insecure,
     )
+
+
+def _patch_settings(model: FleetModel, path: Path, base: Path) -> PatchSettings | None:
+    """`patch:` and `patches:` checked: the key exists, every patch names a CVE and an origin."""
+    settings = model.patch
+    if settings is None:
+        if model.patches is not None:
+            raise SpecError(f"{path}: patches: needs a patch: section (repo, archive_key)")
+        return None
+    key = _resolve(base, settings.archive_key)
+    if not key.is_file():
+        raise SpecError(
+            f"{path}: patch.archive_key {key} does not exist; make one with `hardbase repo keygen`"
+        )
+    patches: tuple[UserPatch, ...] = ()
+    if model.patches is not None:
+        if "patches-dir" not in settings.sources:
+            raise SpecError(f"{path}: patches: is set but patch.sources leaves out patches-dir")
+        patches = read_patches_dir(_resolve(base, model.patches), path)
+    elif "patches-dir" in settings.sources and "sources" in settings.model_fields_set:
+        raise SpecError(f"{path}: patch.sources names patches-dir but there is no patches: DIR")
+    return PatchSettings(
+        min_severity=parse_severity(settings.min_severity),
+        sources=tuple(settings.sources),
+        repo=_resolve(base, settings.repo),
+        archive_key=key,
+        max_builds=settings.max_builds,
+        patches=patches,
+    )
+
+
+def read_patches_dir(directory: Path, fleet: Path) -> tuple[UserPatch, ...]:
+    """Every file of `directory` (not hidden), each with a DEP-3 header naming CVEs and an origin.
+
+    A file that is not such a patch stops the fleet from loading, with its name.
+    """
+    from hardbase.patch.dep3 import PatchFileError, read_patch
+
+    if not directory.is_dir():
+        raise SpecError(f"{fleet}: patches: {directory} is not a directory")
+    out = []
+    for file in sorted(directory.iterdir()):
+        if file.name.startswith(".") or not file.is_file():
+            continue
+        try:
+            _, header = read_patch(file)
+        except PatchFileError as exc:
+            raise SpecError(f"{fleet}: patches: {exc.diagnostics()}") from None
+        if not header.cves:
+            raise SpecError(
+                f"{fleet}: patches: {file.name} names no CVE in its DEP-3 header; add a line "
+                "such as 'Description: fix CVE-YYYY-NNNN' (and 'Origin: upstream, URL')"
+            )
+        if header.origin is None:
+            raise SpecError(
+                f"{fleet}: patches: {file.name} has no 'Origin:' field in its DEP-3 header; "
+                "say where the fix comes from (for example 'Origin: upstream, URL')"
+            )
+        out.append(UserPatch(file, header.cves, header.origin))
+    return tuple(out)
 
 
 def _publish_ref(publish: PublishDbModel, vulndb: str | None, path: Path, base: Path) -> str:
