@@ -25,7 +25,9 @@ from hardbase.cli.main import main
 from hardbase.lifecycle.state import StateDB
 from hardbase.oci.layout import Descriptor, Layout
 from hardbase.oci.registry import RegistryClient
+from peers import need
 from registry_fixture import KEY_PASSWORD, running_registry
+from signing import REGISTRY, cosign
 
 ARCHS = ("amd64", "arm64")
 OS_RELEASE = 'ID=debian\nVERSION_ID="13"\nPRETTY_NAME="Debian GNU/Linux 13 (fixture)"\n'
@@ -102,8 +104,9 @@ def by_type(statements: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {kind: sorted(docs) for kind, docs in out.items()}
 
 
-@pytest.mark.slow
-def test_build_and_watch_attest_the_same_for_the_same_lock(world: World, tmp_path: Path) -> None:
+def build_and_watch(world: World, tmp_path: Path) -> tuple[Path, str, str, int]:
+    """Lock the spec, build it with `build --sign-key`, publish it with `watch --once`:
+    (the build's layout, the image digest, the repository both name, the job id)."""
     fleet = world.fleet(images=("a",))
     spec = world.root / "images" / "a.yaml"
     spec.write_text(
@@ -125,6 +128,12 @@ def test_build_and_watch_attest_the_same_for_the_same_lock(world: World, tmp_pat
         digest = image.digest
     assert Layout.open(out).find("latest").digest == digest  # the same lock, the same image
 
+    return out, digest, identity, job.id
+
+
+@pytest.mark.slow
+def test_build_and_watch_attest_the_same_for_the_same_lock(world: World, tmp_path: Path) -> None:
+    out, digest, identity, job_id = build_and_watch(world, tmp_path)
     built = by_type(layout_attestations(out, digest))
     published = by_type(registry_attestations(world, "hardbase/a", digest))
     assert {k: len(v) for k, v in built.items()} == {SLSA_PROVENANCE_V1: 1, SPDX: 2, CYCLONEDX: 2}
@@ -147,7 +156,7 @@ def test_build_and_watch_attest_the_same_for_the_same_lock(world: World, tmp_pat
     ctl_meta = ctl["predicate"]["runDetails"].pop("metadata")
     assert cli["predicate"] == ctl["predicate"]
     assert "invocationId" not in cli_meta
-    assert ctl_meta["invocationId"] == f"hardbase-watch/job/{job.id}"
+    assert ctl_meta["invocationId"] == f"hardbase-watch/job/{job_id}"
     definition = cli["predicate"]["buildDefinition"]
     spec_fields = definition["externalParameters"]["spec"]
     assert spec_fields["name"] == "a" and spec_fields["archs"] == list(ARCHS)
@@ -157,3 +166,27 @@ def test_build_and_watch_attest_the_same_for_the_same_lock(world: World, tmp_pat
         "tool-data_1.0-1_all", "tool_1.0-1_amd64", "tool_1.0-1_arm64",
     ]  # fmt: skip
     assert definition["resolvedDependencies"][0]["uri"] == "a.lock.json"
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+def test_cosign_verifies_what_the_controller_published(world: World, tmp_path: Path) -> None:
+    """Real cosign verifies every attestation of the published image with the fleet's key."""
+    need("cosign")
+    _, digest, identity, _ = build_and_watch(world, tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    published = by_type(registry_attestations(world, "hardbase/a", digest))
+    for kind, uri, count in (
+        ("slsaprovenance1", SLSA_PROVENANCE_V1, 1), ("spdxjson", SPDX, 2),
+        ("cyclonedx", CYCLONEDX, 2),
+    ):  # fmt: skip
+        checks = ["--key", str(world.pub), "--type", kind, "--insecure-ignore-tlog=true"]
+        result = cosign(home, "verify-attestation", *checks, *REGISTRY, f"{identity}@{digest}")
+        assert result.returncode == 0, f"{kind}: {result.stderr}"
+        verified = sorted(
+            json.dumps(_statement(line.encode()), sort_keys=True)
+            for line in result.stdout.splitlines()
+            if line.strip()
+        )
+        assert len(verified) == count and verified == published[uri], kind
