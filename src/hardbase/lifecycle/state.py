@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,18 +28,31 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from hardbase.errors import HardbaseError
 from hardbase.util.sql import Schema, SQLStore, sqlite_url
+from hardbase.util.validation import stored
 
 log = logging.getLogger(__name__)
 
-# job states, in the order a job moves through them
-QUEUED = "queued"
-BUILT = "built"
-VERIFIED = "verified"
-SIGNED = "signed"
-PUSHED = "pushed"
-PUBLISHED = "published"
-FAILED = "failed"
-JOB_STATES = (QUEUED, BUILT, VERIFIED, SIGNED, PUSHED, PUBLISHED, FAILED)
+
+class JobState(StrEnum):
+    """A job's state (the `lc_jobs.state` column), in the order a job moves through them."""
+
+    QUEUED = "queued"
+    BUILT = "built"
+    VERIFIED = "verified"
+    SIGNED = "signed"
+    PUSHED = "pushed"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+QUEUED = JobState.QUEUED
+BUILT = JobState.BUILT
+VERIFIED = JobState.VERIFIED
+SIGNED = JobState.SIGNED
+PUSHED = JobState.PUSHED
+PUBLISHED = JobState.PUBLISHED
+FAILED = JobState.FAILED
+JOB_STATES = tuple(JobState)
 RUNNABLE = (QUEUED, BUILT, VERIFIED, SIGNED, PUSHED)
 FINAL = (PUBLISHED, FAILED)
 
@@ -134,7 +148,7 @@ class Job:
     key: str
     image: str
     lock_hash: str
-    state: str
+    state: JobState
     reason: str
     plan: Mapping[str, Any]
     version_tag: str
@@ -195,6 +209,9 @@ def owner_gone(owner: str) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+_STATE_WHAT = "the state database has a job in state"
 
 
 def _dumps(value: Any) -> str:
@@ -427,9 +444,10 @@ class StateDB:
     @staticmethod
     def _job_from(r: Any) -> Job:
         return Job(
-            r.id, r.key, r.image, r.lock_hash, r.state, r.reason or "", json.loads(r.plan or "{}"),
-            r.version_tag, r.digest or "", r.attempts, r.lease_owner, r.lease_until, r.error or "",
-            r.created_at,
+            r.id, r.key, r.image, r.lock_hash,
+            stored(JobState, r.state, StateError, _STATE_WHAT, "upgrade hardbase"), r.reason or "",
+            json.loads(r.plan or "{}"), r.version_tag, r.digest or "", r.attempts, r.lease_owner,
+            r.lease_until, r.error or "", r.created_at,
         )  # fmt: skip
 
     def versions_on(self, image: str, day: str) -> int:

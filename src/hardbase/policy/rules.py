@@ -119,7 +119,7 @@ class MaxSize:
 
 # -- vulnerabilities ---------------------------------------------------------------------
 
-_STATUS_NAMES = {FIXABLE: "fixable", NO_FIX: "no-fix", WONT_FIX_STATUS: "wont-fix"}
+_STATUS_NAMES: dict[str, str] = {FIXABLE: "fixable", NO_FIX: "no-fix", WONT_FIX_STATUS: "wont-fix"}
 
 
 @dataclass(frozen=True)

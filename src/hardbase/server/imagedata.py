@@ -185,7 +185,7 @@ def counts(findings: list[Finding] | None, fallback: dict[str, int]) -> Counts:
     status counts)."""
     if findings is None:
         return Counts(dict(fallback), {}, {})
-    status = Counter(f.status for f in findings)
+    status: Counter[str] = Counter(f.status for f in findings)
     severity = Counter(f.severity.label for f in findings)
     fixable = Counter(f.severity.label for f in findings if f.status == "fixable")
     return Counts(

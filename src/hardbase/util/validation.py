@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from enum import StrEnum
 from typing import Any, TypeVar
 
-from hardbase.errors import SpecError
+from hardbase.errors import HardbaseError, SpecError
 
 M = TypeVar("M")
+E = TypeVar("E", bound=StrEnum)
 
 
 def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.75) -> str:
     """` (did you mean 'X'?)` for the closest of `choices`, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def stored(kind: type[E], value: str, error: type[HardbaseError], what: str, hint: str) -> E:
+    """`kind(value)` for a value read back from a database; one that this hardbase does
+    not know is `error` ("the state database has a job in state 'x', ...; `hint`")."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise error(f"{what} {value!r}, which this hardbase does not know; {hint}") from None
 
 
 def validate(model: type[M], data: Any, where: str, what: str) -> M:

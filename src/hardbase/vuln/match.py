@@ -29,6 +29,7 @@ from hardbase.vuln.records import (
     WONT_FIX,
     Advisory,
     Affected,
+    FindingStatus,
     VulnReader,
 )
 from hardbase.vuln.severity import Severity, from_changelog_urgency, from_urgency
@@ -36,11 +37,11 @@ from hardbase.vuln.severity import Severity, from_changelog_urgency, from_urgenc
 log = logging.getLogger(__name__)
 
 # finding statuses
-FIXABLE: Final = "fixable"
-NO_FIX: Final = "no-fix"
-WONT_FIX_STATUS: Final = "wont-fix"
-NOT_AFFECTED_STATUS: Final = "not-affected"
-FINDING_STATUSES: Final = (FIXABLE, NO_FIX, WONT_FIX_STATUS, NOT_AFFECTED_STATUS)
+FIXABLE: Final = FindingStatus.FIXABLE
+NO_FIX: Final = FindingStatus.NO_FIX
+WONT_FIX_STATUS: Final = FindingStatus.WONT_FIX
+NOT_AFFECTED_STATUS: Final = FindingStatus.NOT_AFFECTED
+FINDING_STATUSES: Final = tuple(FindingStatus)
 
 # which source decides when sources disagree about a fix (lower wins)
 SOURCE_RANK: Final = {"vex": 0, "debian-tracker": 1, "debian-changelog": 2, "osv": 3}
@@ -54,7 +55,7 @@ class Finding:
     aliases: tuple[str, ...]
     package: InstalledPackage
     fixed_version: str | None
-    status: str  # fixable | no-fix | wont-fix | not-affected
+    status: FindingStatus
     severity: Severity
     data_source: str  # the sources that contributed, the deciding one first
     summary: str = ""

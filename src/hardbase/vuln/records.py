@@ -12,21 +12,46 @@ import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from hardbase.errors import HardbaseError
+from hardbase.util.validation import stored
 
 # The schema version db.py's SCHEMA is at (db.py checks that they agree).
 SCHEMA_VERSION = 2
 
 CHUNK = 500  # names per IN (...) query: well under SQLite's and PostgreSQL's limits
 
-# affected.status values
-FIXED = "fixed"
-OPEN = "open"
-WONT_FIX = "wont-fix"
-NOT_AFFECTED = "not-affected"
-STATUSES = (FIXED, OPEN, WONT_FIX, NOT_AFFECTED)
+
+class AffectedStatus(StrEnum):
+    """What a feed says of one package: the `affected.status` column's values."""
+
+    FIXED = "fixed"
+    OPEN = "open"
+    WONT_FIX = "wont-fix"
+    NOT_AFFECTED = "not-affected"
+
+
+class FindingStatus(StrEnum):
+    """What a scan says of one installed package: a finding's `status`.
+
+    `wont-fix` and `not-affected` are the feed's words as stored; `fixable` and
+    `no-fix` are what the matcher makes of a `fixed` or `open` row for the installed
+    version. Reports, policies and the state database's counts use these values.
+    """
+
+    FIXABLE = "fixable"
+    NO_FIX = "no-fix"
+    WONT_FIX = AffectedStatus.WONT_FIX.value
+    NOT_AFFECTED = AffectedStatus.NOT_AFFECTED.value
+
+
+FIXED = AffectedStatus.FIXED
+OPEN = AffectedStatus.OPEN
+WONT_FIX = AffectedStatus.WONT_FIX
+NOT_AFFECTED = AffectedStatus.NOT_AFFECTED
+STATUSES = tuple(AffectedStatus)
 
 
 class DatabaseError(HardbaseError):
@@ -65,7 +90,7 @@ class Affected:
     source: str
     ecosystem: str  # "debian:12", "debian:13", "pypi", "npm"
     package: str  # Debian source name, PEP 503 name, npm name
-    status: str = FIXED  # fixed | open | wont-fix | not-affected
+    status: AffectedStatus = AffectedStatus.FIXED
     fixed_version: str = ""
     ranges: tuple[Range, ...] = ()
     versions: tuple[str, ...] = ()
@@ -141,13 +166,17 @@ def affected_from(r: Any) -> Affected:
         source=r["source"],
         ecosystem=r["ecosystem"],
         package=r["package"],
-        status=r["status"],
+        status=stored(AffectedStatus, r["status"], DatabaseError, _ROW_WHAT, _ROW_HINT),
         fixed_version=r["fixed_version"],
         ranges=ranges,
         versions=tuple(json.loads(r["versions"] or "[]")),
         urgency=r["urgency"],
         note=r["note"],
     )
+
+
+_ROW_WHAT = "the vulnerability database has an affected row with status"
+_ROW_HINT = "rebuild it with `hardbase db update`"
 
 
 def source_from(r: Any) -> SourceInfo:

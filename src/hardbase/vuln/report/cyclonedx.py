@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from hardbase import __version__
-from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS, Finding
+from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS, WONT_FIX_STATUS, Finding
 from hardbase.vuln.report.interface import (
     INFORMATION_URI,
     ReportFormat,
@@ -53,7 +53,7 @@ def _analysis(f: Finding) -> dict[str, Any]:
         return {"state": "not_affected", "detail": f.note or "not affected"}
     if f.status == FIXABLE:
         return {"state": "exploitable", "response": ["update"], "detail": f.status}
-    response = ["will_not_fix"] if f.status == "wont-fix" else ["can_not_fix"]
+    response = ["will_not_fix"] if f.status == WONT_FIX_STATUS else ["can_not_fix"]
     return {"state": "exploitable", "response": response, "detail": f.note or f.status}
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from hardbase import __version__
-from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS, Finding
+from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS, WONT_FIX_STATUS, Finding
 from hardbase.vuln.report.interface import ReportFormat, image_purl, package_ref, timestamp
 from hardbase.vuln.scan import ScanResult
 
@@ -30,7 +30,7 @@ def _statement(f: Finding, image: str) -> dict[str, Any]:
         st["status"] = "affected"
         if f.status == FIXABLE:
             st["action_statement"] = f"Upgrade {f.package.name} to {f.fixed_version} or later."
-        elif f.status == "wont-fix":
+        elif f.status == WONT_FIX_STATUS:
             st["action_statement"] = "No fix is planned by the distribution; mitigate or accept."
         else:
             st["action_statement"] = "No fix is available yet; mitigate or wait for a fix."
