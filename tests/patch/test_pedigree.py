@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from hardbase.debian.pedigree import PatchInfo, Pedigree, add_to_control, read
 from hardbase.repo.keys import write_archive_key
 from hardbase.repo.publish import publish
 from hardbase.repo.serve import RepoServer
+from hardbase.sbom.cyclonedx import CycloneDxJson
+from hardbase.sbom.generate import collect
+from sbom.cyclonedx_oracle import CycloneDxJson as LibraryCycloneDxJson
 from sbom.sbom_support import cdx_errors, spdx_errors  # noqa: F401 (session fixtures)
 
 VERSION = "1.0-1+deb12u0+hb1"
@@ -185,6 +189,12 @@ def test_sboms_vex_and_scan_of_an_image_with_the_rebuild(
     assert [(r["type"], r["id"]) for r in patch["resolves"]] == [("security", CVE)]
     other = next(c for c in cdx["components"] if c["name"] == "fixture-os")
     assert "pedigree" not in other
+    # the plain-data writer gives the bytes the cyclonedx-python-lib writer gave
+    image = collect(f"oci:{tmp / 'img'}:latest")
+    when = datetime(2025, 1, 2, tzinfo=UTC)
+    assert CycloneDxJson().render(image, created=when) == LibraryCycloneDxJson().render(
+        image, created=when
+    )
 
     # SPDX: a package for Debian's original, the patch PATCH_FOR it and applied to ours
     spdx = json.loads((tmp / "img.spdx.json").read_text())

@@ -34,8 +34,8 @@ Reader = Callable[[str], bytes | None]
 def get_format(name: str) -> SbomFormat:
     """The format called `name`; UsageError listing the known ones otherwise.
 
-    The CycloneDX format is imported only when asked for: cyclonedx-python-lib
-    takes most of a second to import, which an SPDX document does not need.
+    The CycloneDX format is imported only when asked for (it writes plain data and
+    imports no CycloneDX library, but an SPDX document needs none of it).
     """
     if name == "spdx-json":
         return SpdxJson()
