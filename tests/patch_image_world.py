@@ -6,7 +6,8 @@ The archive's -security suite has the FIXTURE fixes:
 - libfoo1: the fix drops /usr/share/libfoo1/dropped.txt, adds added.txt, changes the
   library and its conffile /etc/foo.conf (patchable);
 - libbar1: the fix's postinst is new (it would create a user): needs a rebuild;
-- libbaz1: the fix depends on libnew1, which is not installed: needs a rebuild.
+- libbaz1: the fix depends on libnew1, which is not installed and depends on libnew2, also
+  not installed; both are script-free, so both are added as new dependencies.
 
 The vulnerability database holds FIXTURE advisories (made-up ids) on those three.
 """
@@ -56,7 +57,12 @@ def make_world(tmp: Path) -> tuple[FixtureArchive, str, Path]:
         control_files={"postinst": "#!/bin/sh\nadduser --system fixture\n"},
     )
     archive.add_package("libbaz1", NEW, suite="bookworm-security", depends="libnew1")
-    archive.add_package("libnew1", "1.0-1", suite="bookworm-security")
+    for name, depends, path in (
+        ("libnew1", "libnew2", "/usr/lib/x86_64-linux-gnu/libnew.so.1"),
+        ("libnew2", "", "/usr/share/libnew2/README"),
+    ):
+        archive.add_package(name, "1.0-1", suite="bookworm-security", depends=depends,
+                            files={path: f"FIXTURE {name}\n"})  # fmt: skip
     for suite in ("bookworm", "bookworm-updates", "bookworm-security"):
         archive.publish(suite)
     root = tmp / "root"

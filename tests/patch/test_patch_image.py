@@ -7,7 +7,8 @@ versions of FIXTURE packages; the archive's -security suite has their fixed vers
 - libfoo1: the fix drops /usr/share/libfoo1/dropped.txt, adds added.txt, changes the
   library and its conffile /etc/foo.conf (patchable);
 - libbar1: the fix's postinst is new (it would create a user): needs a rebuild;
-- libbaz1: the fix depends on libnew1, which is not installed: needs a rebuild.
+- libbaz1: the fix depends on libnew1, which is not installed and depends on libnew2, also
+  not installed; both are script-free, so both are added as new dependencies.
 
 The vulnerability database holds FIXTURE advisories (made-up ids) on those three.
 """
@@ -60,7 +61,10 @@ def test_patch_image_upgrades_and_reports_the_rest(
     err = capsys.readouterr().err
     assert f"libfoo1 {OLD} -> {NEW} (bookworm-security): fixes {FIXES['libfoo1']}" in err
     assert "libbar1 needs a rebuild: its postinst changed" in err
-    assert "libbaz1 needs a rebuild: it needs libnew1, not installed" in err
+    assert f"libbaz1 {OLD} -> {NEW} (bookworm-security): fixes {FIXES['libbaz1']}" in err
+    assert "libnew1 1.0-1 (bookworm-security): added as a new dependency of libbaz1" in err
+    assert "libnew2 1.0-1 (bookworm-security): added as a new dependency of libnew1" in err
+    assert "2 packages upgraded, 2 added as new dependencies" in err
     image, tree = _tree(f"oci:{out}:p")
     assert tree.read("usr/lib/x86_64-linux-gnu/libfoo.so.1") == b"FIXTURE libfoo 1.0, fixed\n"
     assert tree.read("usr/share/libfoo1/added.txt") == b"FIXTURE: new in the fix\n"
@@ -70,12 +74,25 @@ def test_patch_image_upgrades_and_reports_the_rest(
     paragraphs = {p.split("\n")[0]: p for p in status.strip().split("\n\n")}
     assert f"Version: {NEW}" in paragraphs["Package: libfoo1"]
     assert f"Version: {OLD}" in paragraphs["Package: libbar1"]
+    assert f"Version: {NEW}" in paragraphs["Package: libbaz1"]
+    assert "Depends: libnew1" in paragraphs["Package: libbaz1"]
+    for added in ("libnew1", "libnew2"):
+        assert "Status: install ok installed\n" in paragraphs[f"Package: {added}"]
+        assert tree.read(f"var/lib/dpkg/info/{added}.md5sums")
+    assert tree.read("usr/lib/x86_64-linux-gnu/libnew.so.1") == b"FIXTURE libnew1\n"
+    assert tree.read("usr/share/libnew2/README") == b"FIXTURE libnew2\n"
+    assert (
+        "/usr/share/libnew2/README"
+        in (tree.read("var/lib/dpkg/info/libnew2.list") or b"").decode().splitlines()
+    )
     listed = (tree.read("var/lib/dpkg/info/libfoo1.list") or b"").decode().splitlines()
     assert (
         "/usr/share/libfoo1/added.txt" in listed and "/usr/share/libfoo1/dropped.txt" not in listed
     )
     config = image.config
-    assert config["history"][-1]["created_by"] == f"hardbase patch-image libfoo1={NEW}"
+    assert config["history"][-1]["created_by"] == (
+        f"hardbase patch-image libbaz1={NEW} libfoo1={NEW} libnew1=1.0-1 libnew2=1.0-1"
+    )
     assert image.manifest_json["annotations"]["org.opencontainers.image.base.digest"]
     # the host's dpkg agrees with the database the layer wrote
     need("umoci")
@@ -83,6 +100,10 @@ def test_patch_image_upgrades_and_reports_the_rest(
     shown = subprocess.run(["dpkg", f"--root={rootfs}", "-s", "libfoo1"], capture_output=True,
                            text=True, check=True).stdout  # fmt: skip
     assert f"Version: {NEW}" in shown and " /etc/foo.conf " in shown
+    for added in ("libnew1", "libnew2"):
+        shown = subprocess.run(["dpkg", f"--root={rootfs}", "-s", added], capture_output=True,
+                               text=True, check=True).stdout  # fmt: skip
+        assert "Status: install ok installed" in shown and "Version: 1.0-1" in shown
     verify = subprocess.run(["dpkg", f"--root={rootfs}", "--verify"], capture_output=True,
                             text=True)  # fmt: skip
     assert verify.returncode == 0 and verify.stdout == "", verify.stdout + verify.stderr
@@ -91,7 +112,7 @@ def test_patch_image_upgrades_and_reports_the_rest(
     main(["-q", "scan", f"oci:{out}:p", "--db", str(db), "--format", "json", "--output",
           str(report)])  # fmt: skip
     left = {f["id"] for f in json.loads(report.read_text())["findings"]}
-    assert left == {FIXES["libbar1"], FIXES["libbaz1"]}
+    assert left == {FIXES["libbar1"]}
 
 
 def test_patch_image_is_deterministic_and_idempotent(
@@ -224,7 +245,8 @@ def test_patch_image_signs_and_attaches_sboms_provenance_and_vex(
     assert capsys.readouterr().out.count("PASS  required ") == 4
     statements = _statements(dest, "https://openvex.dev/ns")["predicate"]["statements"]
     assert [(s["vulnerability"]["name"], s["status"]) for s in statements] == [
-        (FIXES["libfoo1"], "fixed")
+        (FIXES["libfoo1"], "fixed"),
+        (FIXES["libbaz1"], "fixed"),
     ]
 
 
@@ -280,5 +302,45 @@ def test_patch_image_distroless_status_d_image(
         report = tmp_path / "scan.json"
         main(["-q", "scan", out, "--db", str(db), "--format", "json", "--output", str(report)])
         assert json.loads(report.read_text())["findings"] == []
+    finally:
+        archive.close()
+
+
+def test_patch_image_leaves_an_upgrade_whose_new_dependency_has_a_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newer libbaz1 needs libnew1 and libscript1; libscript1's postinst blocks it (and in
+    a newer one still, libclash1's Breaks on the installed libbar1)."""
+    archive, ref, db = make_world(tmp_path)
+    try:
+        archive.add_package("libbaz1", f"{NEW}.1", suite="bookworm-security",
+                            depends="libnew1, libscript1")  # fmt: skip
+        archive.add_package("libscript1", "1.0-1", suite="bookworm-security",
+                            control_files={"postinst": "#!/bin/sh\nldconfig\n"})  # fmt: skip
+        archive.publish("bookworm-security")
+        out = f"oci:{tmp_path / 'out'}:p"
+        assert main(["patch-image", ref, "--output", out, *_args(archive, db)]) == 0
+        err = capsys.readouterr().err
+        assert (
+            f"libbaz1 needs a rebuild: it needs libscript1, not installed, and libscript1 has a "
+            f"postinst that must run ({FIXES['libbaz1']} stay open)"
+        ) in err
+        assert "libnew1" not in err and "libscript1 1.0-1" not in err
+        _, tree = _tree(out)
+        status = (tree.read("var/lib/dpkg/status") or b"").decode()
+        assert "Package: libnew1" not in status and "Package: libscript1" not in status
+        assert "usr/lib/x86_64-linux-gnu/libnew.so.1" not in tree.files
+        # a script-free new dependency that breaks an installed package blocks it too
+        archive.add_package("libbaz1", f"{NEW}.2", suite="bookworm-security",
+                            depends="libclash1")  # fmt: skip
+        archive.add_package("libclash1", "1.0-1", suite="bookworm-security",
+                            fields={"Breaks": "libbar1 (<< 2)"})  # fmt: skip
+        archive.publish("bookworm-security")
+        assert main(["patch-image", ref, "--output", f"oci:{tmp_path / 'o2'}:p",
+                     *_args(archive, db)]) == 0  # fmt: skip
+        assert (
+            "libbaz1 needs a rebuild: it needs libclash1, not installed, and libclash1 breaks "
+            "the installed libbar1"
+        ) in capsys.readouterr().err
     finally:
         archive.close()

@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for p in result.platforms:
             for u in p.upgrades:
+                if u.needed_by:
+                    print(f"hardbase: {p.platform}: {u.name} {u.new} ({u.suite}): added as a new "
+                          f"dependency of {u.needed_by}", file=sys.stderr)  # fmt: skip
+                    continue
                 fixes = ", ".join(u.fixes)
                 print(f"hardbase: {p.platform}: {u.name} {u.old} -> {u.new} ({u.suite}): "
                       f"fixes {fixes}", file=sys.stderr)  # fmt: skip
@@ -122,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
             if not p.layer:
                 print(f"hardbase: {p.platform}: nothing to patch; no layer added", file=sys.stderr)
             else:
-                print(f"hardbase: {p.platform}: {len(p.upgrades)} packages upgraded; layer "
-                      f"{p.layer}", file=sys.stderr)  # fmt: skip
+                added = sum(1 for u in p.upgrades if u.needed_by)
+                print(f"hardbase: {p.platform}: {len(p.upgrades) - added} packages upgraded, "
+                      f"{added} added as new dependencies; layer {p.layer}",
+                      file=sys.stderr)  # fmt: skip
         print(f"hardbase: wrote {dest}", file=sys.stderr)
         if attached:
             print(f"hardbase: signed {result.digest} and attached {attached} attestations "

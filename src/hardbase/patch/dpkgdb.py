@@ -6,7 +6,8 @@ Two layouts are read: Debian's own (`var/lib/dpkg/status` and `info/PKG.list`,
 list). Each upgrade becomes the files dpkg itself would leave after `dpkg --unpack`
 and `--configure`: the new paragraph (Status kept, Conffiles with the new files'
 md5), `info/PKG.list` in the order of the data archive, and every control file but
-`control`.
+`control`. A package the patch adds (a new dependency) gets the same files, its
+paragraph appended to the status file.
 """
 
 from __future__ import annotations
@@ -182,6 +183,19 @@ def new_paragraph(old: Installed, control: str, conffiles: list[tuple[str, str]]
     return "\n".join(out) + "\n"
 
 
+def new_package(db: Database, control: str) -> Installed:
+    """The record of a package added by the patch: installed, with no paragraph yet.
+
+    Its info/ stem is `NAME:ARCH` for a `Multi-Arch: same` package, as dpkg names it.
+    """
+    fields = _fields(control)
+    name, arch = fields.get("Package", ""), fields.get("Architecture", "")
+    same = db.layout == "status" and fields.get("Multi-Arch") == "same"
+    info_name = f"{name}:{arch}" if same else name
+    return Installed(name, arch, fields.get("Version", ""), {"Status": "install ok installed"},
+                     info_name)  # fmt: skip
+
+
 def database_entries(
     db: Database,
     tree: FileTreeResult,
@@ -198,7 +212,11 @@ def database_entries(
     if db.layout == "status":
         text = db.status_text
         for old, control, _, _, conffiles in upgrades:
-            text = text.replace(old.paragraph, new_paragraph(old, control, conffiles).rstrip("\n"))
+            paragraph = new_paragraph(old, control, conffiles).rstrip("\n")
+            if old.paragraph:
+                text = text.replace(old.paragraph, paragraph)
+            else:  # a package added by the patch
+                text = text.rstrip("\n") + "\n\n" + paragraph + "\n"
         entries.append(_like(tree, STATUS, text.encode(), mtime))
         for old, _, files, listed, _ in upgrades:
             new_paths = {f"{INFO}{old.info_name}.list"}
