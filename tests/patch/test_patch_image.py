@@ -271,7 +271,8 @@ def _statements(ref: str, predicate_type: str) -> dict[str, Any]:
 def test_patch_image_distroless_status_d_image(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An image hardbase built (status.d, no lists, no scripts) gets status.d entries."""
+    """An image hardbase built (status.d, no lists, no scripts) gets status.d entries, for
+    the upgrades and for the new dependencies added."""
     import yaml
 
     archive, _, db = make_world(tmp_path)
@@ -284,7 +285,7 @@ def test_patch_image_distroless_status_d_image(
         archive.publish("bookworm")
         spec = tmp_path / "foo.yaml"
         spec.write_text(yaml.safe_dump({
-            "name": "foo", "packages": ["base-files", "libfoo1"],
+            "name": "foo", "packages": ["base-files", "libfoo1", "libbaz1"],
             "sources": [{"uris": [archive.url], "suites": ["bookworm"],
                          "signed-by": str(archive.keyring)}],
         }))  # fmt: skip
@@ -299,6 +300,11 @@ def test_patch_image_distroless_status_d_image(
         assert "usr/share/libfoo1/added.txt" in sums and "dropped.txt" not in sums
         assert tree.read("usr/share/libfoo1/added.txt") == b"FIXTURE: new in the fix\n"
         assert "usr/share/libfoo1/dropped.txt" not in tree.files  # whited out (old md5sums)
+        for added in ("libnew1", "libnew2"):  # libbaz1's new dependencies, as status.d entries
+            entry = (tree.read(f"var/lib/dpkg/status.d/{added}") or b"").decode()
+            assert f"Package: {added}\nStatus: install ok installed\n" in entry
+            assert tree.read(f"var/lib/dpkg/status.d/{added}.md5sums")
+        assert tree.read("usr/share/libnew2/README") == b"FIXTURE libnew2\n"
         report = tmp_path / "scan.json"
         main(["-q", "scan", out, "--db", str(db), "--format", "json", "--output", str(report)])
         assert json.loads(report.read_text())["findings"] == []
