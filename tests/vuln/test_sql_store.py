@@ -68,6 +68,13 @@ def _version(store: SQLStore, schema: Schema) -> int | None:
         return schema_version(conn, schema)
 
 
+def test_the_reader_expects_the_schema_the_migrations_make() -> None:
+    from hardbase.vuln.db import SCHEMA
+    from hardbase.vuln.records import SCHEMA_VERSION
+
+    assert SCHEMA.version == SCHEMA_VERSION, "update SCHEMA_VERSION in records.py"
+
+
 def test_a_new_database_gets_the_newest_schema(url: str) -> None:
     store = _open(url, V2)
     assert _version(store, V2) == 2

@@ -142,8 +142,7 @@ class _BytesReader:
 class LayoutStore(ArtifactStore):
     def __init__(self, ref: ImageRef) -> None:
         super().__init__(ref)
-        assert ref.path is not None
-        self.layout = Layout.open(ref.path)
+        self.layout = Layout.open(ref.local_path)
 
     @property
     def identity(self) -> str:

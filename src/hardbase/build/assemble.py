@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardbase.build.prune import Pruner
@@ -33,6 +33,7 @@ from hardbase.build.tree import (
     SPOOL_OVER,
     SYMLINK,
     Entry,
+    Payload,
     Spool,
     normalize,
     parents,
@@ -74,124 +75,131 @@ def read_package(path: Path, name: str, pruner: Pruner) -> PackageContents:
     """Read a .deb's control data and payload into entries, pruned."""
     from hardbase.debian.deb import open_data_tar, read_control
 
-    max_member, max_package = size_limits()
-    expanded = 0
+    limits = size_limits()
     try:
         control, md5sums = read_control(path)
-        entries: list[Entry] = []
-        regular: dict[str, Entry] = {}
-        links: list[tuple[str, str, tarfile.TarInfo]] = []
-        certs: list[Entry] = []
-        symlinks: set[str] = set()
-        every: list[tuple[str, str]] = []  # (path, member name), pruned or not
-        newest = 0
-        spool: Spool | None = None
-        with open_data_tar(path, 2 * max_package) as tar:
+        payload = _Payload(name, pruner, limits)
+        with open_data_tar(path, 2 * limits[1]) as tar:
             for member in tar:
-                rel = normalize(member.name)
-                if rel is None:
-                    if _is_root(member.name):
-                        continue
-                    raise BuildError(
-                        f"{name} ships the member {member.name!r}, an absolute path or one "
-                        "with '..'; Debian packages never need one, so hardbase refuses it"
-                    )
-                every.append((rel, member.name))
-                if rel in MERGED:
-                    continue  # the skeleton layer owns the merged-/usr links
-                newest = max(newest, int(member.mtime))
-                mode = member.mode & 0o7777
-                if member.isdir() and rel in RUN_LINKS:
-                    # base-files' postinst makes these links to /run; nothing is world-writable
-                    entry = Entry(
-                        rel, SYMLINK, 0o777, 0, 0, int(member.mtime), target=RUN_LINKS[rel]
-                    )
-                    symlinks.add(rel)
-                elif member.isdir():
-                    entry = Entry(rel, DIR, mode, member.uid, member.gid, int(member.mtime))
-                elif member.issym():
-                    symlinks.add(rel)
-                    entry = Entry(
-                        rel,
-                        SYMLINK,
-                        0o777,
-                        member.uid,
-                        member.gid,
-                        int(member.mtime),
-                        target=member.linkname,
-                    )
-                elif member.isreg():
-                    expanded += member.size
-                    if member.size > max_member or expanded > max_package:
-                        raise BuildError(
-                            _too_large(name, member, expanded, (max_member, max_package))
-                        )
-                    fh = tar.extractfile(member)
-                    data, payload = b"", None
-                    if fh is not None and member.size > SPOOL_OVER:
-                        spool = spool or Spool()
-                        payload = spool.append(fh, member.size)
-                    elif fh is not None:
-                        data = fh.read()
-                    entry = Entry(
-                        rel,
-                        REG,
-                        mode,
-                        member.uid,
-                        member.gid,
-                        int(member.mtime),
-                        data=data,
-                        payload=payload,
-                    )
-                    regular[rel] = entry
-                    if rel.startswith(CA_DIR) and rel.endswith(".crt"):
-                        certs.append(entry.with_owner(name))
-                elif member.islnk():
-                    links.append((rel, member.linkname, member))
-                    continue
-                else:
-                    raise BuildError(
-                        f"{name} ships {member.name}, which is not a file, directory or link; "
-                        "hardbase does not put device files or fifos in images"
-                    )
-                if not pruner.cuts(rel, entry.kind == SYMLINK):
-                    entries.append(entry.with_owner(name))
+                payload.add(tar, member)
     except HardbaseError:
         raise
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BuildError(
             f"cannot read the payload of {name} ({path}); delete it from the cache"
         ) from exc
-    for rel, member_name in every:
-        _refuse_below_link(name, rel, member_name, symlinks)
-    for rel, linkname, member in links:
-        # Hard links become regular copies: their target may be pruned or in another layer.
-        target_path = normalize(linkname)
-        target = regular.get(target_path or "")
-        if target is None:
-            raise BuildError(f"{name} has a hard link {rel} to {linkname}, which it does not ship")
-        if not pruner.cuts(rel):
-            entries.append(
-                Entry(
-                    rel,
-                    REG,
-                    member.mode & 0o7777,
-                    member.uid,
-                    member.gid,
-                    int(member.mtime),
-                    data=target.data,
-                    owner=name,
-                    payload=target.payload,
-                )
-            )
+    for rel, member_name in payload.every:
+        _refuse_below_link(name, rel, member_name, payload.symlinks)
     return PackageContents(
         name=name,
         control=control,
         md5sums=md5sums,
         replaces=_replaces(control),
-        entries=tuple(entries),
-        newest=newest,
-        certs=tuple(certs),
+        entries=tuple(payload.entries + payload.hard_link_copies()),
+        newest=payload.newest,
+        certs=tuple(payload.certs),
+    )
+
+
+@dataclass
+class _Payload:
+    """What reading one package's data archive has collected so far."""
+
+    name: str
+    pruner: Pruner
+    limits: tuple[int, int]  # (per member, per package) expanded bytes
+    entries: list[Entry] = field(default_factory=list)
+    regular: dict[str, Entry] = field(default_factory=dict)
+    links: list[tuple[str, str, tarfile.TarInfo]] = field(default_factory=list)
+    certs: list[Entry] = field(default_factory=list)
+    symlinks: set[str] = field(default_factory=set)
+    every: list[tuple[str, str]] = field(default_factory=list)  # (path, member), pruned or not
+    newest: int = 0
+    expanded: int = 0
+    spool: Spool | None = None
+
+    def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        rel = normalize(member.name)
+        if rel is None:
+            if _is_root(member.name):
+                return
+            raise BuildError(
+                f"{self.name} ships the member {member.name!r}, an absolute path or one "
+                "with '..'; Debian packages never need one, so hardbase refuses it"
+            )
+        self.every.append((rel, member.name))
+        if rel in MERGED:
+            return  # the skeleton layer owns the merged-/usr links
+        self.newest = max(self.newest, int(member.mtime))
+        if member.islnk():
+            self.links.append((rel, member.linkname, member))
+            return
+        entry = self._entry(tar, member, rel)
+        if not self.pruner.cuts(rel, entry.kind == SYMLINK):
+            self.entries.append(entry.with_owner(self.name))
+
+    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> Entry:
+        mtime = int(member.mtime)
+        if member.isdir() and rel in RUN_LINKS:
+            # base-files' postinst makes these links to /run; nothing is world-writable
+            self.symlinks.add(rel)
+            return Entry(rel, SYMLINK, 0o777, 0, 0, mtime, target=RUN_LINKS[rel])
+        if member.isdir():
+            return Entry(rel, DIR, member.mode & 0o7777, member.uid, member.gid, mtime)
+        if member.issym():
+            self.symlinks.add(rel)
+            return Entry(rel, SYMLINK, 0o777, member.uid, member.gid, mtime, target=member.linkname)
+        if member.isreg():
+            return self._regular(tar, member, rel)
+        raise BuildError(
+            f"{self.name} ships {member.name}, which is not a file, directory or link; "
+            "hardbase does not put device files or fifos in images"
+        )
+
+    def _regular(self, tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str) -> Entry:
+        self.expanded += member.size
+        if member.size > self.limits[0] or self.expanded > self.limits[1]:
+            raise BuildError(_too_large(self.name, member, self.expanded, self.limits))
+        fh = tar.extractfile(member)
+        data, payload = b"", None
+        if fh is not None and member.size > SPOOL_OVER:
+            self.spool = self.spool or Spool()
+            payload = self.spool.append(fh, member.size)
+        elif fh is not None:
+            data = fh.read()
+        entry = _regular_entry(rel, member, data, payload)
+        self.regular[rel] = entry
+        if rel.startswith(CA_DIR) and rel.endswith(".crt"):
+            self.certs.append(entry.with_owner(self.name))
+        return entry
+
+    def hard_link_copies(self) -> list[Entry]:
+        """The hard links as regular copies: their target may be pruned or in another layer."""
+        copies = []
+        for rel, linkname, member in self.links:
+            target = self.regular.get(normalize(linkname) or "")
+            if target is None:
+                raise BuildError(
+                    f"{self.name} has a hard link {rel} to {linkname}, which it does not ship"
+                )
+            if not self.pruner.cuts(rel):
+                copy = _regular_entry(rel, member, target.data, target.payload)
+                copies.append(copy.with_owner(self.name))
+        return copies
+
+
+def _regular_entry(
+    rel: str, member: tarfile.TarInfo, data: bytes, payload: Payload | None
+) -> Entry:
+    return Entry(
+        rel,
+        REG,
+        member.mode & 0o7777,
+        member.uid,
+        member.gid,
+        int(member.mtime),
+        data=data,
+        payload=payload,
     )
 
 

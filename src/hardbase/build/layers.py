@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
+from hardbase.errors import BuildError
 from hardbase.util.clock import source_date_epoch as source_date_epoch  # its old home
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
@@ -151,24 +152,30 @@ class _LayerSink(io.RawIOBase):
             self._feed(whole_chunks=True)
         return len(view)
 
-    def finish(self) -> tuple[bytes | None, Path | None, str, int]:
+    def finish(self) -> tuple[bytes | Path, str, int]:
         """(blob bytes, or the temp file holding them; blob digest; blob size)."""
         if self._deflate is None:
             blob = gzip_bytes(self._buf)
             self._buf = bytearray()
-            return blob, None, "sha256:" + hashlib.sha256(blob).hexdigest(), len(blob)
+            return blob, "sha256:" + hashlib.sha256(blob).hexdigest(), len(blob)
         self._feed(whole_chunks=False)
         self._emit(self._deflate.flush())
         self._emit(struct.pack("<LL", self._crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
-        assert self._tmp is not None
-        self._tmp.close()
-        return None, Path(self._tmp.name), "sha256:" + self._blob_hash.hexdigest(), self._blob_size
+        tmp = self._spool()
+        tmp.close()
+        return Path(tmp.name), "sha256:" + self._blob_hash.hexdigest(), self._blob_size
 
     def discard(self) -> None:
         if self._tmp is not None:
             self._tmp.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp.name)
+
+    def _spool(self) -> IO[bytes]:
+        # _start_stream opens it before anything is emitted
+        if self._tmp is None:
+            raise BuildError("the layer stream was written to before it was started")
+        return self._tmp
 
     def _start_stream(self) -> None:
         from isal import isal_zlib
@@ -191,8 +198,7 @@ class _LayerSink(io.RawIOBase):
         del self._buf[:done]
 
     def _emit(self, data: bytes) -> None:
-        assert self._tmp is not None
-        self._tmp.write(data)
+        self._spool().write(data)
         self._blob_hash.update(data)
         self._blob_size += len(data)
 
@@ -254,18 +260,16 @@ class LayerCache:
         recorder = Recorder()
         try:
             files = write_tar(cast(IO[bytes], sink), entries, clamp, recorder)
-            blob, spooled, digest, size = sink.finish()
+            blob, digest, size = sink.finish()
         except BaseException:
             sink.discard()
             raise
         path = self.blob_path(digest)
-        if blob is not None:
-            if not path.exists():
-                write_atomic(path, blob)
-        else:
-            assert spooled is not None
-            os.chmod(spooled, 0o644)
-            os.replace(spooled, path)
+        if isinstance(blob, Path):
+            os.chmod(blob, 0o644)
+            os.replace(blob, path)
+        elif not path.exists():
+            write_atomic(path, blob)
         diff_id = "sha256:" + sink.diff.hexdigest()
         self._store_listing(diff_id, recorder.listing)
         return self._record(key, digest, diff_id, size, files)

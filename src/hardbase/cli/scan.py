@@ -11,12 +11,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardbase.cli.dbopts import add_db_options, open_checked_reader
 from hardbase.errors import GateFailed, UsageError
 from hardbase.vuln.severity import GATE_LEVELS
+
+if TYPE_CHECKING:
+    from hardbase.vuln.ignore import IgnoreEntry
+    from hardbase.vuln.match import Finding
+    from hardbase.vuln.scan import ScanResult
 
 FORMATS = ("table", "json", "sarif", "cyclonedx", "openvex")
 
@@ -88,7 +95,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hardbase.util.fs import write_atomic
-    from hardbase.vuln.ignore import apply_ignores, default_ignore_files, parse_ignore_file
+    from hardbase.vuln.ignore import default_ignore_files, parse_ignore_file
     from hardbase.vuln.inventory import inventory
     from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS
     from hardbase.vuln.report.interface import get_format
@@ -121,20 +128,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.warnings[len(age_warnings) :]:
         print(f"hardbase: warning: {warning}", file=sys.stderr)
     if ignores:
-        left, ignored, expired = apply_ignores(result.findings, ignores, date.today())
-        for e in expired:
-            print(
-                f"hardbase: warning: {e.where}: the entry for {e.id} expired on {e.expires} "
-                "and no longer applies",
-                file=sys.stderr,
-            )
-        if ignored:
-            print(
-                f"hardbase: note: {len(ignored)} findings ignored by "
-                f"{', '.join(str(p) for p in files)}",
-                file=sys.stderr,
-            )
-        result = dataclasses.replace(result, findings=tuple(left))
+        result = _drop_ignored(result, ignores, files)
     if args.ignore_unfixed:
         kept = tuple(f for f in result.findings if f.status in (FIXABLE, NOT_AFFECTED_STATUS))
         result = dataclasses.replace(result, findings=kept)
@@ -159,18 +153,45 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     if bad:
-        kinds = "findings" if args.include_unfixed or not args.fail_on else "fixable findings"
-        unknown = sum(1 for f in bad if f.severity is Severity.UNKNOWN)
-        also = f", {unknown} of them of unknown severity" if unknown else ""
-        where = f" at or above {args.fail_on}" if args.fail_on else ""
-        failed = GateFailed(
-            f"{len(bad)} {kinds}{where}{also} in {args.ref} "
-            f"(first: {bad[0].id} in {bad[0].package.name} {bad[0].package.version})"
-        )
-        if args.exit_code == 0:
-            print(f"hardbase: note: {failed} (--exit-code 0)", file=sys.stderr)
-            return 0
-        if args.exit_code is not None:
-            failed.exit_code = args.exit_code
-        raise failed
+        return _gate_failed(args, bad)
     return 0
+
+
+def _drop_ignored(result: ScanResult, ignores: list[IgnoreEntry], files: list[Path]) -> ScanResult:
+    """The result without the findings the ignore files name, warning of expired entries."""
+    from hardbase.vuln.ignore import apply_ignores
+
+    left, ignored, expired = apply_ignores(result.findings, ignores, date.today())
+    for e in expired:
+        print(
+            f"hardbase: warning: {e.where}: the entry for {e.id} expired on {e.expires} "
+            "and no longer applies",
+            file=sys.stderr,
+        )
+    if ignored:
+        print(
+            f"hardbase: note: {len(ignored)} findings ignored by "
+            f"{', '.join(str(p) for p in files)}",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(result, findings=tuple(left))
+
+
+def _gate_failed(args: argparse.Namespace, bad: Sequence[Finding]) -> int:
+    """Raise GateFailed for the failing findings, or return 0 under --exit-code 0."""
+    from hardbase.vuln.severity import Severity
+
+    kinds = "findings" if args.include_unfixed or not args.fail_on else "fixable findings"
+    unknown = sum(1 for f in bad if f.severity is Severity.UNKNOWN)
+    also = f", {unknown} of them of unknown severity" if unknown else ""
+    where = f" at or above {args.fail_on}" if args.fail_on else ""
+    failed = GateFailed(
+        f"{len(bad)} {kinds}{where}{also} in {args.ref} "
+        f"(first: {bad[0].id} in {bad[0].package.name} {bad[0].package.version})"
+    )
+    if args.exit_code == 0:
+        print(f"hardbase: note: {failed} (--exit-code 0)", file=sys.stderr)
+        return 0
+    if args.exit_code is not None:
+        failed.exit_code = args.exit_code
+    raise failed

@@ -237,6 +237,20 @@ class ManagedImage:
     inplace: InPlace | None = None  # set for `patch: in-place`: kept patched by patch-image
     patch: bool = True  # False: the controller never source-patches this image's packages
 
+    @property
+    def spec_path(self) -> Path:
+        """The image spec of a built image; a SpecError for a `patch: in-place` one."""
+        if self.spec is None:
+            raise SpecError(f"image {self.name} is patched in place; it has no image spec")
+        return self.spec
+
+    @property
+    def inplace_source(self) -> InPlace:
+        """The upstream of a `patch: in-place` image; a SpecError for a built one."""
+        if self.inplace is None:
+            raise SpecError(f"image {self.name} is built from a spec, not patched in place")
+        return self.inplace
+
 
 @dataclass(frozen=True)
 class InPlace:

@@ -67,8 +67,7 @@ def stage_upstream(ctl: Controller, image: ManagedImage) -> tuple[str, str]:
     from hardbase.oci.layout import Layout
     from hardbase.oci.transports.open import open_source
 
-    src = image.inplace
-    assert src is not None
+    src = image.inplace_source
     with open_source(src.upstream, insecure=src.insecure) as source:
         digest = source.top().digest
     local = staged_ref(ctl, image, digest)
@@ -169,8 +168,7 @@ def plan_inplace(ctl: Controller, image: ManagedImage, db: VulnDB) -> Outcome | 
     from hardbase.vuln.inventory import inventory
     from hardbase.vuln.scan import scan
 
-    src = image.inplace
-    assert src is not None
+    src = image.inplace_source
     state = ctl.state
     state.ensure_image(image.name, f"in-place {src.upstream}", image.tags)
     known = state.image(image.name)
@@ -249,8 +247,7 @@ class InPlaceRun(JobRun):
         if body is None:
             raise StateError(f"the patch plan {self.job.lock_hash} of job {self.job.id} is missing")
         self.patch = read_plan(body, f"the plan of job {self.job.id}")
-        assert self.image.inplace is not None
-        self.src = self.image.inplace
+        self.src = self.image.inplace_source
 
     def ensure_built(self) -> bool:
         return _ensure_patched(self)

@@ -139,8 +139,7 @@ class JobRun:
 
     def load(self) -> None:
         """Read what the job builds: the spec and the lock (`lifecycle/inplace.py`: a plan)."""
-        assert self.image.spec is not None
-        self.spec = load_variant(self.image.spec, self.image.variant)
+        self.spec = load_variant(self.image.spec_path, self.image.variant)
         body = self.state.lock_body(self.job.lock_hash)
         if body is None:
             raise StateError(f"the lock {self.job.lock_hash} of job {self.job.id} is missing")

@@ -53,9 +53,8 @@ def current_lock(state: StateDB, image: ManagedImage, spec: ImageSpec) -> tuple[
 
 def plan_image(state: StateDB, image: ManagedImage, db: VulnDB) -> Outcome | None:
     """Queue the image's rebuild when it needs one; the outcome when it does not."""
-    assert image.spec is not None
-    spec = load_variant(image.spec, image.variant)
-    state.ensure_image(image.name, str(image.spec), image.tags)
+    spec = load_variant(image.spec_path, image.variant)
+    state.ensure_image(image.name, str(image.spec_path), image.tags)
     known = state.image(image.name)
     published = known is not None and bool(known.digest)
     current, spec_changed = current_lock(state, image, spec)

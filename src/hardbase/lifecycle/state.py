@@ -418,9 +418,14 @@ class StateDB:
                 if found is not None:
                     return found, False
             raise
+        return self._written_job(job_id), True
+
+    def _written_job(self, job_id: int) -> Job:
+        """The job just written, read back; another controller may have deleted it since."""
         job = self.job(job_id)
-        assert job is not None
-        return job, True
+        if job is None:
+            raise StateError(f"job {job_id} was deleted by another controller as it was written")
+        return job
 
     def job(self, job_id: int) -> Job | None:
         with self._tx() as conn:
@@ -520,9 +525,7 @@ class StateDB:
             if result.rowcount != 1:
                 raise StateError(f"job {job.id} lost its lease to another controller")
             self._event(conn, job.image, kind, job.id, detail)
-        fresh = self.job(job.id)
-        assert fresh is not None
-        return fresh
+        return self._written_job(job.id)
 
     def release(self, job: Job, owner: str, error: str = "") -> None:
         """Give the lease back without finishing (the next pass resumes the job)."""

@@ -188,8 +188,7 @@ def open_destination(
             client_for(ref, insecure=insecure, **options), mount_from, BlobLocations()
         )
     if ref.transport == "oci":
-        assert ref.path is not None
-        return LayoutDestination(ref.path)
+        return LayoutDestination(ref.local_path)
     raise UsageError(
         f"cannot write images to {ref.transport}:; "
         "push to docker://HOST/REPO[:TAG] or oci:DIR[:TAG]"

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal, Protocol, cast
+from typing import IO, Literal, Protocol, TypeGuard, cast
 
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layercache import (
@@ -190,6 +190,8 @@ class _Tree:
 
     def __init__(self) -> None:
         self.root = _Node(None, -1)
+        self._top: dict[str, _Node] = {}  # the root's children
+        self.root.children = self._top
 
     def lookup(self, path: str) -> _Node | None:
         node = self.root
@@ -201,28 +203,30 @@ class _Tree:
 
     def put(self, info: FileInfo, layer: int) -> _Node:
         *dirs, name = info.path.split("/")
-        parent = self.root
+        children = self._top
         for depth, part in enumerate(dirs):
-            assert parent.children is not None
-            child = parent.children.get(part)
+            child = children.get(part)
             if child is None or child.children is None:
                 # a deeper path implies a directory (as a runtime would create it);
                 # it replaces a lower non-directory
                 implied = FileInfo(
                     "/".join(dirs[: depth + 1]), "dir", 0o755, 0, 0, 0, "", info.layer
                 )
+                below: dict[str, _Node] = {}
                 child = _Node(implied, layer)
-                parent.children[part] = child
-            parent = child
-        assert parent.children is not None
-        node = parent.children.get(name)
+                child.children = below
+                children[part] = child
+                children = below
+            else:
+                children = child.children
+        node = children.get(name)
         if info.kind == "dir" and node is not None and node.children is not None:
             node.info = info  # directories merge with what is below
             node.layer = layer
             node.content = None
             return node
         node = _Node(info, layer)
-        parent.children[name] = node
+        children[name] = node
         return node
 
     def whiteout(self, path: str, layer: int) -> None:
@@ -403,7 +407,6 @@ def _apply_member(
     if member.kind == "file" and not wanted:
         info = _info(member, digest)
         if _inspects(wants.inspector, info):
-            assert wants.inspector is not None
             inspected = wants.inspector.inspect(member.path, reader.read(MAX_INSPECT))
     elif member.kind == "file":
         if member.size > wants.max_keep:
@@ -459,7 +462,8 @@ def _replay(record: LayerRecord, digest: str, index: int, tree: _Tree, where: st
     return [Skipped(where, name, reason) for name, reason in record.skipped]
 
 
-def _inspects(inspector: Inspector | None, info: FileInfo) -> bool:
+def _inspects(inspector: Inspector | None, info: FileInfo) -> TypeGuard[Inspector]:
+    """True when `inspector` is set, wants the file and the file is small enough for it."""
     if inspector is None or not inspector.wants(info.path, info.mode, info.size):
         return False
     if info.size > MAX_INSPECT:
@@ -509,7 +513,6 @@ def walk_dir(
                 if data is not None:
                     node.content = FileContent(data, "")
             elif info.kind == "file" and _inspects(inspector, info):
-                assert inspector is not None
                 data = _read_file(full, rel, where, MAX_INSPECT)
                 if data is not None:
                     _inspect(inspector, node, rel, data, "")

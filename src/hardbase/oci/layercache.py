@@ -190,6 +190,21 @@ class LayerCache:
         return body + hashlib.sha256(body).digest()
 
     def _decode(self, data: bytes, diff_id: str) -> LayerRecord:
+        body, header, at = self._frame(data, diff_id)
+        codes, paths, links, numbers, blob = _sections(body, at, header)
+        record = LayerRecord(blobs=tuple(_strs(header["blobs"])))
+        if not all(_DIGEST.match(b) for b in record.blobs):
+            raise ValueError("a blob digest is malformed")
+        record.ops.extend(_ops(codes, paths, links, numbers, blob))
+        for item in header["skipped"]:
+            name, reason = _strs(item)
+            record.skipped.append((name, reason))
+        for item in header["warnings"]:
+            record.warnings.append(_warning(item))
+        return record
+
+    def _frame(self, data: bytes, diff_id: str) -> tuple[bytes, Any, int]:
+        """The checked body, its JSON header and the offset just past the header."""
         if len(data) > _MAX_ENTRY:
             raise ValueError("larger than any entry")
         body, check = data[:-32], data[-32:]
@@ -207,62 +222,70 @@ class LayerCache:
             raise ValueError("made by another format or profile")
         if header["diff_id"] != diff_id:
             raise ValueError(f"it describes {header['diff_id']}, not {diff_id}")
-        codes = header["ops"]
-        path_len, link_len, number_len = _ints(header["sections"], 3)
-        if not isinstance(codes, str) or at + path_len + link_len + number_len > len(body):
-            raise ValueError("malformed sections")
-        paths = body[at : at + path_len].decode("utf-8", "surrogateescape").split("\0")
-        at += path_len
-        links = body[at : at + link_len].decode("utf-8", "surrogateescape").split("\0")
-        at += link_len
-        numbers = array.array("q")
-        numbers.frombytes(body[at : at + number_len])
-        blob = memoryview(body)[at + number_len :]
-        n = len(codes)
-        if not n:
-            paths = links = []
-        if len(paths) != n or len(links) != n or len(numbers) != 9 * n:
-            raise ValueError("the sections do not match the operations")
-        checked = (p for p, c in zip(paths, codes, strict=True) if p or c != "o")  # "": root
-        if _UNSAFE.search("\0".join(checked)):
-            raise ValueError("an unsafe path")
-        if n and min(min(numbers[i::9]) for i in range(5)) < 0:
-            raise ValueError("a negative size or id")
+        return body, header, at
 
-        def get(offset: int, length: int) -> bytes | None:
-            if offset == -1 and length == -1:
-                return None
-            if offset < 0 or length < 0 or offset + length > len(blob):
-                raise ValueError("content outside the entry")
-            return bytes(blob[offset : offset + length])
 
-        record = LayerRecord(blobs=tuple(_strs(header["blobs"])))
-        if not all(_DIGEST.match(b) for b in record.blobs):
-            raise ValueError("a blob digest is malformed")
-        ops = record.ops
-        for i, code in enumerate(codes):
-            if code in "wo":
-                ops.append(WhiteoutOp(paths[i], code == "o"))
-                continue
-            kind = _KINDS.get(code)
-            if kind is None:
-                raise ValueError(f"unknown operation {code!r}")
-            mode, uid, gid, size, wanted, coff, clen, ioff, ilen = numbers[9 * i : 9 * i + 9]
-            content = None if clen == -1 and coff == -1 else get(coff, clen)
-            inspected = None if ilen == -1 and ioff == -1 else get(ioff, ilen)
-            ops.append(MemberOp(paths[i], kind, mode, uid, gid, size, links[i], wanted == 1,
-                                content, inspected))  # fmt: skip
-        for item in header["skipped"]:
-            name, reason = _strs(item)
-            record.skipped.append((name, reason))
-        for item in header["warnings"]:
-            if not isinstance(item, list) or len(item) != 3:
-                raise ValueError("malformed warning")
-            name, level, message = item
-            if not (isinstance(name, str) and isinstance(message, str)):
-                raise ValueError("malformed warning")
-            record.warnings.append((name, _ints([level], 1)[0], message))
-        return record
+def _sections(
+    body: bytes, at: int, header: Any
+) -> tuple[str, list[str], list[str], array.array[int], memoryview]:
+    """The operation codes, paths, link targets, numbers and content blob, checked."""
+    codes = header["ops"]
+    path_len, link_len, number_len = _ints(header["sections"], 3)
+    if not isinstance(codes, str) or at + path_len + link_len + number_len > len(body):
+        raise ValueError("malformed sections")
+    paths = body[at : at + path_len].decode("utf-8", "surrogateescape").split("\0")
+    at += path_len
+    links = body[at : at + link_len].decode("utf-8", "surrogateescape").split("\0")
+    at += link_len
+    numbers = array.array("q")
+    numbers.frombytes(body[at : at + number_len])
+    blob = memoryview(body)[at + number_len :]
+    n = len(codes)
+    if not n:
+        paths = links = []
+    if len(paths) != n or len(links) != n or len(numbers) != 9 * n:
+        raise ValueError("the sections do not match the operations")
+    checked = (p for p, c in zip(paths, codes, strict=True) if p or c != "o")  # "": root
+    if _UNSAFE.search("\0".join(checked)):
+        raise ValueError("an unsafe path")
+    if n and min(min(numbers[i::9]) for i in range(5)) < 0:
+        raise ValueError("a negative size or id")
+    return codes, paths, links, numbers, blob
+
+
+def _ops(
+    codes: str, paths: list[str], links: list[str], numbers: array.array[int], blob: memoryview
+) -> list[Op]:
+    def get(offset: int, length: int) -> bytes | None:
+        if offset == -1 and length == -1:
+            return None
+        if offset < 0 or length < 0 or offset + length > len(blob):
+            raise ValueError("content outside the entry")
+        return bytes(blob[offset : offset + length])
+
+    ops: list[Op] = []
+    for i, code in enumerate(codes):
+        if code in "wo":
+            ops.append(WhiteoutOp(paths[i], code == "o"))
+            continue
+        kind = _KINDS.get(code)
+        if kind is None:
+            raise ValueError(f"unknown operation {code!r}")
+        mode, uid, gid, size, wanted, coff, clen, ioff, ilen = numbers[9 * i : 9 * i + 9]
+        content = None if clen == -1 and coff == -1 else get(coff, clen)
+        inspected = None if ilen == -1 and ioff == -1 else get(ioff, ilen)
+        ops.append(MemberOp(paths[i], kind, mode, uid, gid, size, links[i], wanted == 1,
+                            content, inspected))  # fmt: skip
+    return ops
+
+
+def _warning(item: Any) -> tuple[str, int, str]:
+    if not isinstance(item, list) or len(item) != 3:
+        raise ValueError("malformed warning")
+    name, level, message = item
+    if not (isinstance(name, str) and isinstance(message, str)):
+        raise ValueError("malformed warning")
+    return (name, _ints([level], 1)[0], message)
 
 
 def _ints(values: Any, n: int) -> list[int]:

@@ -43,6 +43,13 @@ class ImageRef:
         return f"{text}:{self.tag}" if self.tag else text
 
     @property
+    def local_path(self) -> Path:
+        """The file or directory of a local reference (oci, oci-archive, docker-archive, dir)."""
+        if self.path is None:
+            raise UsageError(f"the image reference {self} names no local file or directory")
+        return self.path
+
+    @property
     def docker_reference(self) -> str:
         """`HOST/REPO` for registry references (as cosign's identity)."""
         return f"{self.registry}/{self.repository}"

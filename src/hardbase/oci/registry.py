@@ -232,13 +232,53 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         body: Body = None,
         ok: Iterable[int] = (200,),
-        stream: bool = False,
         retry: bool = True,
         max_body: int = MAX_MANIFEST,
         scope_actions: str = "pull",
-    ) -> Response | _Stream:
-        """Send a request, answering one auth challenge; urllib3 retries failures when `retry`."""
+    ) -> Response:
+        """Send a request (see `_answer`) and read its answer, of at most `max_body` bytes."""
         url = path_or_url if "://" in path_or_url else self._url(path_or_url)
+        resp = self._answer(
+            method, url, headers=headers, body=body, ok=ok, retry=retry, scope_actions=scope_actions
+        )
+        try:
+            data = resp.read(max_body + 1)  # b"" for HEAD
+        except Urllib3Error:
+            resp.close()
+            resp.release_conn()
+            raise RegistryUnavailable(
+                f"the connection to {self.registry} broke while reading an answer; try again"
+            ) from None
+        if len(data) > max_body:
+            resp.close()
+            resp.release_conn()
+            raise RegistryError(
+                f"{self.registry} sent more than {max_body} bytes for "
+                f"{urllib.parse.urlsplit(url).path}; refusing it"
+            )
+        _release(resp)
+        return Response(resp.status, resp.headers, data)
+
+    def _stream(self, method: str, path: str) -> _Stream:
+        """Send a request (see `_answer`) and return its body unread, as a stream."""
+        url = path if "://" in path else self._url(path)
+        return _Stream(self._answer(method, url))
+
+    def _answer(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Body = None,
+        ok: Iterable[int] = (200,),
+        retry: bool = True,
+        scope_actions: str = "pull",
+    ) -> urllib3.BaseHTTPResponse:
+        """Send a request, answering one auth challenge; urllib3 retries failures when `retry`.
+
+        A status outside `ok` raises the registry error it stands for.
+        """
         retries = self.retries - 1 if retry else 0
         resp = self._send_once(method, url, headers or {}, body, retries=retries)
         if resp.status == 401:
@@ -260,25 +300,7 @@ class RegistryClient:
             raw = resp.read(MAX_ERROR_BODY)
             _release(resp)
             self._raise_for(status, method, url, raw, resp.headers.get("Content-Type"))
-        if stream:
-            return _Stream(resp)
-        try:
-            data = resp.read(max_body + 1)  # b"" for HEAD
-        except Urllib3Error:
-            resp.close()
-            resp.release_conn()
-            raise RegistryUnavailable(
-                f"the connection to {self.registry} broke while reading an answer; try again"
-            ) from None
-        if len(data) > max_body:
-            resp.close()
-            resp.release_conn()
-            raise RegistryError(
-                f"{self.registry} sent more than {max_body} bytes for "
-                f"{urllib.parse.urlsplit(url).path}; refusing it"
-            )
-        _release(resp)
-        return Response(status, resp.headers, data)
+        return resp
 
     def _raise_for(
         self, status: int, method: str, url: str, body: bytes, content_type: str | None
@@ -395,7 +417,6 @@ class RegistryClient:
 
     def _ping(self) -> None:
         resp = self._request("GET", "/v2/", ok=(200,), max_body=MAX_ERROR_BODY)
-        assert isinstance(resp, Response)
         ctype = resp.header("Content-Type") or ""
         if resp.header("Docker-Distribution-API-Version") is None and "json" not in ctype:
             raise RegistryError(
@@ -413,7 +434,6 @@ class RegistryClient:
             )
         except NotFoundError:
             return None
-        assert isinstance(resp, Response)
         digest = resp.header("Docker-Content-Digest")
         ctype = (resp.header("Content-Type") or "").split(";")[0].strip()
         length = resp.header("Content-Length")
@@ -434,7 +454,6 @@ class RegistryClient:
         resp = self._request(
             "GET", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}
         )
-        assert isinstance(resp, Response)
         digest = sha256_digest(resp.body)
         if reference.startswith("sha256:") and digest != reference:
             raise IntegrityError(
@@ -481,7 +500,6 @@ class RegistryClient:
                 if attempt == 2 or "DIGEST_INVALID" not in str(exc):
                     raise
                 log.warning("%s; sending the manifest %s again", exc, digest)
-        assert isinstance(resp, Response)
         announced = resp.header("Docker-Content-Digest")
         if announced and announced != digest:
             raise IntegrityError(
@@ -513,7 +531,6 @@ class RegistryClient:
                 resp = self._request("GET", path)
             except NotFoundError:
                 return tags
-            assert isinstance(resp, Response)
             doc = resp.json(f"the tag list of {self.where}")
             found = doc.get("tags") if isinstance(doc, dict) else None
             tags.extend(t for t in (found or []) if isinstance(t, str))
@@ -527,15 +544,13 @@ class RegistryClient:
             resp = self._request("HEAD", self._path("blobs", descriptor.digest))
         except NotFoundError:
             return False
-        assert isinstance(resp, Response)
         length = resp.header("Content-Length")
         return length is None or int(length) == descriptor.size
 
     def open_blob(self, descriptor: Descriptor) -> IO[bytes]:
         """A raw stream of a blob; wrap it in a VerifyingReader (read_blob does)."""
         self.ping()
-        stream = self._request("GET", self._path("blobs", descriptor.digest), stream=True)
-        assert isinstance(stream, _Stream)
+        stream = self._stream("GET", self._path("blobs", descriptor.digest))
         return cast(IO[bytes], stream)
 
     def read_blob(self, descriptor: Descriptor, max_size: int = MAX_MANIFEST) -> bytes:
@@ -592,7 +607,6 @@ class RegistryClient:
                 scope_actions=scope,
                 max_body=MAX_ERROR_BODY,
             )
-            assert isinstance(resp, Response)
             if resp.status == 201:
                 log.debug("mounted %s from %s", descriptor.digest, mount_from)
                 return "mounted"
@@ -600,7 +614,6 @@ class RegistryClient:
             resp = self._request(
                 "POST", path, ok=(202,), retry=False, scope_actions=scope, max_body=MAX_ERROR_BODY
             )
-            assert isinstance(resp, Response)
         location = self._location(resp)
         reader = VerifyingReader(opener(), descriptor, f"the source of {descriptor.digest}")
         try:
@@ -630,7 +643,6 @@ class RegistryClient:
                 )
         finally:
             reader.close()
-        assert isinstance(final, Response)
         announced = final.header("Docker-Content-Digest")
         if announced and announced != descriptor.digest:
             raise IntegrityError(
@@ -658,7 +670,6 @@ class RegistryClient:
                 scope_actions="pull,push",
                 max_body=MAX_ERROR_BODY,
             )
-            assert isinstance(resp, Response)
             location = self._location(resp)
             offset += len(chunk)
             log.debug("uploaded %d of %d bytes of %s", offset, desc.size, desc.digest)
@@ -684,7 +695,6 @@ class RegistryClient:
         index: Any = None
         try:
             resp = self._request("GET", path, headers={"Accept": mt.OCI_INDEX})
-            assert isinstance(resp, Response)
             ctype = (resp.header("Content-Type") or "").split(";")[0]
             if ctype == mt.OCI_INDEX:
                 index = resp.json(f"the referrers of {digest} in {self.where}")

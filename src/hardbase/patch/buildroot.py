@@ -387,5 +387,10 @@ def _config(runc: str, bundle: Path, args: list[str], epoch: int) -> dict[str, A
     config["root"] = {"path": "rootfs", "readonly": False}
     config["hostname"] = "hardbase-build"
     # runc's default namespaces include "network": the build has only a loopback-less netns.
-    assert any(ns["type"] == "network" for ns in config["linux"]["namespaces"])
+    namespaces = config.get("linux", {}).get("namespaces", [])
+    if not any(isinstance(ns, dict) and ns.get("type") == "network" for ns in namespaces):
+        raise BuildRootError(
+            "`runc spec` gave no network namespace, so the build could reach the network; "
+            "check the runc installation"
+        )
     return config

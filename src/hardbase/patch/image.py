@@ -234,7 +234,8 @@ def _findings(
         return read_report(report, image, where)
     from hardbase.vuln.scan import scan
 
-    assert db is not None
+    if db is None:  # patch_image checks that one of the two is given
+        raise UsageError("patch-image needs either a vulnerability database or --report FILE")
     inventory = inv.inventory_from_tree(
         tree, reference=str(ref), digest=image.manifest.digest,
         architecture=str(image.config.get("architecture", "")),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardbase.policy.interface import AnyOf, Rule, RuleResult, Subject
-from hardbase.policy.model import Policy
+from hardbase.policy.model import Filesystem, Policy, Vulnerabilities
 from hardbase.vuln.match import FIXABLE, NO_FIX, WONT_FIX_STATUS, Finding
 from hardbase.vuln.scan import EMPTY_DB_WARNING
 from hardbase.vuln.severity import Severity
@@ -444,38 +444,59 @@ def rules_for(policy: Policy, expired: tuple[str, ...]) -> list[Rule]:
     rules: list[Rule] = []
     if m.non_root:
         rules.append(NonRoot())
-    fs = m.filesystem
-    if fs is not None:
-        if fs.no_shell:
-            rules.append(NoShell())
-        if fs.no_package_manager:
-            rules.append(NoPackageManager())
-        if fs.no_setuid:
-            rules.append(NoSetuid())
-        if fs.no_world_writable:
-            rules.append(NoWorldWritable(fs.world_writable_allowed))
+    if m.filesystem is not None:
+        rules += _filesystem_rules(m.filesystem)
     if m.max_compressed_mb is not None:
         rules.append(MaxSize(m.max_compressed_mb))
-    v = m.vulnerabilities
-    if v is not None:
-        if v.max_severity is not None:
-            for status, allowed in (
-                (FIXABLE, v.max_severity.fixable),
-                (NO_FIX, v.max_severity.no_fix),
-                (WONT_FIX_STATUS, v.max_severity.wont_fix),
-            ):
-                if allowed is not None:
-                    label = f"{_STATUS_NAMES[status]} findings at most {allowed}"
-                    rules.append(MaxSeverity(status, allowed, v.unknown_as, label))
-        if v.max_fix_age_days is not None:
-            rules.append(MaxFixAge(v.max_fix_age_days, v.unknown_fix_age_fails))
+    if m.vulnerabilities is not None:
+        rules += _vulnerability_rules(m.vulnerabilities)
     if m.exceptions:
         rules.append(ExceptionsCurrent(expired, len(m.exceptions)))
-    if m.licenses is not None:
-        if m.licenses.denied:
-            rules.append(LicensesDenied(m.licenses.denied))
-        if m.licenses.allowed:
-            rules.append(LicensesAllowed(m.licenses.allowed))
+    if m.licenses is not None and m.licenses.denied:
+        rules.append(LicensesDenied(m.licenses.denied))
+    if m.licenses is not None and m.licenses.allowed:
+        rules.append(LicensesAllowed(m.licenses.allowed))
+    rules += _attestation_rules(policy)
+    if m.support is not None and m.support.distro_not_ended:
+        rules.append(DistroSupported(m.support.warn_days))
+    if m.support is not None and m.support.packages_not_ended:
+        rules.append(PackagesSupported(m.support.warn_days))
+    return rules
+
+
+def _filesystem_rules(fs: Filesystem) -> list[Rule]:
+    rules: list[Rule] = []
+    if fs.no_shell:
+        rules.append(NoShell())
+    if fs.no_package_manager:
+        rules.append(NoPackageManager())
+    if fs.no_setuid:
+        rules.append(NoSetuid())
+    if fs.no_world_writable:
+        rules.append(NoWorldWritable(fs.world_writable_allowed))
+    return rules
+
+
+def _vulnerability_rules(v: Vulnerabilities) -> list[Rule]:
+    rules: list[Rule] = []
+    if v.max_severity is not None:
+        for status, allowed in (
+            (FIXABLE, v.max_severity.fixable),
+            (NO_FIX, v.max_severity.no_fix),
+            (WONT_FIX_STATUS, v.max_severity.wont_fix),
+        ):
+            if allowed is not None:
+                label = f"{_STATUS_NAMES[status]} findings at most {allowed}"
+                rules.append(MaxSeverity(status, allowed, v.unknown_as, label))
+    if v.max_fix_age_days is not None:
+        rules.append(MaxFixAge(v.max_fix_age_days, v.unknown_fix_age_fails))
+    return rules
+
+
+def _attestation_rules(policy: Policy) -> list[Rule]:
+    """Signature, provenance and SBOM presence, each only when the policy requires it."""
+    m = policy.model
+    rules: list[Rule] = []
     if m.signature is not None and m.signature.required:
         keys: list[Rule] = [SignedWith(str(policy.path(k))) for k in m.signature.keys]
         rules.append(AnyOf("signature", keys) if len(keys) > 1 else keys[0])
@@ -483,9 +504,4 @@ def rules_for(policy: Policy, expired: tuple[str, ...]) -> list[Rule]:
         rules.append(ProvenancePresent(tuple(str(policy.path(k)) for k in m.provenance.keys)))
     if m.sbom is not None and m.sbom.required:
         rules.append(SbomPresent())
-    if m.support is not None:
-        if m.support.distro_not_ended:
-            rules.append(DistroSupported(m.support.warn_days))
-        if m.support.packages_not_ended:
-            rules.append(PackagesSupported(m.support.warn_days))
     return rules

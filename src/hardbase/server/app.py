@@ -52,6 +52,14 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _add_health_routes(app, ctx)
+    _add_error_handlers(app)
+    app.add_middleware(Guard, max_body=ctx.fleet.serve.max_body, secure_cookies=ctx.secure_cookies)
+    return app
+
+
+def _add_health_routes(app: FastAPI, ctx: ServiceContext) -> None:
+    """/healthz, /readyz and /metrics."""
     registry = metrics.registry(ctx)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
@@ -75,6 +83,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return Response(
             metrics.render(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as one JSON sentence (an HTML page for a browser), never a traceback."""
 
     @app.exception_handler(pages.LoginNeeded)
     async def login_needed(request: Request, exc: pages.LoginNeeded) -> Response:
@@ -129,9 +141,6 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return _error(500, "the service failed on this request; the log has the details")
-
-    app.add_middleware(Guard, max_body=ctx.fleet.serve.max_body, secure_cookies=ctx.secure_cookies)
-    return app
 
 
 __all__ = ["create_app", "HTTPException"]

@@ -18,6 +18,7 @@ _ALIASES = {"ga": "", "final": "", "release": "", "cr": "rc"}
 _RELEASE = _QUALIFIERS.index("")
 
 Item = Union[int, str, "list[Item]"]
+Frozen = Union[int, str, "tuple[Frozen, ...]"]  # an Item as parse() returns it
 
 
 def _string_key(text: str) -> tuple[int, str]:
@@ -32,7 +33,7 @@ def _qualifier(text: str, followed_by_digit: bool) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def parse(version: str) -> tuple[Item, ...]:
+def parse(version: str) -> tuple[Frozen, ...]:
     root: list[Item] = []
     current = root
     stack = [root]
@@ -91,11 +92,11 @@ def _normalize(items: list[Item]) -> None:
             break
 
 
-def _freeze(items: list[Item]) -> tuple[Item, ...]:
-    return tuple(_freeze(i) if isinstance(i, list) else i for i in items)  # type: ignore[misc]
+def _freeze(items: list[Item]) -> tuple[Frozen, ...]:
+    return tuple(_freeze(i) if isinstance(i, list) else i for i in items)
 
 
-def _compare_item(a: object, b: object) -> int:
+def _compare_item(a: Frozen | None, b: Frozen | None) -> int:
     if a is None and b is None:
         return 0
     if a is None:
@@ -114,14 +115,12 @@ def _compare_item(a: object, b: object) -> int:
         else:
             return -1  # a qualifier is lower than a number or a sub-list
         return (ka > kb) - (ka < kb)
-    assert isinstance(a, tuple)
     if b is None:
         return _compare_item(a[0], None) if a else 0
     if isinstance(b, int):
         return -1
     if isinstance(b, str):
         return 1
-    assert isinstance(b, tuple)
     for i in range(max(len(a), len(b))):
         result = _compare_item(a[i] if i < len(a) else None, b[i] if i < len(b) else None)
         if result:

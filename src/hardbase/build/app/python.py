@@ -62,7 +62,10 @@ class PythonBackend:
         return {"requirements": hashlib.sha256(self.requirements.read_bytes()).hexdigest()}
 
     def lock(self, root: BuildRoot | None, arch: str) -> list[AppPackage]:
-        assert root is not None
+        if root is None:  # build_roots() names python3-pip, so the builder makes one
+            raise AppError(
+                "the python app backend pins its packages in a build root; none was given"
+            )
         shutil.copyfile(self.requirements, root.work / "requirements.txt")
         result = root.run(
             [

@@ -13,8 +13,7 @@ from hardbase.oci.transports.interface import ImageSource
 class OCILayoutSource(ImageSource):
     def __init__(self, ref: ImageRef) -> None:
         super().__init__(ref)
-        assert ref.path is not None
-        self.layout = Layout.open(ref.path)
+        self.layout = Layout.open(ref.local_path)
         self.layout.entries()  # a bad index.json fails here, before any destination is made
 
     def top(self) -> Descriptor:

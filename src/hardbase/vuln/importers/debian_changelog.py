@@ -501,25 +501,7 @@ class DebianChangelogImporter(Importer):
                 progress=progress,
             )  # fmt: skip
             archives[codename] = archive
-            try:
-                sources = archive.load_sources()
-                found = select_sources(sources, codename)
-                wanted = sources_named(sources, selected.get(codename))
-            except IndexNotListed:
-                # an archive without deb-src: the binaries carry the changelogs
-                log.info("%s lists no Sources; reading binary packages", mirrors[0])
-                binaries = self._binaries(archive, codename, mirrors[0])
-                found = select_binaries(binaries, codename)
-                wanted = binaries_named(binaries, selected.get(codename))
-            except HardbaseError as exc:
-                raise FeedError(
-                    f"reading the {codename} Sources at {mirrors[0]} failed: {exc.diagnostics()}"
-                ) from None
-            for t in found:
-                if self.only_sources is not None and t.source not in self.only_sources:
-                    continue
-                if wanted is None or t.source in wanted:
-                    targets.append(t)
+            targets += self._targets(archive, codename, mirrors[0], selected.get(codename))
         todo = [t for t in targets if state.get(t.key) != t.version]
         log.info("debian-changelog: %d sources, %d changed", len(targets), len(todo))
         results = self._read_all("reading Debian changelogs from sources", todo, cache, progress)
@@ -530,32 +512,9 @@ class DebianChangelogImporter(Importer):
             if isinstance(results[t.key], _Fallback) and all(a.kind != "deb" for a in t.artifacts)
         ]
         if fallback:
-            with_binaries: list[SourceTarget] = []
-            for codename in dict.fromkeys(t.release for t in fallback):
-                mine = [t for t in fallback if t.release == codename]
-                names = {t.source for t in mine}
-                packages = [
-                    p
-                    for p in self._binaries(archives[codename], codename, mirrors[0])
-                    if (p.source or p.name) in names
-                ]
-                with_binaries.extend(
-                    SourceTarget(t.release, t.source, t.version, binary_artifacts(t, packages))
-                    for t in mine
-                )
-            second = self._read_all(
-                "reading Debian changelogs from binary packages",
-                [t for t in with_binaries if t.artifacts], cache, progress,
-            )  # fmt: skip
-            second.update(
-                (t.key, _Fallback("it has no binary package"))
-                for t in with_binaries if not t.artifacts
-            )  # fmt: skip
-            for key, outcome in second.items():
-                first = results[key]
-                if isinstance(outcome, _Fallback) and isinstance(first, _Fallback):
-                    outcome = _Fallback(f"{first.why}, and {outcome.why}")
-                results[key] = outcome
+            results.update(
+                self._from_binaries(fallback, results, archives, mirrors[0], cache, progress)
+            )
         failures: list[str] = []
         rows: list[Affected] = []
         done: list[SourceTarget] = []
@@ -608,6 +567,68 @@ class DebianChangelogImporter(Importer):
         }
         unchanged = len(targets) - len(todo)
         return ImportStats(self.name, locations, 0, len(rows), len(failures), unchanged, details)
+
+    def _targets(
+        self, archive: Archive, codename: str, mirror: str, names: frozenset[str] | None
+    ) -> list[SourceTarget]:
+        """The sources of one release to read, from its Sources or else its binaries."""
+        try:
+            sources = archive.load_sources()
+            found = select_sources(sources, codename)
+            wanted = sources_named(sources, names)
+        except IndexNotListed:
+            # an archive without deb-src: the binaries carry the changelogs
+            log.info("%s lists no Sources; reading binary packages", mirror)
+            binaries = self._binaries(archive, codename, mirror)
+            found = select_binaries(binaries, codename)
+            wanted = binaries_named(binaries, names)
+        except HardbaseError as exc:
+            raise FeedError(
+                f"reading the {codename} Sources at {mirror} failed: {exc.diagnostics()}"
+            ) from None
+        return [
+            t
+            for t in found
+            if (self.only_sources is None or t.source in self.only_sources)
+            and (wanted is None or t.source in wanted)
+        ]
+
+    def _from_binaries(
+        self,
+        fallback: Sequence[SourceTarget],
+        results: dict[str, _Read | _Fallback | FeedError],
+        archives: dict[str, Archive],
+        mirror: str,
+        cache: Path,
+        progress: Progress,
+    ) -> dict[str, _Read | _Fallback | FeedError]:
+        """Read again, from their binary packages, the sources their tarball failed for."""
+        with_binaries: list[SourceTarget] = []
+        for codename in dict.fromkeys(t.release for t in fallback):
+            mine = [t for t in fallback if t.release == codename]
+            names = {t.source for t in mine}
+            packages = [
+                p
+                for p in self._binaries(archives[codename], codename, mirror)
+                if (p.source or p.name) in names
+            ]
+            with_binaries.extend(
+                SourceTarget(t.release, t.source, t.version, binary_artifacts(t, packages))
+                for t in mine
+            )
+        second = self._read_all(
+            "reading Debian changelogs from binary packages",
+            [t for t in with_binaries if t.artifacts], cache, progress,
+        )  # fmt: skip
+        second.update(
+            (t.key, _Fallback("it has no binary package"))
+            for t in with_binaries if not t.artifacts
+        )  # fmt: skip
+        for key, outcome in second.items():
+            first = results[key]
+            if isinstance(outcome, _Fallback) and isinstance(first, _Fallback):
+                second[key] = _Fallback(f"{first.why}, and {outcome.why}")
+        return second
 
     def _binaries(self, archive: Archive, codename: str, mirror: str) -> list[BinaryPackage]:
         try:
