@@ -18,7 +18,17 @@ from hardbase.errors import HardbaseError
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
-    """Yield a binary file that replaces `path` only if the block completes."""
+    """Yield a binary file that replaces `path` only if the block completes.
+
+    A `path` that is not a regular file, such as `-o /dev/null`, `/dev/stdout` or
+    a named pipe, is written in place: renaming a temp file over it would put a
+    plain file where the device or pipe was (it once turned the host's /dev/null
+    into a regular file).
+    """
+    if _is_special(path):
+        with path.open("wb") as fh:
+            yield fh
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -31,6 +41,15 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _is_special(path: Path) -> bool:
+    """True for a path that exists and is neither a regular file nor a directory."""
+    try:
+        kind = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(kind) or stat.S_ISDIR(kind))
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
