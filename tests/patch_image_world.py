@@ -15,8 +15,10 @@ The vulnerability database holds FIXTURE advisories (made-up ids) on those three
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from archive_fixture import FixtureArchive
 from hardbase.vuln.db import Advisory, Affected, SourceInfo, VulnDB
@@ -29,7 +31,11 @@ FIXES = {"libfoo1": "FIXTURE-2026-1001", "libbar1": "FIXTURE-2026-1002",
          "libbaz1": "FIXTURE-2026-1003"}  # fmt: skip
 
 
-def make_world(tmp: Path) -> tuple[FixtureArchive, str, Path]:
+def make_world(
+    tmp: Path, installed: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[FixtureArchive, str, Path]:
+    """The archive, the image (`oci:DIR:t`) and the FIXTURE database; `installed` are more
+    packages (name -> `add_package` arguments) at OLD in bookworm, installed in the image."""
     archive = FixtureArchive(tmp / "world")
     old = [
         archive.add_package(
@@ -42,6 +48,8 @@ def make_world(tmp: Path) -> tuple[FixtureArchive, str, Path]:
         archive.add_package("libbar1", OLD, suite="bookworm",
                             control_files={"postinst": "#!/bin/sh\nexit 0\n"}),
         archive.add_package("libbaz1", OLD, suite="bookworm"),
+        *(archive.add_package(n, OLD, suite="bookworm", **kw)
+          for n, kw in (installed or {}).items()),
     ]  # fmt: skip
     archive.add_package(
         "libfoo1", NEW, suite="bookworm-security",

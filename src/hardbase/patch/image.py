@@ -43,7 +43,7 @@ from hardbase.oci.append import append_layers, layer_mtime, with_parents
 from hardbase.oci.filetree import WHITEOUT, FileTreeResult, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ImageSource, ResolvedImage
-from hardbase.patch import dpkgdb
+from hardbase.patch import dpkgdb, relations
 from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln import inventory as inv
 from hardbase.vuln.db import VulnDB
@@ -342,12 +342,15 @@ def plan_layer(
     debs = _download(list(chosen.values()), cache, progress)
     contents = {name: _read(debs[p.sha256], name) for name, p in chosen.items()}
     arch = str(image.config.get("architecture", "")) or "amd64"
-    deps = _NewDependencies(db, tree, index, chosen, contents, only, arch)
-    deps.resolve(cache, progress)
+    deps = relations.NewDependencies(
+        db, tree, index, chosen, contents, only=only, arch=arch,
+        fetch=lambda p: _read(_download([p], cache, progress)[p.sha256], p.name),
+    )  # fmt: skip
+    deps.resolve()
     for name, reason in deps.blocked().items():
         skipped.append(Skipped(name, chosen[name].version, reason, _ids(by_package[name])))
         del chosen[name]
-    for name, reason in _needs_rebuild(db, tree, chosen, contents, deps.needed(chosen)).items():
+    for name, reason in relations.needs_rebuild(db, tree, chosen, contents, deps.needed).items():
         skipped.append(Skipped(name, chosen[name].version, reason, _ids(by_package[name])))
         del chosen[name]
     added = deps.needed(chosen)
@@ -356,16 +359,16 @@ def plan_layer(
     upgrades = []
     layer: list[Entry] = []
     db_upgrades = []
-    listed_elsewhere = _listed_paths(db, tree, set(chosen))
+    listed_elsewhere = relations.listed_paths(db, tree, set(chosen))
     for name, new in sorted(chosen.items()):
         old = db.packages[name]
         pc, files, listed = contents[name]
         payload = [e for e in pc.entries]
         conffiles = _conffiles(files, payload)
         layer += [_clamped(e, mtime) for e in payload]
-        new_real = {_real(tree, p.lstrip("/")) for p in listed}
+        new_real = {relations.real_path(tree, p.lstrip("/")) for p in listed}
         for path in db.lists.get(old.info_name, []):
-            real = _real(tree, path.lstrip("/"))
+            real = relations.real_path(tree, path.lstrip("/"))
             info = tree.files.get(real)
             if info is None or info.kind == "dir" or real in new_real or real in listed_elsewhere:
                 continue
@@ -507,272 +510,6 @@ def _read(deb: Path, name: str) -> tuple[Any, dict[str, bytes], list[str]]:
     return contents, files, listed
 
 
-Contents = tuple[Any, dict[str, bytes], list[str]]  # what `_read` returns
-NEW_PACKAGE_SCRIPTS = (*dpkgdb.SCRIPTS, "config", "triggers")
-
-
-class _NewDependencies:
-    """The packages the upgrades need that the image lacks, resolved from the same suites.
-
-    Each missing Pre-Depends/Depends of a new version (and, in turn, of each package
-    so added) is taken as the newest version in the suites `only` allows of the first
-    alternative that has one. A package so added blocks every upgrade needing it when it
-    has a maintainer script, a dependency that cannot be resolved, a Conflicts/Breaks
-    with an installed package (or one of theirs on it), or a file an installed package
-    owns: adding it would need dpkg to run or decide something.
-    """
-
-    def __init__(
-        self,
-        db: dpkgdb.Database,
-        tree: FileTreeResult,
-        index: Any,
-        chosen: dict[str, BinaryPackage],
-        contents: dict[str, Contents],
-        only: str,
-        arch: str,
-    ) -> None:
-        self.db, self.tree, self.index, self.only, self.arch = db, tree, index, only, arch
-        self.chosen, self.contents = chosen, dict(contents)
-        self.packages: dict[str, BinaryPackage] = {}  # added, by name
-        self.requires: dict[str, list[str]] = {}  # package -> the added packages it needs
-        self.why: dict[str, str] = {}  # package -> why it blocks
-        self.versions, self.provides = _after_patch(db, chosen, contents, {})
-
-    def _provide(self, relations: str) -> None:
-        from hardbase.debian.index import parse_relations
-
-        for group in parse_relations(relations):
-            for rel in group:
-                self.provides.setdefault(rel.name, []).append(rel.version or "")
-
-    def resolve(self, cache: Path, progress: Progress) -> None:
-        """Add every missing dependency of the upgrades, then of what was added, and so on."""
-        queue = sorted(self.chosen)
-        while queue:
-            fresh: list[str] = []
-            for name in queue:
-                fresh += self._missing(name)
-            debs = _download([self.packages[n] for n in fresh], cache, progress)
-            for n in fresh:
-                self.contents[n] = _read(debs[self.packages[n].sha256], n)
-                self._check(n)
-            queue = fresh
-
-    def _missing(self, name: str) -> list[str]:
-        """The packages added for `name`'s unsatisfied dependencies (`why` when one is not)."""
-        from hardbase.debian.index import parse_relations
-
-        control = self.contents[name][0].control
-        fresh = []
-        needs = self.requires.setdefault(name, [])
-        for field_name in ("Pre-Depends", "Depends"):
-            for group in parse_relations(_control_field(control, field_name)):
-                if any(_satisfied(r, self.versions, self.provides) for r in group):
-                    continue
-                pick = self._pick(group)
-                if pick is None:
-                    self.why.setdefault(
-                        name, f"needs {_alternatives(group)}, in neither the image nor the archive"
-                    )
-                    continue
-                needs.append(pick.name)
-                if pick.name not in self.packages:
-                    self.packages[pick.name] = pick
-                    self.versions[pick.name] = pick.version
-                    fresh.append(pick.name)
-        return fresh
-
-    def _pick(self, group: Any) -> BinaryPackage | None:
-        for rel in group:
-            if rel.name in self.packages:
-                if not rel.op or _holds(self.packages[rel.name].version, rel.op, rel.version):
-                    return self.packages[rel.name]
-                continue
-            if rel.name in self.db.packages:
-                continue
-            for c in self.index.candidates(rel.name, self.arch):
-                if self.only == "security" and not c.suite.endswith("-security"):
-                    continue
-                if not rel.op or _holds(c.version, rel.op, rel.version or ""):
-                    return c  # type: ignore[no-any-return]
-        return None
-
-    def _check(self, name: str) -> None:
-        """Record in `why` what keeps the added package `name` from being unpacked as it is."""
-        from hardbase.debian.index import parse_relations
-
-        pc, files, listed = self.contents[name]
-        self._provide(_control_field(pc.control, "Provides"))
-        scripts = [s for s in NEW_PACKAGE_SCRIPTS if s in files]
-        if scripts:
-            self.why[name] = f"has a {', '.join(scripts)} that must run"
-            return
-        version = self.packages[name].version
-        for field_name, verb in (("Conflicts", "conflicts with"), ("Breaks", "breaks")):
-            for group in parse_relations(_control_field(pc.control, field_name)):
-                for rel in group:
-                    if rel.name in self.db.packages and _satisfied(rel, self.versions, {}):
-                        self.why[name] = f"{verb} the installed {rel.name}"
-                        return
-            for n, p in sorted(self.db.packages.items()):
-                text = (
-                    _control_field(self.contents[n][0].control, field_name)
-                    if n in self.chosen
-                    else p.fields.get(field_name, "")
-                )
-                for group in parse_relations(text):
-                    if any(r.name == name and _satisfied(r, {name: version}, {}) for r in group):
-                        self.why[name] = f"is in the {field_name} of the installed {n}"
-                        return
-        owned = _listed_paths(self.db, self.tree, set())
-        for path in listed:
-            real = _real(self.tree, path.lstrip("/"))
-            info = self.tree.files.get(real)
-            if real in owned and info is not None and info.kind != "dir":
-                self.why[name] = f"has /{real}, a file an installed package owns"
-                return
-
-    def closure(self, name: str) -> list[str]:
-        """The added packages `name` needs, directly or through others, in the order found."""
-        out: list[str] = []
-        todo = list(self.requires.get(name, []))
-        while todo:
-            n = todo.pop(0)
-            if n not in out:
-                out.append(n)
-                todo += self.requires.get(n, [])
-        return out
-
-    def blocked(self) -> dict[str, str]:
-        """The upgrades whose new dependencies cannot be added, with the reason."""
-        out = {}
-        for name in sorted(self.chosen):
-            if name in self.why:
-                out[name] = f"it {self.why[name]}"
-                continue
-            for n in self.closure(name):
-                if n in self.why:
-                    out[name] = f"it needs {n}, not installed, and {n} {self.why[n]}"
-                    break
-        return out
-
-    def needed(self, chosen: dict[str, BinaryPackage]) -> dict[str, tuple[BinaryPackage, str]]:
-        """The packages to add for the upgrades `chosen`, with the first package needing each."""
-        out: dict[str, tuple[BinaryPackage, str]] = {}
-        for name in sorted(chosen):
-            closure = self.closure(name)
-            for n in closure:
-                needer = next(m for m in [name, *closure] if n in self.requires.get(m, []))
-                out.setdefault(n, (self.packages[n], needer))
-        return out
-
-
-def _alternatives(group: Any) -> str:
-    return " | ".join(str(r) for r in group)
-
-
-def _needs_rebuild(
-    db: dpkgdb.Database,
-    tree: FileTreeResult,
-    chosen: dict[str, BinaryPackage],
-    contents: dict[str, Contents],
-    added: dict[str, tuple[BinaryPackage, str]],
-) -> dict[str, str]:
-    """The upgrades that cannot be made without running something, with the reason.
-
-    The packages `added` as new dependencies count as installed.
-    """
-    from hardbase.debian.index import parse_relations
-
-    out: dict[str, str] = {}
-    for name in chosen:
-        old = db.packages[name]
-        new_scripts = {s: d for s, d in contents[name][1].items() if s in dpkgdb.SCRIPTS}
-        if db.layout == "status":
-            old_scripts = db.scripts(tree, old)
-            changed = sorted(set(new_scripts) ^ set(old_scripts)) + sorted(
-                s for s in new_scripts if s in old_scripts and new_scripts[s] != old_scripts[s]
-            )
-            if changed:
-                out[name] = f"its {', '.join(sorted(set(changed)))} changed and must run"
-    while True:
-        kept = {n: p for n, p in chosen.items() if n not in out}
-        versions, provides = _after_patch(db, kept, contents, added)
-        broke = False
-        for n, p in db.packages.items():
-            upgraded = n in chosen and n not in out
-            control = contents[n][0].control if upgraded else ""
-            for field_name in ("Pre-Depends", "Depends"):
-                text = (
-                    _control_field(control, field_name)
-                    if upgraded
-                    else p.fields.get(field_name, "")
-                )
-                for group in parse_relations(text):
-                    if any(_satisfied(r, versions, provides) for r in group):
-                        continue
-                    if upgraded:
-                        out[n] = f"it needs {' | '.join(str(r) for r in group)}, not installed"
-                        broke = True
-                        break
-                    culprits = [r.name for r in group if r.name in chosen and r.name not in out]
-                    for c in culprits:
-                        out[c] = f"{n} {p.version} depends on {' | '.join(str(r) for r in group)}"
-                        broke = True
-                if broke:
-                    break
-            if broke:
-                break
-        if not broke:
-            return out
-
-
-def _after_patch(
-    db: dpkgdb.Database,
-    chosen: dict[str, BinaryPackage],
-    contents: dict[str, Contents],
-    added: dict[str, tuple[BinaryPackage, str]],
-) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """The version of each package and the versions of each name provided, after the patch."""
-    from hardbase.debian.index import parse_relations
-
-    versions = {n: p.version for n, p in db.packages.items()}
-    every = [p.fields.get("Provides", "") for n, p in db.packages.items() if n not in chosen]
-    for n, new in chosen.items():
-        versions[n] = new.version
-        every.append(_control_field(contents[n][0].control, "Provides"))
-    for n, (pkg, _) in added.items():
-        versions[n] = pkg.version
-        every.append(pkg.provides)
-    provides: dict[str, list[str]] = {}
-    for relations in every:
-        for group in parse_relations(relations):
-            for rel in group:
-                provides.setdefault(rel.name, []).append(rel.version or "")
-    return versions, provides
-
-
-def _satisfied(rel: Any, versions: dict[str, str], provides: dict[str, list[str]]) -> bool:
-    name = rel.name
-    have = versions.get(name)
-    if have is not None and (not rel.op or _holds(have, rel.op, rel.version)):
-        return True
-    for provided in provides.get(name, []):
-        if not rel.op or (provided and _holds(provided, rel.op, rel.version or "")):
-            return True
-    return False
-
-
-def _holds(have: str, op: str, want: str) -> bool:
-    c = compare_debian(have, want)
-    return {"<<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">>": c > 0}.get(op, False)
-
-
-def _control_field(control: str, name: str) -> str:
-    return dpkgdb._fields(control).get(name, "")
-
-
 def _conffiles(files: dict[str, bytes], payload: list[Entry]) -> list[tuple[str, str]]:
     """(path, md5) of the package's conffiles, as the status file records them."""
     by_path = {"/" + e.path: e for e in payload if e.kind == REG}
@@ -783,26 +520,6 @@ def _conffiles(files: dict[str, bytes], payload: list[Entry]) -> list[tuple[str,
         if entry is not None:
             out.append((path, dpkgdb.md5(entry.content())))
     return out
-
-
-def _listed_paths(db: dpkgdb.Database, tree: FileTreeResult, upgraded: set[str]) -> set[str]:
-    """The real paths the packages not upgraded list: a whiteout never removes them."""
-    upgraded_stems = {db.packages[n].info_name for n in upgraded}
-    return {
-        _real(tree, p.lstrip("/"))
-        for stem, paths in db.lists.items()
-        if stem not in upgraded_stems
-        for p in paths
-    }
-
-
-def _real(tree: FileTreeResult, path: str) -> str:
-    """`path` with its directory's links followed in the image (the file itself is not)."""
-    head, _, name = path.rpartition("/")
-    if not head:
-        return path
-    real_head = tree.resolve(head) or head
-    return f"{real_head}/{name}"
 
 
 def _whiteout(path: str, mtime: int) -> Entry:
