@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hardbase.attest.names import OPENVEX_V020
 from hardbase.cli.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -162,6 +161,6 @@ def _finish(
             print(
                 f"hardbase: signed {done.signed.digest} and attached "
                 f"{len(done.signed.attestations)} attestations (provenance, SBOMs"
-                f"{', OpenVEX' if OPENVEX_V020 in done.signed.attestations else ''})",
+                f"{', OpenVEX' if done.signed.has_vex else ''})",
                 file=sys.stderr,
             )

@@ -205,7 +205,7 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from hardbase.attest.keys import password_from_env
+    from hardbase.release.keys import password_from_env
     from hardbase.util.paths import default_db_path
     from hardbase.vuln.publish import push_db
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hardbase.attest.names import KEY_FORMATS, password_from_env
+from hardbase.release.keys import KEY_FORMATS
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +42,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardbase.attest.keys import write_keypair
+    from hardbase.release.keys import generate_keys
 
-    key_path, pub_path = write_keypair(
-        Path(args.output_prefix),
-        password_from_env(),
-        unencrypted=args.no_password,
-        key_format=args.key_format,
+    key_path, pub_path = generate_keys(
+        Path(args.output_prefix), key_format=args.key_format, unencrypted=args.no_password
     )
     print(key_path)
     print(pub_path)

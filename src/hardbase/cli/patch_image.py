@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
             db.close()
     attached = 0
     if args.sign_key is not None:
-        from hardbase.attest.keys import password_from_env
         from hardbase.patch.attest import sign_patched
+        from hardbase.release.keys import password_from_env
 
         attached = sign_patched(
             dest, result, args.sign_key, password_from_env(), source=str(src), only=args.only,

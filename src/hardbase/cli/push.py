@@ -14,13 +14,11 @@ in SRC to its tag in DEST (`:3.13` gives `3.13`, `3.13-nonroot`, `3.13-debug`,
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 from hardbase.cli.progress import TerminalProgress
-from hardbase.errors import UsageError
-from hardbase.oci.reference import ImageRef, parse_reference
+from hardbase.oci.reference import parse_reference
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -59,23 +57,20 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardbase.oci.copy import copy  # the HTTP stack is slow to import: not for --help
+    # the HTTP stack is slow to import: not for --help
+    from hardbase.release.publish import check_push_signing, push_image, variant_pairs
 
     src = parse_reference(args.src)
     dest = parse_reference(args.dest)
     if args.sign_key is not None:
-        from hardbase.attest.keys import load_private_key, password_from_env
-
-        if dest.transport != "docker":
-            raise UsageError(f"--sign-key signs a registry image; {dest} is not docker://…")
-        load_private_key(args.sign_key, password_from_env())  # a bad key stops before pushing
+        check_push_signing(dest, args.sign_key)  # a bad key stops before pushing
     options = {"chunk_size": args.chunk_size} if args.chunk_size else {}
     progress = TerminalProgress(enabled=not args.quiet)
-    pairs = _variant_pairs(src, dest, args.insecure) if args.variants else [(src, dest)]
+    pairs = variant_pairs(src, dest, args.insecure) if args.variants else [(src, dest)]
     for one_src, one_dest in pairs:
-        result = copy(
-            one_src, one_dest, insecure=args.insecure, progress=progress,
-            signatures=args.signatures, **options,
+        result = push_image(
+            one_src, one_dest, insecure=args.insecure, signatures=args.signatures,
+            sign_key=args.sign_key, progress=progress, **options,
         )  # fmt: skip
         stats = result.stats
         if not args.quiet:
@@ -85,37 +80,5 @@ def run(args: argparse.Namespace) -> int:
                 f"mounted, {stats.manifests} manifests",
                 file=sys.stderr,
             )
-        if args.sign_key is not None:
-            from hardbase.attest.keys import password_from_env
-            from hardbase.attest.sign import sign_image
-
-            by_digest = dataclasses.replace(one_dest, tag=None, digest=result.digest)
-            sign_image(by_digest, args.sign_key, password_from_env(), insecure=args.insecure)
         print(f"{result.digest} {one_dest.tag}" if args.variants else result.digest)
     return 0
-
-
-def _variant_pairs(
-    src: ImageRef, dest: ImageRef, insecure: bool
-) -> list[tuple[ImageRef, ImageRef]]:
-    """(source, destination) of every variant; each source checked before anything is pushed."""
-    from hardbase.build.variants import variant_tags
-    from hardbase.errors import ImageError
-    from hardbase.oci.copy import open_source
-
-    if src.digest or dest.digest:
-        raise UsageError("--variants pushes tags; name SRC and DEST by tag, not @DIGEST")
-    pairs = []
-    dest_tags = variant_tags(dest.tag)
-    for variant, tag in variant_tags(src.tag).items():
-        one = dataclasses.replace(src, tag=tag)
-        try:
-            with open_source(one, insecure=insecure) as source:
-                source.top()
-        except ImageError as exc:
-            raise UsageError(
-                f"{one} is missing ({exc.diagnostics()}); --variants needs the four images "
-                "`hardbase build --variants` writes"
-            ) from None
-        pairs.append((one, dataclasses.replace(dest, tag=dest_tags[variant])))
-    return pairs

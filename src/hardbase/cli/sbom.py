@@ -30,17 +30,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardbase.sbom.generate import collect, render
+    from hardbase.release.documents import image_sbom
     from hardbase.util.fs import write_atomic
 
-    sbom = collect(
-        args.ref,
-        insecure=args.insecure,
-        arch=args.arch,
-        name=args.name,
+    data = image_sbom(
+        args.ref, args.format, insecure=args.insecure, arch=args.arch, name=args.name,
         layer_cache=not args.no_layer_cache,
-    )
-    data = render(sbom, args.format)
+    )  # fmt: skip
     if args.output:
         write_atomic(Path(args.output), data)
     else:

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from hardbase.attest.names import PREDICATE_TYPES, password_from_env, predicate_type_uri
-from hardbase.errors import UsageError
-from hardbase.util import jsondoc
+from hardbase.release.keys import PREDICATE_TYPES
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -53,32 +50,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_predicate(path: Path) -> dict[str, Any]:
-    try:
-        doc = jsondoc.loads(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"cannot read predicate {path} ({exc.strerror})") from None
-    except ValueError:
-        raise UsageError(f"predicate {path} is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"predicate {path} must be a JSON object")
-    return doc
-
-
 def run(args: argparse.Namespace) -> int:
-    from hardbase.attest.attestation import attest_image
-    from hardbase.attest.sign import sign_image
-    from hardbase.oci.reference import parse_reference
+    from hardbase.release.signatures import sign_reference
 
-    ref = parse_reference(args.ref)
-    password = password_from_env()
-    predicate = _load_predicate(args.predicate) if args.predicate else None
-    kind = predicate_type_uri(args.predicate_type)
-    identity = args.identity
-    digest = sign_image(ref, args.key, password, insecure=args.insecure, identity=identity)
-    if predicate is not None:
-        attest_image(
-            ref, args.key, password, kind, predicate, insecure=args.insecure, identity=identity
-        )
+    digest = sign_reference(
+        args.ref, args.key, predicate=args.predicate, predicate_type=args.predicate_type,
+        identity=args.identity, insecure=args.insecure,
+    )  # fmt: skip
     print(digest)
     return 0

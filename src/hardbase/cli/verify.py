@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hardbase.attest.names import PREDICATE_TYPES, predicate_type_uri
 from hardbase.errors import GateFailed
+from hardbase.release.keys import PREDICATE_TYPES
 
 FRESHNESS = (
     "Limit: a signature binds a digest to a repository, not to a tag or a time. cosign's "
@@ -61,18 +61,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardbase.attest.verify import verify_image
-    from hardbase.oci.reference import parse_reference
+    from hardbase.release.signatures import verify_reference
 
-    required = tuple(predicate_type_uri(kind) for kind in args.require)
-    result = verify_image(
-        parse_reference(args.ref),
-        args.key,
-        insecure=args.insecure,
-        require_attestations=args.require_attestations,
-        require=required,
-        identity=args.identity,
-    )
+    result = verify_reference(
+        args.ref, args.key, require=args.require, require_attestations=args.require_attestations,
+        identity=args.identity, insecure=args.insecure,
+    )  # fmt: skip
     for check in result.checks:
         status = "SKIP" if check.skipped else "PASS" if check.ok else "FAIL"
         print(f"{status}  {check.name}: {check.detail}")

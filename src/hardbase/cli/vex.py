@@ -12,10 +12,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from hardbase.errors import UsageError
-from hardbase.util import jsondoc
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -46,23 +44,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardbase.policy import openvex
+    from hardbase.release.documents import image_product, merge_vex_files, vex_statement_document
     from hardbase.util.fs import write_atomic
 
     if args.vex_command == "create":
-        product = args.product or _image_product(args.image, args.insecure)
-        st = openvex.statement(
-            args.vuln,
-            args.status,
-            product,
-            subcomponents=args.package,
-            justification=args.justification,
-            impact=args.impact,
-            action=args.action,
-        )
-        doc = openvex.document([st], author=args.author)
+        product = args.product or image_product(args.image, insecure=args.insecure)
+        doc = vex_statement_document(
+            args.vuln, args.status, product, subcomponents=args.package,
+            justification=args.justification, impact=args.impact, action=args.action,
+            author=args.author,
+        )  # fmt: skip
     elif args.vex_command == "merge":
-        doc = openvex.merge([_read(Path(p)) for p in args.files], author=args.author)
+        doc = merge_vex_files([Path(p) for p in args.files], author=args.author)
     else:
         raise UsageError("say what to do: `hardbase vex create …` or `hardbase vex merge …`")
     text = json.dumps(doc, indent=2) + "\n"
@@ -71,29 +64,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-def _image_product(ref: str, insecure: bool) -> str:
-    from hardbase.oci.reference import parse_reference
-    from hardbase.oci.transports.open import open_source
-    from hardbase.policy.openvex import image_purl
-
-    image = parse_reference(ref)
-    with open_source(image, insecure=insecure) as source:
-        resolved = source.resolve()
-    name = image.repository or (image.path.name if image.path else "image")
-    repo = f"{image.registry}/{image.repository}" if image.registry else ""
-    return image_purl(name.rsplit("/", 1)[-1], resolved.manifest.digest, repo)
-
-
-def _read(path: Path) -> Any:
-    from hardbase.vuln.vex import MAX_VEX_SIZE, VexError
-
-    try:
-        if path.stat().st_size > MAX_VEX_SIZE:
-            raise VexError(f"the VEX document {path} is larger than {MAX_VEX_SIZE} bytes")
-        return jsondoc.loads(path.read_bytes())
-    except OSError as exc:
-        raise VexError(f"cannot read the VEX document {path} ({exc.strerror})") from None
-    except ValueError as exc:
-        raise VexError(f"the VEX document {path} is not JSON") from exc

@@ -27,6 +27,11 @@ class SignedRelease:
     digest: str
     attestations: tuple[str, ...]  # predicate types, in the order they were attached
 
+    @property
+    def has_vex(self) -> bool:
+        """Whether an OpenVEX document (`fixed`, for rebuilt packages) was attached."""
+        return OPENVEX_V020 in self.attestations
+
 
 def sign_release(
     image: BuiltImage,

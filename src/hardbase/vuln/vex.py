@@ -58,15 +58,19 @@ class VexStatement:
 
 def load_vex(path: Path) -> list[VexStatement]:
     """The statements of one OpenVEX JSON document."""
+    return parse_vex(read_vex_document(path), str(path))
+
+
+def read_vex_document(path: Path) -> Any:
+    """The JSON of the VEX document at `path`, read within MAX_VEX_SIZE."""
     try:
         if path.stat().st_size > MAX_VEX_SIZE:
             raise VexError(f"the VEX document {path} is larger than {MAX_VEX_SIZE} bytes")
-        document = jsondoc.loads(path.read_bytes())
+        return jsondoc.loads(path.read_bytes())
     except OSError as exc:
         raise VexError(f"cannot read the VEX document {path} ({exc.strerror})") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise VexError(f"the VEX document {path} is not JSON; pass an OpenVEX file") from exc
-    return parse_vex(document, str(path))
 
 
 def parse_vex(document: Any, where: str = "VEX document") -> list[VexStatement]:
