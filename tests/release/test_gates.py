@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from hardbase.errors import GateFailed
-from hardbase.release.gates import GateReport, finding_key, scan_gate
+from hardbase.release.gates import GateReport, fail_on_gate, finding_key, scan_gate
 from hardbase.vuln.match import Finding
-from hardbase.vuln.model import InstalledPackage
+from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
+from hardbase.vuln.scan import Gate, ScanResult
 from hardbase.vuln.severity import Severity
 
 NETBASE = InstalledPackage("deb", "netbase", "6.5", arch="all")
@@ -65,3 +66,51 @@ def test_an_empty_policy_fails() -> None:
     report = GateReport("policy", "empty", "oci:x", 0)
     assert not report.ok
     assert "it has no rules" in report.message()
+
+
+def scanned(*findings: Finding) -> ScanResult:
+    image = Inventory("oci:fixture", "", OSRelease(id="debian"), (NETBASE,))
+    return ScanResult(image, findings)
+
+
+def test_fail_on_is_the_scan_gate_with_one_check() -> None:
+    result = scanned(finding("FIXTURE-LOW", Severity.LOW), finding("FIXTURE-HI", Severity.HIGH))
+    passed = fail_on_gate("oci:fixture", result, Gate(threshold=Severity.CRITICAL))
+    assert passed is not None and passed.ok and passed.gate == "scan"
+    failed = fail_on_gate("oci:fixture", result, Gate(threshold=Severity.HIGH))
+    assert failed is not None and not failed.ok
+    assert [f.rule for f in failed.failures] == ["fail-on"]
+    assert failed.message() == (
+        "1 fixable findings at or above high in oci:fixture (first: FIXTURE-HI in netbase 6.5)"
+    )
+    assert failed.detail() == {"findings": ["FIXTURE-HI|netbase|high"]}
+    with pytest.raises(GateFailed) as raised:
+        failed.check()
+    assert raised.value.exit_code == 1
+
+
+def test_fail_on_counts_unknown_and_unfixed_as_the_gate_says() -> None:
+    result = scanned(
+        finding("FIXTURE-UNRATED", Severity.UNKNOWN),
+        finding("FIXTURE-NOFIX", Severity.CRITICAL, status="no-fix"),
+    )
+    report = fail_on_gate("oci:fixture", result, Gate(threshold=Severity.CRITICAL))
+    assert report is not None
+    assert report.message().startswith(
+        "1 fixable findings at or above critical, 1 of them of unknown severity in oci:fixture"
+    )
+    unfixed = Gate(threshold=Severity.CRITICAL, include_unfixed=True, fail_on_unknown=False)
+    report = fail_on_gate("oci:fixture", result, unfixed)
+    assert report is not None
+    assert report.message().startswith("1 findings at or above critical in oci:fixture")
+
+
+def test_exit_code_alone_fails_on_any_open_finding_with_its_code() -> None:
+    result = scanned(finding("FIXTURE-LOW", Severity.LOW))
+    assert fail_on_gate("oci:fixture", result, Gate()) is None  # no gate asked for
+    report = fail_on_gate("oci:fixture", result, Gate(any_finding=True))
+    assert report is not None and not report.ok
+    assert report.message().startswith("1 findings in oci:fixture (first: FIXTURE-LOW")
+    with pytest.raises(GateFailed) as raised:
+        report.check(exit_code=5)
+    assert raised.value.exit_code == 5

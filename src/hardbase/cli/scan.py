@@ -11,18 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardbase.cli.dbopts import add_db_options, open_checked_reader
-from hardbase.errors import GateFailed, UsageError
+from hardbase.errors import UsageError
 from hardbase.vuln.severity import GATE_LEVELS
 
 if TYPE_CHECKING:
     from hardbase.vuln.ignore import IgnoreEntry
-    from hardbase.vuln.match import Finding
     from hardbase.vuln.scan import ScanResult
 
 FORMATS = ("table", "json", "sarif", "cyclonedx", "openvex")
@@ -94,6 +92,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hardbase.release.gates import fail_on_gate
     from hardbase.util.fs import write_atomic
     from hardbase.vuln.ignore import default_ignore_files, parse_ignore_file
     from hardbase.vuln.inventory import inventory
@@ -139,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         severities=levels,
         any_finding=args.exit_code is not None,
     )
-    bad = gate.failing(result)
+    report = fail_on_gate(args.ref, result, gate)
     if levels is not None:
         hidden = sum(1 for f in result.findings if f.severity not in levels)
         kept = tuple(f for f in result.findings if f.severity in levels)
@@ -152,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    if bad:
-        return _gate_failed(args, bad)
+    if report is not None and not report.ok and args.exit_code == 0:
+        print(f"hardbase: note: {report.message()} (--exit-code 0)", file=sys.stderr)
+    elif report is not None:
+        report.check(args.exit_code)
     return 0
 
 
@@ -175,23 +176,3 @@ def _drop_ignored(result: ScanResult, ignores: list[IgnoreEntry], files: list[Pa
             file=sys.stderr,
         )
     return dataclasses.replace(result, findings=tuple(left))
-
-
-def _gate_failed(args: argparse.Namespace, bad: Sequence[Finding]) -> int:
-    """Raise GateFailed for the failing findings, or return 0 under --exit-code 0."""
-    from hardbase.vuln.severity import Severity
-
-    kinds = "findings" if args.include_unfixed or not args.fail_on else "fixable findings"
-    unknown = sum(1 for f in bad if f.severity is Severity.UNKNOWN)
-    also = f", {unknown} of them of unknown severity" if unknown else ""
-    where = f" at or above {args.fail_on}" if args.fail_on else ""
-    failed = GateFailed(
-        f"{len(bad)} {kinds}{where}{also} in {args.ref} "
-        f"(first: {bad[0].id} in {bad[0].package.name} {bad[0].package.version})"
-    )
-    if args.exit_code == 0:
-        print(f"hardbase: note: {failed} (--exit-code 0)", file=sys.stderr)
-        return 0
-    if args.exit_code is not None:
-        failed.exit_code = args.exit_code
-    raise failed

@@ -2,11 +2,12 @@
 
 The scan gate judges a rebuild against what it was for: the findings it
 targeted are gone, every package has its locked version, and no new finding at
-or above the threshold appeared. The policy gate runs `policy.check_image`,
-the evaluator `hardbase policy check`, `hardbase build --policy` and the
-controller share. A failed gate raises nothing here: `GateReport.ok` is the
-verdict, `message()` the sentence a user reads, `detail()` the fields an event
-and a webhook carry.
+or above the threshold appeared; `hardbase scan --fail-on` is the same gate with
+one check: no open finding at or above the threshold (`fail_on_gate`). The
+policy gate runs `policy.check_image`, the evaluator `hardbase policy check`,
+`hardbase build --policy` and the controller share. A failed gate raises
+nothing here: `GateReport.ok` is the verdict, `message()` the sentence a user
+reads, `detail()` the fields an event and a webhook carry.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ from hardbase.vuln.severity import Severity
 if TYPE_CHECKING:
     from hardbase.policy.check import PolicyReport
     from hardbase.vuln.db import VulnDB
+    from hardbase.vuln.scan import Gate as FindingGate
+    from hardbase.vuln.scan import ScanResult
     from hardbase.vuln.vex import VexStatement
 
 Gate = Literal["scan", "policy"]
+# the scan gate's rules whose details are findings (`ID|PACKAGE|SEVERITY`)
+FINDING_RULES = ("new-findings", "fail-on")
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class GateReport:
     def detail(self) -> dict[str, Any]:
         """What a gate-failed event and its webhook carry besides the message."""
         if self.gate == "scan":
-            found = [d for f in self.failures if f.rule == "new-findings" for d in f.details]
+            found = [d for f in self.failures if f.rule in FINDING_RULES for d in f.details]
             return {"findings": found} if found else {}
         return {
             "policy": self.name,
@@ -87,10 +92,13 @@ class GateReport:
             "policy_warnings": list(self.warnings),
         }
 
-    def check(self) -> GateReport:
-        """Raise GateFailed (exit 1) with `message()` unless the gate passed."""
+    def check(self, exit_code: int | None = None) -> GateReport:
+        """Raise GateFailed with `message()` unless the gate passed: exit 1, or `exit_code`."""
         if not self.ok:
-            raise GateFailed(self.message())
+            failed = GateFailed(self.message())
+            if exit_code is not None:
+                failed.exit_code = exit_code
+            raise failed
         return self
 
 
@@ -189,3 +197,25 @@ def scan_gate(
             tuple(f"{f.id}|{f.package.name}|{f.severity.label}" for f in new_bad),
         ))  # fmt: skip
     return GateReport("scan", threshold.label, subject, 3, tuple(failures))
+
+
+def fail_on_gate(subject: str, result: ScanResult, gate: FindingGate) -> GateReport | None:
+    """`hardbase scan --fail-on`: the open findings `gate` selects fail `subject` (None when
+    no threshold was asked for, so there is nothing to judge)."""
+    if not gate.active:
+        return None
+    name = gate.threshold.label if gate.threshold is not None else "any open finding"
+    bad = gate.failing(result)
+    if not bad:
+        return GateReport("scan", name, subject, 1)
+    kinds = "findings" if gate.include_unfixed or gate.threshold is None else "fixable findings"
+    unknown = sum(1 for f in bad if f.severity is Severity.UNKNOWN)
+    also = f", {unknown} of them of unknown severity" if unknown else ""
+    where = f" at or above {gate.threshold.label}" if gate.threshold is not None else ""
+    first = bad[0]
+    reason = (
+        f"{len(bad)} {kinds}{where}{also} in {subject} "
+        f"(first: {first.id} in {first.package.name} {first.package.version})"
+    )
+    found = tuple(f"{f.id}|{f.package.name}|{f.severity.label}" for f in bad)
+    return GateReport("scan", name, subject, 1, (GateFailure("fail-on", reason, found),))
