@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from hardbase import __version__
-from hardbase.util.fs import write_atomic
+from hardbase.util.fs import DECODE_ERRORS, read_cache_entry, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -113,23 +113,10 @@ class LayerCache:
         `blobs`: another blob has not been checked to uncompress to `diff_id`)."""
         if not _DIGEST.match(diff_id):
             return None
-        path = self.path(diff_id)
-        try:
-            with path.open("rb") as fh:
-                data = fh.read(_MAX_ENTRY + 1)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            log.warning("cannot read the layer cache entry %s (%s); reading the layer", path,
-                        exc.strerror)  # fmt: skip
-            return None
-        try:
-            record = self._decode(data, diff_id)
-        except (ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
-            log.warning("ignoring the layer cache entry %s: %s; reading the layer again",
-                        path, exc)  # fmt: skip
-            return None
-        return record
+        return read_cache_entry(
+            self.path(diff_id), _MAX_ENTRY, lambda data: self._decode(data, diff_id),
+            cache="layer", instead="reading the layer", errors=(*DECODE_ERRORS, struct.error),
+        )  # fmt: skip
 
     def store(self, diff_id: str, record: LayerRecord) -> None:
         """Write the record of `diff_id` (atomically; a cache that cannot be written is
@@ -205,8 +192,6 @@ class LayerCache:
 
     def _frame(self, data: bytes, diff_id: str) -> tuple[bytes, Any, int]:
         """The checked body, its JSON header and the offset just past the header."""
-        if len(data) > _MAX_ENTRY:
-            raise ValueError("larger than any entry")
         body, check = data[:-32], data[-32:]
         if len(data) < len(MAGIC) + _LEN.size + 32 or not body.startswith(MAGIC):
             raise ValueError("not a layer cache entry")

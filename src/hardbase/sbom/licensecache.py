@@ -23,7 +23,7 @@ from hardbase import __version__
 from hardbase.oci.layercache import fingerprint
 from hardbase.sbom import licenses
 from hardbase.sbom.licenses import PackageLicenses, parse_copyright
-from hardbase.util.fs import write_atomic
+from hardbase.util.fs import read_cache_entry, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -74,33 +74,26 @@ def _store(path: Path, digest: str, parsed: PackageLicenses) -> None:
 
 
 def _load(path: Path, digest: str) -> PackageLicenses | None:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(_MAX_ENTRY + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("cannot read the licence cache entry %s (%s); parsing the file", path,
-                    exc.strerror)  # fmt: skip
-        return None
-    try:
-        doc = json.loads(raw)
-        if not isinstance(doc, dict) or len(raw) > _MAX_ENTRY:
-            raise ValueError("not a licence cache entry")
-        check = doc.pop("check", None)
-        if check != _check(doc):
-            raise ValueError("checksum mismatch (truncated or corrupted)")
-        if doc.get("format") != FORMAT or doc.get("sha256") != digest:
-            raise ValueError("made for another file or format")
-        found, texts, machine = doc["licenses"], doc["texts"], doc["machine_readable"]
-        if not (isinstance(found, list) and all(isinstance(x, str) for x in found)):
-            raise ValueError("malformed licences")
-        if not (isinstance(texts, dict) and all(isinstance(v, str) for v in texts.values())):
-            raise ValueError("malformed licence texts")
-        if not isinstance(machine, bool):
-            raise ValueError("malformed entry")
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring the licence cache entry %s: %s; parsing the file again",
-                    path, exc)  # fmt: skip
-        return None
+    return read_cache_entry(
+        path, _MAX_ENTRY, lambda raw: _decode(raw, digest), cache="licence",
+        instead="parsing the file",
+    )  # fmt: skip
+
+
+def _decode(raw: bytes, digest: str) -> PackageLicenses:
+    doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        raise ValueError("not a licence cache entry")
+    check = doc.pop("check", None)
+    if check != _check(doc):
+        raise ValueError("checksum mismatch (truncated or corrupted)")
+    if doc.get("format") != FORMAT or doc.get("sha256") != digest:
+        raise ValueError("made for another file or format")
+    found, texts, machine = doc["licenses"], doc["texts"], doc["machine_readable"]
+    if not (isinstance(found, list) and all(isinstance(x, str) for x in found)):
+        raise ValueError("malformed licences")
+    if not (isinstance(texts, dict) and all(isinstance(v, str) for v in texts.values())):
+        raise ValueError("malformed licence texts")
+    if not isinstance(machine, bool):
+        raise ValueError("malformed entry")
     return PackageLicenses(tuple(found), texts, machine)

@@ -1,19 +1,27 @@
 """Safe writes on the host: atomic files (absent or complete, never half written), and
-`RootDir`, which writes a tree below a directory without ever following a symlink."""
+`RootDir`, which writes a tree below a directory without ever following a symlink;
+and the one bounded read of a cache entry, which a damaged entry never crashes."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from hardbase.errors import HardbaseError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# what a decoder of a damaged entry raises (struct.error, a bad offset, a missing key, …)
+DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError)
 
 
 @contextlib.contextmanager
@@ -56,6 +64,40 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` atomically."""
     with atomic_writer(path, mode) as fh:
         fh.write(data)
+
+
+def read_cache_entry(
+    path: Path,
+    limit: int,
+    decode: Callable[[bytes], T],
+    *,
+    cache: str,
+    instead: str,
+    errors: tuple[type[Exception], ...] = DECODE_ERRORS,
+) -> T | None:
+    """The entry at `path` as `decode` reads it, or None when there is none to use.
+
+    A missing entry is None in silence; one that cannot be read, is larger than
+    `limit` bytes, or that `decode` rejects (raising one of `errors`) is None with
+    a warning that names the `cache` ("layer", "licence") and what the caller does
+    `instead` ("reading the layer"). A damaged cache slows a run; it never fails it.
+    """
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cannot read the %s cache entry %s (%s); %s", cache, path, exc.strerror,
+                    instead)  # fmt: skip
+        return None
+    try:
+        if len(data) > limit:
+            raise ValueError(f"larger than {limit} bytes, the most an entry holds")
+        return decode(data)
+    except errors as exc:
+        log.warning("ignoring the %s cache entry %s: %s; %s again", cache, path, exc, instead)
+        return None
 
 
 def write_new(path: Path, data: bytes, mode: int = 0o644) -> None:
