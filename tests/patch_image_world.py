@@ -1,5 +1,6 @@
 """The fixture world of the patch-image tests: a signed bookworm fixture archive and an image
-the host's real dpkg (`dpkg --root`) made from its point-release packages.
+the host's real dpkg (`dpkg --root`) made from its point-release packages, with a second
+layer holding the host's dpkg binaries so that tests can run dpkg inside the image.
 
 The archive's -security suite has the FIXTURE fixes:
 
@@ -14,7 +15,10 @@ The vulnerability database holds FIXTURE advisories (made-up ids) on those three
 
 from __future__ import annotations
 
+import gzip
+import io
 import subprocess
+import tarfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,8 +93,36 @@ def make_world(
         for p in sorted(root.rglob("*"))
         if p.is_file() and "-old" not in p.name
     }
-    make_image(tmp / "image", "t", [files])
+    make_image(tmp / "image", "t", [files, host_dpkg_layer()])
     return archive, f"oci:{tmp / 'image'}:t", fixture_db(tmp / "fixture.db")
+
+
+def host_dpkg_layer() -> bytes:
+    """A layer with the host's own `dpkg` and `dpkg-query` and the libraries they load (as
+    `ldd` names them), so that tests run dpkg inside the fixture image with runc or podman.
+
+    Real binaries copied from the host, in no dpkg database of the image; /lib64 is a link
+    to usr/lib64 (the image stays merged-/usr).
+    """
+    members: dict[str, tuple[int, bytes]] = {}
+    for tool in ("/usr/bin/dpkg", "/usr/bin/dpkg-query"):
+        members[tool.lstrip("/")] = (0o755, Path(tool).read_bytes())
+        ldd = subprocess.run(["ldd", tool], capture_output=True, text=True, check=True).stdout
+        for line in ldd.splitlines():
+            path = line.split("=>")[-1].split("(")[0].strip()
+            if path.startswith("/"):
+                inside = "usr" + path if not path.startswith("/usr/") else path[1:]
+                members[inside] = (0o755, Path(path).resolve().read_bytes())
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        link = tarfile.TarInfo("lib64")
+        link.type, link.linkname = tarfile.SYMTYPE, "usr/lib64"
+        tar.addfile(link)
+        for name, (mode, data) in sorted(members.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 def fixture_db(path: Path, fixes: dict[str, str] | None = None, version: str = NEW) -> Path:

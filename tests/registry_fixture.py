@@ -210,14 +210,15 @@ def tar_layer(files: dict[str, bytes]) -> bytes:
 def make_image(
     root: Path,
     tag: str,
-    layers: list[dict[str, bytes]],
+    layers: list[dict[str, bytes] | bytes],
     *,
     archs: tuple[str, ...] = ("amd64",),
     labels: dict[str, str] | None = None,
 ) -> str:
     """Write an image into the OCI layout at `root` under `tag`; returns the top digest.
 
-    One architecture gives a plain manifest; several give an index of manifests.
+    Each layer is files (path -> content, mode 0644) or a gzip-compressed tar already
+    made. One architecture gives a plain manifest; several give an index of manifests.
     """
     import gzip
     import hashlib
@@ -231,7 +232,10 @@ def make_image(
         layer_descs = []
         diff_ids = []
         for files in layers:
-            blob = tar_layer({**files, "etc/arch": arch.encode()} if len(archs) > 1 else files)
+            if isinstance(files, bytes):
+                blob = files
+            else:
+                blob = tar_layer({**files, "etc/arch": arch.encode()} if len(archs) > 1 else files)
             diff_ids.append("sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest())
             layer_descs.append(layout.put_bytes(blob, mt.OCI_LAYER_GZIP))
         config = {

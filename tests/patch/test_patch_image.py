@@ -28,7 +28,7 @@ from hardbase.cli.main import main
 from hardbase.oci.filetree import walk_layers
 from hardbase.oci.transports.open import open_source
 from patch_image_world import FIXES, NEW, OLD, OS_RELEASE, make_world
-from peers import need, unpack
+from peers import need, podman_run, runc_run, unpack
 from registry_fixture import make_image
 
 pytestmark = pytest.mark.archive
@@ -44,6 +44,11 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 def _args(archive: FixtureArchive, db: Path, keyring: Path | None = None) -> list[str]:
     return ["--db", str(db), "--mirror", archive.url, "--security-mirror", archive.url,
             "--keyring", str(keyring or archive.keyring)]  # fmt: skip
+
+
+def _manifest_digest(ref: str) -> str:
+    with open_source(ref) as source:
+        return str(source.resolve(None).manifest.digest)
 
 
 def _tree(ref: str):  # type: ignore[no-untyped-def]
@@ -116,21 +121,43 @@ def test_patch_image_upgrades_and_reports_the_rest(
 
 
 def test_patch_image_is_deterministic_and_idempotent(
-    world: tuple[FixtureArchive, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    world: tuple[FixtureArchive, str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The same inputs give the same digest, with a warm or a cold cache; the image's own
+    dpkg, run inside it by runc and by podman, reads the new versions; patching the patched
+    image adds nothing."""
     archive, ref, db = world
     digests = []
     for name in ("a", "b"):
         assert main(["-q", "patch-image", ref, "--output", f"oci:{tmp_path / name}:p",
                      *_args(archive, db)]) == 0  # fmt: skip
         digests.append(capsys.readouterr().out.strip())
+        monkeypatch.setenv("HARDBASE_CACHE", str(tmp_path / "cold-cache"))
     assert digests[0] == digests[1]
+    assert any((tmp_path / "cold-cache").rglob("*.deb"))  # b fetched everything again
+    expected = {"libfoo1": NEW, "libbar1": OLD, "libbaz1": NEW, "libnew1": "1.0-1",
+                "libnew2": "1.0-1"}  # fmt: skip
+    need("umoci", "runc")
+    unpack(tmp_path / "a", "p", tmp_path / "bundle")
+    shown = runc_run(tmp_path / "bundle", ["dpkg", "-s", "libfoo1"])
+    assert shown.returncode == 0 and f"\nVersion: {NEW}\n" in shown.stdout, shown.stderr
+    query = ["dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\\n"]
+    for run in (runc_run(tmp_path / "bundle", query), podman_run(f"oci:{tmp_path / 'a'}:p", query)):
+        assert run.returncode == 0, run.stderr
+        rows = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+        assert rows == {n: f"{v} install ok installed" for n, v in expected.items()}
+    verify = runc_run(tmp_path / "bundle", ["dpkg", "--verify"])
+    assert verify.returncode == 0 and verify.stdout == "", verify.stdout + verify.stderr
     again = tmp_path / "again"
     patched = f"oci:{tmp_path / 'a'}:p"
     assert main(["patch-image", patched, "--output", f"oci:{again}:p", *_args(archive, db)]) == 0
     captured = capsys.readouterr()
     assert "nothing to patch; no layer added" in captured.err
     assert captured.out.strip() == digests[0]
+    assert _manifest_digest(f"oci:{again}:p") == digests[0]
 
 
 def test_patch_image_only_security_and_trivy_report(
@@ -188,6 +215,14 @@ def test_patch_image_bad_input(
     err = _fails(["patch-image", f"oci:{tmp_path / 'unknown'}:t", *out, *_args(archive, db)],
                  dest, capsys)  # fmt: skip
     assert "is not a Debian or Ubuntu release" in err
+    make_image(tmp_path / "zanzibar", "t", [{
+        "etc/os-release": OS_RELEASE.replace(b"bookworm", b"zanzibar"),
+        "var/lib/dpkg/status": b"Package: libfoo1\nStatus: install ok installed\n"
+                               b"Version: 1.0-1\nArchitecture: amd64\n"}])  # fmt: skip
+    err = _fails(["patch-image", f"oci:{tmp_path / 'zanzibar'}:t", *out, *_args(archive, db)],
+                 dest, capsys)  # fmt: skip
+    assert "is debian 'zanzibar' (VERSION_CODENAME in its os-release), a release patch-image " \
+        "does not know: it reads the suites of bookworm, trixie, forky" in err  # fmt: skip
     make_image(tmp_path / "unmerged", "t", [{
         "etc/os-release": OS_RELEASE, "bin/sh": b"FIXTURE\n",
         "var/lib/dpkg/status": b"Package: libfoo1\nStatus: install ok installed\n"

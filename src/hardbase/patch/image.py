@@ -65,6 +65,12 @@ KEYRINGS = {
     "ubuntu": Path("/usr/share/keyrings/ubuntu-archive-keyring.gpg"),
 }
 COMPONENTS = {"debian": ("main",), "ubuntu": ("main", "universe")}
+# The releases whose R, R-updates and R-security suites the default mirrors serve: Debian
+# stable, oldstable and testing; Ubuntu's supported releases.
+RELEASES = {
+    "debian": ("bookworm", "trixie", "forky"),
+    "ubuntu": ("focal", "jammy", "noble", "questing", "resolute"),
+}
 
 
 @dataclass(frozen=True)
@@ -428,6 +434,11 @@ def release_of(tree: FileTreeResult, where: str) -> tuple[str, str]:
             f"{where} is not a Debian or Ubuntu release hardbase knows (its os-release says "
             f"ID={os_release.id or '?'} VERSION_CODENAME={codename or '?'}); patch-image "
             "needs a release whose suites it can read"
+        )
+    if codename not in RELEASES[family]:
+        raise ImageError(
+            f"{where} is {family} {codename!r} (VERSION_CODENAME in its os-release), a release "
+            f"patch-image does not know: it reads the suites of {', '.join(RELEASES[family])}"
         )
     return family, codename
 
