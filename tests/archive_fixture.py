@@ -338,6 +338,8 @@ class FixtureArchive:
         component: str = "main",
         binaries: Sequence[str] = (),
         files: Mapping[str, bytes | str] | None = None,
+        rules: str | None = None,
+        source_fields: Mapping[str, str] | None = None,
     ) -> PublishedSource:
         """Build a real source package with `dpkg-source --build` and put it in the pool.
 
@@ -346,13 +348,16 @@ class FixtureArchive:
         `3.0 (native)` source (one .tar.xz). `files` are extra files of the tree. A later
         revision of the same upstream version reuses the pool's orig tarball, and what
         its `files` change becomes a patch in debian/patches, applied by `dpkg-source -x`.
+        `rules` replaces the default debian/rules (`dh $@`); `source_fields` are more
+        fields of debian/control's source stanza (`Build-Depends`, `Rules-Requires-Root`).
         """
         upstream = (version.partition(":")[2] or version).rpartition("-")
         native = not upstream[1]
         upstream_version = upstream[2] if native else upstream[0]
         fmt = "3.0 (native)" if native else "3.0 (quilt)"
+        extra = "".join(f"{k}: {v}\n" for k, v in (source_fields or {}).items())
         control = (
-            f"Source: {name}\nMaintainer: hardbase tests <tests@hardbase.invalid>\n\n"
+            f"Source: {name}\nMaintainer: hardbase tests <tests@hardbase.invalid>\n{extra}\n"
             + "".join(
                 f"Package: {b}\nArchitecture: any\nDescription: {b} for hardbase tests\n\n"
                 for b in binaries or (name,)
@@ -385,7 +390,8 @@ class FixtureArchive:
             (tree / "debian" / "changelog").write_text(changelog)
             (tree / "debian" / "control").write_text(control.rstrip("\n") + "\n")
             (tree / "debian" / "source" / "format").write_text(fmt + "\n")
-            (tree / "debian" / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
+            (tree / "debian" / "rules").write_text(rules or "#!/usr/bin/make -f\n%:\n\tdh $@\n")
+            (tree / "debian" / "rules").chmod(0o755)
             subprocess.run(
                 ["dpkg-source", "--auto-commit", "--build", tree.name],
                 cwd=tmp, check=True, capture_output=True,

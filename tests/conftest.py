@@ -17,8 +17,12 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from hardbase.patch.buildroot import BuildRoot
 
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
@@ -162,3 +166,24 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
     with serve_https(tmp_path_factory.mktemp("tls")) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def bookworm_build_root() -> BuildRoot:
+    """The build root of tests/patch_fixture.py's package, from deb.debian.org's bookworm.
+
+    Made once per session (mmdebstrap, about a minute) in the session's cache
+    ($HARDBASE_CACHE), where `hardbase patch build --root-mirror http://deb.debian.org/debian`
+    of the fixture package (no Build-Depends: Essential, build-essential, fakeroot) finds
+    it cached. Needs the mirror: use it from tests marked `archive`.
+    """
+    from hardbase.build.spec import MIRROR
+    from hardbase.debian.archive import Archive
+    from hardbase.patch.buildroot import ensure_root, plan_root
+    from hardbase.patch.trees import Archives
+
+    cache = Path(os.environ["HARDBASE_CACHE"])
+    entries = Archives(root_mirror=MIRROR).build_root("bookworm")
+    index, _ = Archive(entries, cache_dir=cache / "archive").load(["amd64"])
+    plan = plan_root(index, "", arch="amd64", release="bookworm")
+    return ensure_root(plan, entries, cache)

@@ -3,8 +3,10 @@
 Every source package, patch, changelog and CVE id here is a **fixture** written for
 these tests (ids `CVE-2099-*`, as tests/data/vuln/README.md says): a bookworm
 source and its trixie successor whose debian/patches fix three made-up CVEs,
-each named a different way (file name, DEP-3 header, changelog entry). The real
-case (sqlite3, CVE-2026-11822) is in test_real_sqlite3.py.
+each named a different way (file name, DEP-3 header, changelog entry). The archive
+also holds tests/patch_fixture.py's `fixture-clamp` (a fixture source that really
+builds, `CVE-2099-1001`), for tests that import this archive. The real case (sqlite3,
+CVE-2026-11822) is in test_real_sqlite3.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from archive_fixture import FixtureArchive
 from hardbase.cli.main import main
 from hardbase.patch.apply import dry_run
 from hardbase.patch.dep3 import PatchFileError, cve_ids, parse_header, require_trusted
+from patch_fixture import CVE as CLAMP_CVE
+from patch_fixture import PATCH_NAME as CLAMP_PATCH
+from patch_fixture import SUITES, add_fixture_package
 from schema_check import check
 
 ORIG = {
@@ -80,8 +85,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureArchive
                 "30-bound.patch\n",
             },
         )  # fmt: skip
-        for suite in ("bookworm", "bookworm-security", "bookworm-updates", "trixie",
-                      "trixie-security", "trixie-updates", "sid"):  # fmt: skip
+        add_fixture_package(archive)
+        for suite in SUITES:
             archive.publish(suite)
         yield archive
 
@@ -116,6 +121,21 @@ def test_a_newer_suites_patch_is_found_by_name_header_or_changelog(
     assert row["from"] == {"source": "fixture-calc", "version": "1.0-2", "suite": "trixie"}
     assert row["matched_by"] == matched
     assert row["applies"] is True and row["result"] == "applies cleanly"
+
+
+def test_the_buildable_fixture_packages_trixie_patch_is_found(
+    archive: FixtureArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["--cache-dir", str(tmp_path / "cache"), "-q", "patch", "find", "fixture-clamp",
+         CLAMP_CVE, "--release", "bookworm", "--mirror", archive.url, "--security-mirror",
+         archive.url, "--keyring", str(archive.keyring), "--json"]
+    )  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    [row] = doc["candidates"]
+    assert (row["patch"], row["kind"], row["applies"]) == (CLAMP_PATCH, "debian", True)
+    assert row["from"]["suite"] == "trixie" and row["fixes"] == [CLAMP_CVE]
 
 
 def test_user_patches_rank_after_debians_and_a_failing_one_names_file_and_hunk(

@@ -14,7 +14,8 @@ names it, else the best Debian candidate that applies): the patch refreshed into
 debian/patches and the series, version <version>+hb<N>, a changelog entry naming
 every CVE fixed; `dpkg-buildpackage -B` in a hermetic build root (no network,
 non-root, SOURCE_DATE_EPOCH from the changelog, tests on); the .debs and the
-source published to REPO's <R>-hardbase suite, signed with KEY. A patch that does
+source published to REPO's <R>-hardbase suite, signed with KEY. The build root comes
+from the source's archive, or with --root-mirror from that Debian mirror. A patch that does
 not apply, a failed build (its log is kept and named) or a missing key: exit 2,
 nothing published.
 """
@@ -66,6 +67,21 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="a CVE to fix (repeatable)",
     )  # fmt: skip
     _archive_options(build)
+    build.add_argument(
+        "--root-mirror", metavar="URL",
+        help="build the root from this Debian mirror's signed binaries instead of the source's "
+        "archive (--mirror); e.g. http://deb.debian.org/debian when the source comes from "
+        "another archive",
+    )  # fmt: skip
+    build.add_argument(
+        "--root-security-mirror", metavar="URL",
+        help="the mirror of the build root's -security suite (default: derived from "
+        "--root-mirror as --security-mirror is from --mirror)",
+    )  # fmt: skip
+    build.add_argument(
+        "--root-keyring", type=Path, metavar="FILE",
+        help="the keyring the build root's suites must verify with (default: Debian's)",
+    )  # fmt: skip
     build.add_argument(
         "--repo", type=Path, metavar="REPO",
         help="hardbase's archive to publish to (see `hardbase repo`); without it nothing "
@@ -141,7 +157,15 @@ def _archives(args: argparse.Namespace) -> Any:
     from hardbase.debian.model import DEFAULT_KEYRING
     from hardbase.patch.trees import Archives
 
-    return Archives(args.mirror, args.security_mirror, args.keyring or DEFAULT_KEYRING)
+    root_keyring = getattr(args, "root_keyring", None)
+    if root_keyring is not None and not root_keyring.is_file():
+        raise UsageError(f"the --root-keyring {root_keyring} does not exist (nothing was built)")
+    return Archives(
+        args.mirror, args.security_mirror, args.keyring or DEFAULT_KEYRING,
+        root_mirror=getattr(args, "root_mirror", None),
+        root_security_mirror=getattr(args, "root_security_mirror", None),
+        root_keyring=root_keyring,
+    )  # fmt: skip
 
 
 def _find(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from hardbase.attest.attestation import SLSA_PROVENANCE_V1, STATEMENT_V1
 from hardbase.attest.provenance import Material, slsa_provenance
 from hardbase.build.spec import RELEASES
 from hardbase.debian.archive import Archive
+from hardbase.debian.model import SourceEntry
 from hardbase.debian.pedigree import PatchInfo, Pedigree, add_to_control, patch_kind
 from hardbase.debian.version import hb_revision, patched_version
 from hardbase.errors import UsageError
@@ -324,18 +325,19 @@ def build_patched(
     upstream = re.sub(r"^[0-9]+:", "", version)
     dsc = src / f"{base.name}_{upstream}.dsc"
     source_files = (dsc, *sorted(p for p in src.iterdir() if p.is_file() and p != dsc))
-    # The build root, from the release's signed binary indexes.
+    # The build root, from the signed binary indexes of the release's (or the root's) archive.
     build_depends = _dsc_build_depends(dsc)
-    index, _ = Archive(archives.release(release), cache_dir=cache_dir / "archive",
+    root_entries = archives.build_root(release)
+    index, _ = Archive(root_entries, cache_dir=cache_dir / "archive",
                        progress=progress).load([arch])  # fmt: skip
     plan = plan_root(index, build_depends, arch=arch, release=release)
-    root = ensure_root(plan, archives.release(release), cache_dir)
+    root = ensure_root(plan, root_entries, cache_dir)
     log_path = log_dir / f"{base.name}_{upstream}_{arch}.build.log"
     # The tree dpkg-source -b left is the applied one; build from it (its origs beside it).
     result = build_in_root(root, tree, origs, epoch=when, output=work / "out", log_path=log_path)
     debs = [d for d in result.debs if not d.name.split("_", 1)[0].endswith("-dbgsym")]
     record = _write_record(work, base, version, release, fixed, applied, root, result, debs,
-                           source_files, when)  # fmt: skip
+                           source_files, when, root_entries)  # fmt: skip
     provenance = _write_provenance(work / "out", base, newer, version, release, fixed, applied,
                                    root, debs, source_files, started)  # fmt: skip
     published = None
@@ -364,6 +366,7 @@ def _write_record(
     work: Path, base: Any, version: str, release: str, fixed: Sequence[str],
     applied: Sequence[AppliedPatch], root: BuildRoot, result: BuildResult,
     debs: Sequence[Path], source_files: Sequence[Path], when: int,
+    root_entries: Sequence[SourceEntry],
 ) -> Path:  # fmt: skip
     """The inputs and outputs of the rebuild, for pedigree, VEX and provenance."""
     doc = {
@@ -403,6 +406,9 @@ def _write_record(
             "key": root.plan.key,
             "sha256": root.sha256,
             "packages": root.plan.lines(),
+            "suites": [
+                f"{uri} {suite}" for e in root_entries for uri in e.uris for suite in e.suites
+            ],
         },
         "debs": [{"name": d.name, "sha256": file_hash(d)} for d in debs],
         "log": str(result.log),

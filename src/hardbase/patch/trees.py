@@ -35,11 +35,21 @@ NEWER: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Archives:
-    """Where the release's and the newer suites' sources are read from."""
+    """Where the release's and the newer suites' sources, and the build root, are read from.
+
+    The build root's packages come from the source's archive unless a `root_*` field
+    is set: then from `root_mirror` (default Debian's), its `-security` suite from
+    `root_security_mirror` (derived from `root_mirror` as for the source), verified
+    with `root_keyring` (default Debian's). So a source from another archive (a
+    fixture, a private mirror of sources) still builds in a root of Debian's binaries.
+    """
 
     mirror: str | None = None
     security_mirror: str | None = None
     keyring: Path = DEFAULT_KEYRING
+    root_mirror: str | None = None
+    root_security_mirror: str | None = None
+    root_keyring: Path | None = None
 
     def release(self, release: str) -> list[SourceEntry]:
         return release_entries(
@@ -47,6 +57,21 @@ class Archives:
             mirror=self.mirror,
             security_mirror=self.security_mirror,
             keyring=self.keyring,
+        )
+
+    def build_root(self, release: str) -> list[SourceEntry]:
+        """The suites the build root's packages are resolved and installed from."""
+        if (
+            self.root_mirror is None
+            and self.root_security_mirror is None
+            and (self.root_keyring is None)
+        ):
+            return self.release(release)
+        return release_entries(
+            release,
+            mirror=self.root_mirror,
+            security_mirror=self.root_security_mirror,
+            keyring=self.root_keyring or DEFAULT_KEYRING,
         )
 
     def newer(self, release: str) -> list[tuple[str, list[SourceEntry]]]:
