@@ -18,7 +18,7 @@ FLEET = """
 registry: {url: "127.0.0.1:5000", insecure: true}
 sign_key: keys/cosign.key
 patch: {min_severity: medium, sources: [patches-dir, newer-debian], repo: repo,
-        archive_key: keys/archive.key, max_builds: 2}
+        archive_key: keys/archive.key, max_builds: 2, url: "http://127.0.0.1:8080"}
 patches: patches
 images:
   - {spec: a.yaml, repository: hb/a, tags: [latest]}
@@ -31,6 +31,7 @@ DIFF = "--- a/calc.c\n+++ b/calc.c\n@@ -1 +1 @@\n-return n;\n+return n + 1;\n"
 def _world(tmp_path: Path, text: str = FLEET) -> Path:
     (tmp_path / "keys").mkdir(exist_ok=True)
     (tmp_path / "keys" / "archive.key").write_text("fixture key file\n")
+    (tmp_path / "keys" / "archive.gpg").write_text("fixture public key file\n")
     (tmp_path / "patches").mkdir(exist_ok=True)
     (tmp_path / "patches" / "fix.patch").write_text(
         "Description: fixture fix of CVE-2099-0001 and CVE-2099-0002\n"
@@ -48,6 +49,8 @@ def test_patch_settings_resolve_and_images_opt_out(tmp_path: Path) -> None:
     assert fleet.patch.sources == ("patches-dir", "newer-debian")
     assert fleet.patch.repo == tmp_path / "repo"
     assert fleet.patch.archive_key == tmp_path / "keys" / "archive.key"
+    assert fleet.patch.public_key == tmp_path / "keys" / "archive.gpg"
+    assert fleet.patch.url == "http://127.0.0.1:8080/" and fleet.patch.mirror is None
     assert fleet.patch.max_builds == 2
     [mine] = fleet.patch.patches
     assert mine.path == tmp_path / "patches" / "fix.patch"
@@ -81,6 +84,9 @@ def test_defaults_and_no_patch_section(tmp_path: Path) -> None:
         (("archive_key: keys/archive.key", "archive_key: keys/none.key"), "does not exist"),
         (("patches: patches", "patches: nowhere"), "is not a directory"),
         (("[patches-dir, newer-debian]", "[newer-debian]"), "leaves out patches-dir"),
+        ((', url: "http://127.0.0.1:8080"', ""), r"patch.url"),
+        (("http://127.0.0.1:8080", "ftp://127.0.0.1"), "is not an http"),
+        (("max_builds: 2,", "max_builds: 2, public_key: keys/none.gpg,"), "public_key .* does"),
     ],
 )
 def test_bad_patch_settings_name_the_field(

@@ -26,7 +26,7 @@ from typing import Any
 from hardbase.build.lock import Lock
 from hardbase.errors import HardbaseError
 from hardbase.lifecycle.feeds import publish_db, sync_feeds
-from hardbase.lifecycle.fleet import Fleet
+from hardbase.lifecycle.fleet import Fleet, ManagedImage, PatchSettings
 from hardbase.lifecycle.jobs import BUILD_TAG as BUILD_TAG
 from hardbase.lifecycle.jobs import JobFailed as JobFailed
 from hardbase.lifecycle.jobs import JobHooks, run_job
@@ -83,14 +83,17 @@ class Controller:
         with VulnDB.open(self.fleet.vulndb) as db:
             if sync_feeds(self.fleet, self.state, db, report) and self.fleet.publish_db:
                 publish_db(self.fleet, self.state, db, self.key_password, report)
+            patched = self._patch_pass(db, report)
             for image in self.fleet.images:
+                if image.name in patched:
+                    continue  # the patch pass queued its job; it is planned again next pass
                 try:
                     if image.inplace is not None:
                         from hardbase.lifecycle.inplace import plan_inplace
 
                         outcome = plan_inplace(self, image, db)
                     else:
-                        outcome = plan_image(self.state, image, db)
+                        outcome = plan_image(self.state, image, db, patch=self._patching(image))
                 except HardbaseError as exc:
                     message = exc.diagnostics()
                     log.warning("%s: cannot plan a rebuild: %s", image.name, message)
@@ -119,6 +122,30 @@ class Controller:
                    "next_in": self.fleet.interval},
         )  # fmt: skip
         return report
+
+    # -- source patching ----------------------------------------------------------------------
+
+    def _patching(self, image: ManagedImage) -> PatchSettings | None:
+        """The fleet's patch settings when `image` may hold hardbase's rebuilds."""
+        from hardbase.lifecycle.patchjobs import patching_on
+
+        return self.fleet.patch if patching_on(image, self.fleet.patch) else None
+
+    def _patch_pass(self, db: VulnDB, report: PassReport) -> set[str]:
+        """Retire, build and publish patches, relock onto them (`lifecycle.patchjobs`): the
+        images it queued a job for."""
+        if self.fleet.patch is None:
+            return set()
+        from hardbase.lifecycle.patchjobs import patch_pass
+
+        try:
+            return patch_pass(self, db, report)
+        except HardbaseError as exc:
+            message = exc.diagnostics()
+            log.warning("the patch pass stopped: %s", message)
+            self.state.record("*", "patch-pass-failed", error=message)
+            report.warnings.append(f"patching: {message}")
+            return set()
 
     # -- jobs ---------------------------------------------------------------------------------
 

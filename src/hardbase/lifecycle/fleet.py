@@ -113,6 +113,20 @@ class PatchModel(_Model):
     repo: str = Field(min_length=1)
     archive_key: str = Field(min_length=1)
     max_builds: int = Field(default=1, ge=1, le=16)
+    # where `repo` is served (`hardbase repo serve`): the URL image locks fetch the rebuilds from
+    url: str = Field(min_length=1)
+    public_key: str | None = None  # the archive's keyring; default: archive_key's .gpg beside it
+    # where the release's and newer suites' sources come from (default: Debian's mirrors)
+    mirror: str | None = None
+    security_mirror: str | None = None
+    keyring: str | None = None
+
+    @field_validator("url", "mirror", "security_mirror")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not an http(s):// URL")
+        return value
 
     @field_validator("min_severity")
     @classmethod
@@ -290,6 +304,11 @@ class PatchSettings:
     archive_key: Path
     max_builds: int = 1  # package builds at once
     patches: tuple[UserPatch, ...] = ()  # the `patches:` directory's files
+    url: str = ""  # where `repo` is served; the image locks' URLs of the rebuilds
+    public_key: Path | None = None  # the keyring `repo`'s InRelease verifies with
+    mirror: str | None = None  # the sources' mirror (None: Debian's)
+    security_mirror: str | None = None
+    keyring: Path | None = None  # the sources' keyring (None: Debian's)
 
 
 @dataclass(frozen=True)
@@ -482,6 +501,12 @@ def _patch_settings(model: FleetModel, path: Path, base: Path) -> PatchSettings 
         patches = read_patches_dir(_resolve(base, model.patches), path)
     elif "patches-dir" in settings.sources and "sources" in settings.model_fields_set:
         raise SpecError(f"{path}: patch.sources names patches-dir but there is no patches: DIR")
+    public = _resolve(base, settings.public_key) if settings.public_key else key.with_suffix(".gpg")
+    if not public.is_file():
+        raise SpecError(
+            f"{path}: patch.public_key {public} does not exist; give the archive's public "
+            "keyring (`hardbase repo keygen` writes PREFIX.gpg beside PREFIX.key)"
+        )
     return PatchSettings(
         min_severity=parse_severity(settings.min_severity),
         sources=tuple(settings.sources),
@@ -489,6 +514,11 @@ def _patch_settings(model: FleetModel, path: Path, base: Path) -> PatchSettings 
         archive_key=key,
         max_builds=settings.max_builds,
         patches=patches,
+        url=settings.url.rstrip("/") + "/",
+        public_key=public,
+        mirror=settings.mirror,
+        security_mirror=settings.security_mirror,
+        keyring=_resolve(base, settings.keyring) if settings.keyring else None,
     )
 
 

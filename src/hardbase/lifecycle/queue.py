@@ -17,7 +17,7 @@ from hardbase.build.lock import Lock, read_lock
 from hardbase.build.spec import ImageSpec
 from hardbase.build.variants import load_variant
 from hardbase.lifecycle import plan as planning
-from hardbase.lifecycle.fleet import ManagedImage
+from hardbase.lifecycle.fleet import ManagedImage, PatchSettings
 from hardbase.lifecycle.jobplan import JobPlan, LockChange
 from hardbase.lifecycle.report import Outcome
 from hardbase.lifecycle.state import StateDB
@@ -51,9 +51,18 @@ def current_lock(state: StateDB, image: ManagedImage, spec: ImageSpec) -> tuple[
     return None, ""
 
 
-def plan_image(state: StateDB, image: ManagedImage, db: VulnDB) -> Outcome | None:
-    """Queue the image's rebuild when it needs one; the outcome when it does not."""
+def plan_image(
+    state: StateDB, image: ManagedImage, db: VulnDB, *, patch: PatchSettings | None = None
+) -> Outcome | None:
+    """Queue the image's rebuild when it needs one; the outcome when it does not.
+
+    With `patch` (the image may hold hardbase's rebuilds), a published lock resolved
+    against the fleet's archive is planned against it too (`patchjobs.spec_for_lock`)."""
     spec = load_variant(image.spec_path, image.variant)
+    if patch is not None:
+        from hardbase.lifecycle.patchjobs import published_lock, spec_for_lock
+
+        spec = spec_for_lock(spec, published_lock(state, image), patch)
     state.ensure_image(image.name, str(image.spec_path), image.tags)
     known = state.image(image.name)
     published = known is not None and bool(known.digest)

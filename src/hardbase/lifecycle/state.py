@@ -138,8 +138,64 @@ fixes_t = sa.Table(
 )
 
 
+class PatchState(StrEnum):
+    """A patch job's state (`lc_patch_jobs.state`): built, then published to the fleet's
+    archive; failed (not retried until its inputs change) or, once Debian fixed it, retired."""
+
+    QUEUED = "queued"
+    BUILT = "built"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    RETIRED = "retired"
+
+
+PATCH_RUNNABLE = (PatchState.QUEUED, PatchState.BUILT)
+
+# A package rebuilt with CVE fixes for all the images that hold it (lifecycle/patchjobs.py),
+# keyed by source + base version + the hash of its inputs (CVEs, patch files, sources).
+patch_jobs_t = sa.Table(
+    "lc_patch_jobs",
+    _md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(400), nullable=False, unique=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("base_version", sa.String(200), nullable=False),
+    sa.Column("release", sa.String(32), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False, default="{}"),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(200), nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("published_at", sa.Float, nullable=True),
+    sa.Column("retired_at", sa.Float, nullable=True),
+    sa.Index("ix_lc_patch_jobs_source", "source", "base_version"),
+)
+
+# What the patch pass has seen: a CVE of a source version with a candidate fix, first seen when.
+patch_seen_t = sa.Table(
+    "lc_patch_seen",
+    _md,
+    sa.Column("key", sa.String(600), primary_key=True),
+    sa.Column("cve", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(200), nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+)
+
+
+def _add_patch_jobs(conn: sa.Connection) -> None:
+    patch_jobs_t.create(conn)
+    patch_seen_t.create(conn)
+
+
 # Append a migration here to change the schema (see hardbase.util.sql).
-SCHEMA = Schema(_md, meta_t, migrations=())
+SCHEMA = Schema(_md, meta_t, migrations=(_add_patch_jobs,))
 
 
 @dataclass(frozen=True)
@@ -158,6 +214,33 @@ class Job:
     lease_until: float | None
     error: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class PatchJob:
+    """A package rebuild with CVE fixes (`lc_patch_jobs`)."""
+
+    id: int
+    key: str
+    source: str
+    base_version: str
+    release: str
+    inputs: Mapping[str, Any]  # cves, patches (path, sha256), sources: what the key hashes
+    revision: int  # the N of +hbN
+    version: str  # the rebuilt version, once built
+    state: PatchState
+    detail: Mapping[str, Any]  # what the steps recorded: work dir, log, debs, origin, images
+    attempts: int
+    lease_owner: str | None
+    lease_until: float | None
+    error: str
+    created_at: float
+    published_at: float | None
+    retired_at: float | None
+
+    @property
+    def cves(self) -> tuple[str, ...]:
+        return tuple(str(c) for c in self.inputs.get("cves", []))
 
 
 @dataclass(frozen=True)
@@ -374,6 +457,18 @@ class StateDB:
             ).all()
         return [float(r[2]) - float(r[1]) for r in rows]
 
+    def fixes(self, prefix: str) -> list[tuple[str, str, float, float | None]]:
+        """(image, key, first seen, published at) of every fix whose key starts with `prefix`."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(
+                    fixes_t.c.image, fixes_t.c.key, fixes_t.c.first_seen, fixes_t.c.published_at
+                )
+                .where(fixes_t.c.key.startswith(prefix, autoescape=True))
+                .order_by(fixes_t.c.first_seen, fixes_t.c.image)
+            ).all()
+        return [(r[0], r[1], float(r[2]), None if r[3] is None else float(r[3])) for r in rows]
+
     # -- jobs ---------------------------------------------------------------------------------
 
     def create_job(
@@ -472,11 +567,7 @@ class StateDB:
         current = self.job(job_id)
         if current is None or current.state in FINAL:
             return None
-        free = jobs_t.c.lease_owner.is_(None) | (jobs_t.c.lease_until < now)
-        if current.lease_owner == owner:
-            free = free | (jobs_t.c.lease_owner == owner)
-        elif current.lease_owner is not None and owner_gone(current.lease_owner):
-            free = free | (jobs_t.c.lease_owner == current.lease_owner)
+        free = _takeable(jobs_t, current.lease_owner, owner, now)
         with self._tx() as conn:
             result = conn.execute(
                 jobs_t.update()
@@ -499,14 +590,17 @@ class StateDB:
 
     def renew(self, job_id: int, owner: str, lease: float) -> None:
         """Extend a held lease; raises StateError when it was lost."""
+        self._renew(jobs_t, "job", job_id, owner, lease)
+
+    def _renew(self, table: sa.Table, what: str, job_id: int, owner: str, lease: float) -> None:
         with self._tx() as conn:
             result = conn.execute(
-                jobs_t.update()
-                .where(jobs_t.c.id == job_id, jobs_t.c.lease_owner == owner)
+                table.update()
+                .where(table.c.id == job_id, table.c.lease_owner == owner)
                 .values(lease_until=time.time() + lease)
             )
         if result.rowcount != 1:
-            raise StateError(f"job {job_id} lost its lease to another controller")
+            raise StateError(f"{what} {job_id} lost its lease to another controller")
 
     def advance(
         self, job: Job, owner: str, state: str, kind: str, *, digest: str | None = None,
@@ -581,6 +675,256 @@ class StateDB:
                 )  # fmt: skip
             )
             return self._event(conn, job.image, PUBLISHED, job.id, {"digest": digest, **detail})
+
+    # -- patch jobs ---------------------------------------------------------------------------
+
+    def see_patch_candidate(
+        self, cve: str, source: str, version: str, candidate: str, **detail: Any
+    ) -> tuple[float, bool]:
+        """Record a CVE's candidate fix for a source version: (first seen, new now).
+
+        The `patch-candidate` event is written once per CVE, source, version and candidate;
+        the CVE's clock starts at the first candidate seen for it."""
+        key = f"{cve}|{source}|{version}|{candidate}"
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(patch_seen_t.c.first_seen).where(patch_seen_t.c.key == key)
+            ).first()
+            if row is not None:
+                return float(row[0]), False
+            event = self._event(
+                conn, f"patch:{source}", "patch-candidate", None,
+                {"cve": cve, "source": source, "version": version, "candidate": candidate,
+                 **detail},
+            )  # fmt: skip
+            conn.execute(
+                patch_seen_t.insert().values(
+                    key=key, cve=cve, source=source, version=version, first_seen=event.ts
+                )
+            )
+        return event.ts, True
+
+    def patch_first_seen(self, cve: str, source: str, version: str) -> float | None:
+        """When a candidate fix of `cve` in `source` `version` was first seen (the clock)."""
+        with self._tx() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(patch_seen_t.c.first_seen)).where(
+                    patch_seen_t.c.cve == cve,
+                    patch_seen_t.c.source == source,
+                    patch_seen_t.c.version == version,
+                )
+            ).scalar()
+        return None if value is None else float(value)
+
+    def create_patch_job(
+        self, key: str, source: str, base_version: str, release: str, inputs: Mapping[str, Any],
+        revision: int, detail: Mapping[str, Any],
+    ) -> tuple[PatchJob, bool]:  # fmt: skip
+        """The patch job of `key`: created now (True) or already there (False)."""
+        existing = self.patch_job_by_key(key)
+        if existing is not None:
+            return existing, False
+        now = time.time()
+        try:
+            with self._tx() as conn:
+                result = conn.execute(
+                    patch_jobs_t.insert().values(
+                        key=key,
+                        source=source,
+                        base_version=base_version,
+                        release=release,
+                        inputs=_dumps(dict(inputs)),
+                        revision=revision,
+                        version="",
+                        state=PatchState.QUEUED,
+                        detail=_dumps(dict(detail)),
+                        attempts=0,
+                        error="",
+                        created_at=now,
+                        updated_at=now,
+                    )  # fmt: skip
+                )
+                pk = result.inserted_primary_key
+                job_id = int(pk[0]) if pk else 0
+                self._event(
+                    conn, f"patch:{source}", "patch-queued", None,
+                    {"patch_job": job_id, "version": base_version, "cves": inputs.get("cves", [])},
+                )  # fmt: skip
+        except StateError as exc:
+            if isinstance(exc.__cause__, SAIntegrityError):
+                found = self.patch_job_by_key(key)
+                if found is not None:
+                    return found, False
+            raise
+        job = self.patch_job(job_id)
+        if job is None:
+            raise StateError(f"patch job {job_id} was deleted by another controller")
+        return job, True
+
+    def patch_job(self, job_id: int) -> PatchJob | None:
+        with self._tx() as conn:
+            r = conn.execute(sa.select(patch_jobs_t).where(patch_jobs_t.c.id == job_id)).first()
+        return None if r is None else self._patch_from(r)
+
+    def patch_job_by_key(self, key: str) -> PatchJob | None:
+        with self._tx() as conn:
+            r = conn.execute(sa.select(patch_jobs_t).where(patch_jobs_t.c.key == key)).first()
+        return None if r is None else self._patch_from(r)
+
+    def patch_jobs(
+        self, states: Sequence[str] | None = None, source: str | None = None
+    ) -> list[PatchJob]:
+        query = sa.select(patch_jobs_t).order_by(patch_jobs_t.c.id)
+        if states is not None:
+            query = query.where(patch_jobs_t.c.state.in_(list(states)))
+        if source is not None:
+            query = query.where(patch_jobs_t.c.source == source)
+        with self._tx() as conn:
+            return [self._patch_from(r) for r in conn.execute(query).all()]
+
+    @staticmethod
+    def _patch_from(r: Any) -> PatchJob:
+        return PatchJob(
+            r.id, r.key, r.source, r.base_version, r.release, json.loads(r.inputs or "{}"),
+            r.revision, r.version or "",
+            stored(PatchState, r.state, StateError, "the state database has a patch job in state",
+                   "upgrade hardbase"),
+            json.loads(r.detail or "{}"), r.attempts, r.lease_owner, r.lease_until,
+            r.error or "", r.created_at, r.published_at, r.retired_at,
+        )  # fmt: skip
+
+    def claim_patch(self, job_id: int, owner: str, lease: float) -> PatchJob | None:
+        """Take a patch job's lease when it is free, expired or held by a dead process."""
+        now = time.time()
+        current = self.patch_job(job_id)
+        if current is None or current.state not in PATCH_RUNNABLE:
+            return None
+        free = _takeable(patch_jobs_t, current.lease_owner, owner, now)
+        with self._tx() as conn:
+            result = conn.execute(
+                patch_jobs_t.update()
+                .where(
+                    patch_jobs_t.c.id == job_id,
+                    patch_jobs_t.c.state.in_(list(PATCH_RUNNABLE)),
+                    free,
+                )
+                .values(
+                    lease_owner=owner,
+                    lease_until=now + lease,
+                    attempts=patch_jobs_t.c.attempts + 1,
+                    updated_at=now,
+                )  # fmt: skip
+            )
+            if result.rowcount != 1:
+                return None
+            self._event(
+                conn, f"patch:{current.source}",
+                "patch-resumed" if current.attempts else "patch-started", None,
+                {"patch_job": job_id, "state": current.state, "attempt": current.attempts + 1},
+            )  # fmt: skip
+        return self.patch_job(job_id)
+
+    def renew_patch(self, job_id: int, owner: str, lease: float) -> None:
+        """Extend a held patch job's lease; StateError when it was lost."""
+        self._renew(patch_jobs_t, "patch job", job_id, owner, lease)
+
+    def advance_patch(
+        self, job: PatchJob, owner: str, state: PatchState, kind: str, *,
+        version: str | None = None, detail: Mapping[str, Any] | None = None, **event: Any,
+    ) -> PatchJob:  # fmt: skip
+        """Move a held patch job to `state` (merging `detail`), with its event, in one
+        transaction; moving to `published` gives the lease back."""
+        now = time.time()
+        values: dict[str, Any] = {"state": state, "updated_at": now, "error": ""}
+        if version is not None:
+            values["version"] = version
+        if detail:
+            values["detail"] = _dumps({**job.detail, **detail})
+        if state == PatchState.PUBLISHED:
+            values.update(published_at=now, lease_owner=None, lease_until=None)
+        with self._tx() as conn:
+            result = conn.execute(
+                patch_jobs_t.update()
+                .where(
+                    patch_jobs_t.c.id == job.id,
+                    patch_jobs_t.c.lease_owner == owner,
+                    patch_jobs_t.c.state.in_(list(PATCH_RUNNABLE)),
+                )
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise StateError(f"patch job {job.id} lost its lease to another controller")
+            self._event(conn, f"patch:{job.source}", kind, None, {"patch_job": job.id, **event})
+        return self._written_patch(job.id)
+
+    def _written_patch(self, job_id: int) -> PatchJob:
+        job = self.patch_job(job_id)
+        if job is None:
+            raise StateError(f"patch job {job_id} was deleted by another controller")
+        return job
+
+    def release_patch(self, job: PatchJob, owner: str, error: str = "") -> None:
+        """Give a patch job's lease back unfinished (the next pass resumes it)."""
+        with self._tx() as conn:
+            conn.execute(
+                patch_jobs_t.update()
+                .where(patch_jobs_t.c.id == job.id, patch_jobs_t.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None, error=error, updated_at=time.time())
+            )
+
+    def fail_patch(self, job: PatchJob, owner: str, error: str, **event: Any) -> bool:
+        """Finish a held patch job as failed (`patch-failed`); True when this call did it."""
+        with self._tx() as conn:
+            result = conn.execute(
+                patch_jobs_t.update()
+                .where(
+                    patch_jobs_t.c.id == job.id,
+                    patch_jobs_t.c.lease_owner == owner,
+                    patch_jobs_t.c.state.in_(list(PATCH_RUNNABLE)),
+                )
+                .values(
+                    state=PatchState.FAILED,
+                    error=error,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=time.time(),
+                )  # fmt: skip
+            )
+            if result.rowcount != 1:
+                return False
+            self._event(
+                conn, f"patch:{job.source}", "patch-failed", None,
+                {"patch_job": job.id, "error": error, **event},
+            )  # fmt: skip
+        return True
+
+    def retire_patch(self, job: PatchJob, **event: Any) -> bool:
+        """Mark a published patch retired (Debian fixed it), once; True when this call did it."""
+        now = time.time()
+        with self._tx() as conn:
+            result = conn.execute(
+                patch_jobs_t.update()
+                .where(patch_jobs_t.c.id == job.id, patch_jobs_t.c.state == PatchState.PUBLISHED)
+                .values(state=PatchState.RETIRED, retired_at=now, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            self._event(
+                conn, f"patch:{job.source}", "patch-retired", None,
+                {"patch_job": job.id, "version": job.version, "cves": list(job.cves), **event},
+            )  # fmt: skip
+        return True
+
+
+def _takeable(table: sa.Table, holder: str | None, owner: str, now: float) -> Any:
+    """The condition under which `owner` may take a lease now held by `holder`: none held,
+    expired, its own, or held by a process on this host that is gone."""
+    free = table.c.lease_owner.is_(None) | (table.c.lease_until < now)
+    if holder == owner:
+        return free | (table.c.lease_owner == owner)
+    if holder is not None and owner_gone(holder):
+        return free | (table.c.lease_owner == holder)
+    return free
 
 
 def _finish(conn: Any, job: Job, owner: str, **values: Any) -> bool:

@@ -83,6 +83,107 @@ def _changes(plan: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(c.describe() for c in JobPlan.from_json(plan).changes)
 
 
+@dataclass(frozen=True)
+class PatchedCVE:
+    """A CVE hardbase patched from source: where the fix came from and how long it took."""
+
+    cve: str
+    package: str  # the source package
+    base_version: str  # Debian's version it was rebuilt from
+    version: str  # the rebuild (`+hbN`)
+    origin: str  # where the patch came from (patches-dir FILE, or a newer Debian suite's)
+    images: tuple[str, ...]  # the images that took the rebuild
+    first_seen: str  # the first `patch-candidate`
+    published_at: str  # when the last of those images was published with it ("" pending)
+    seconds: float | None  # first seen -> published: the remediation time
+    retired: bool  # Debian shipped its own fix and the images went back to it
+    debian_version: str = ""  # the Debian version that retired it
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DebianFixed:
+    """A fix Debian shipped that an image took: its clock from first seen to published."""
+
+    fix: str  # ID:PACKAGE
+    image: str
+    published_at: str
+    seconds: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def patched(state: StateDB) -> list[PatchedCVE]:
+    """Every CVE the patch loop built a rebuild for, with its clock (lifecycle.patchjobs)."""
+    from hardbase.lifecycle.patchjobs import FIX_PREFIX
+    from hardbase.lifecycle.state import PatchState
+
+    out = []
+    done = (PatchState.PUBLISHED, PatchState.RETIRED)
+    for job in state.patch_jobs(states=done):
+        retired = {}
+        if job.state == PatchState.RETIRED:
+            events = [e for e in state.events(image=f"patch:{job.source}", kind="patch-retired")
+                      if e.detail.get("patch_job") == job.id]  # fmt: skip
+            retired = dict(events[-1].detail) if events else {}
+        origins = job.detail.get("origins", {})
+        fixed = job.detail.get("fixes", list(job.cves))
+        for cve in fixed:
+            key = f"{FIX_PREFIX}:{job.id}:{cve}"
+            taken = [t for t in state.fixes(key) if t[1] == key]
+            seen = state.patch_first_seen(cve, job.source, job.base_version) or job.created_at
+            times = [p for _, _, _, p in taken if p is not None]
+            last = max(times) if taken and len(times) == len(taken) else None  # all published
+            origin = origins.get(cve, {}) if isinstance(origins, dict) else {}
+            out.append(
+                PatchedCVE(
+                    cve=cve,
+                    package=job.source,
+                    base_version=job.base_version,
+                    version=job.version,
+                    origin=f"{origin.get('kind', '')}: {origin.get('origin', '')}".strip(": "),
+                    images=tuple(sorted({i for i, _, _, _ in taken})),
+                    first_seen=_when(seen),
+                    published_at=_when(last),
+                    seconds=None if last is None else last - seen,
+                    retired=job.state == PatchState.RETIRED,
+                    debian_version=str(retired.get("debian_version", "")),
+                )  # fmt: skip
+            )
+    return out
+
+
+def debian_fixed(state: StateDB) -> list[DebianFixed]:
+    """The fixes of Debian's own packages the images were published with, oldest first."""
+    out = []
+    for image, key, seen, published in state.fixes("finding:"):
+        if published is not None:
+            fix = key.removeprefix("finding:").replace(":", " in ", 1)
+            out.append(DebianFixed(fix, image, _when(published), published - seen))
+    return out
+
+
+def render_patched(rows: Sequence[PatchedCVE], fixed: Sequence[DebianFixed]) -> str:
+    """The patched CVEs (hardbase's rebuilds), then the Debian-fixed ones, with their clocks."""
+    lines = []
+    if rows:
+        lines.append("patched from source (hardbase's rebuilds):")
+        for r in rows:
+            state = f"retired by Debian's {r.debian_version}" if r.retired else "in use"
+            lines.append(
+                f"  {r.cve}  {r.package} {r.version}  {_seconds(r.seconds)} to publish  "
+                f"{state}  ({r.origin}; {', '.join(r.images) or 'no image yet'})"
+            )
+    if fixed:
+        lines.append("fixed by Debian:")
+        for f in fixed:
+            lines.append(f"  {f.fix}  {f.image}  {_seconds(f.seconds)} to publish")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def percentile(values: Sequence[float], pct: float) -> float | None:
     """Nearest-rank percentile; None for no values."""
     if not values:

@@ -96,6 +96,12 @@ class PatchedBuild:
     record: Path
     published: PublishResult | None
     epoch: int
+    provenance: Path | None = None  # the SLSA provenance of the .debs (signed when published)
+
+    @property
+    def debs(self) -> list[Path]:
+        """The built .debs the archive gets (debug symbols left out)."""
+        return [d for d in self.result.debs if not d.name.split("_", 1)[0].endswith("-dbgsym")]
 
 
 def check_key(key: Path, password: bytes = b"") -> None:
@@ -342,15 +348,25 @@ def build_patched(
                                    root, debs, source_files, started)  # fmt: skip
     published = None
     if repo is not None and key is not None:
-        signature = provenance.with_name(provenance.name + ".asc")
-        write_atomic(signature, sign_release(provenance.read_bytes(), key, password).release_gpg)
-        published = publish(repo, release, [*debs, dsc], key, password=password,
-                            attachments=[provenance, signature])  # fmt: skip
+        published = publish_rebuild(repo, release, debs, dsc, provenance, key, password)
     return PatchedBuild(
         source=base.name, base_version=base.version, version=version, release=release,
         cves=fixed, patches=tuple(applied), root=root, result=result, dsc=dsc,
         source_files=tuple(source_files), record=record, published=published, epoch=when,
+        provenance=provenance,
     )  # fmt: skip
+
+
+def publish_rebuild(
+    repo: Path, release: str, debs: Sequence[Path], dsc: Path, provenance: Path, key: Path,
+    password: bytes = b"",
+) -> PublishResult:  # fmt: skip
+    """Publish a rebuild (its .debs and source) to REPO's `<R>-hardbase` suite, with its
+    provenance signed by the archive key (`.provenance.json.asc`) beside the source."""
+    signature = provenance.with_name(provenance.name + ".asc")
+    write_atomic(signature, sign_release(provenance.read_bytes(), key, password).release_gpg)
+    return publish(repo, release, [*debs, dsc], key, password=password,
+                   attachments=[provenance, signature])  # fmt: skip
 
 
 def _dsc_build_depends(dsc: Path) -> str:

@@ -207,3 +207,33 @@ def apply_vex(
             )
         out.append(finding)
     return out
+
+
+REBUILD_DOCUMENT = "the rebuilt package's pedigree"
+
+
+def rebuild_statements(inventory: Inventory) -> list[VexStatement]:
+    """`fixed` for each CVE a hardbase rebuild in the image says its patches fix (its
+    `Hardbase-Fixes` control field, hardbase.debian.pedigree), on that package's purl.
+
+    These are the statements of the OpenVEX attestation the sign step attaches
+    (hardbase.patch.vex reads the same fields through the CycloneDX pedigree).
+    """
+    from hardbase.debian.pedigree import read
+
+    out = []
+    for pkg in inventory.packages:
+        pedigree = read(pkg.extra) if pkg.type == "deb" and pkg.extra else None
+        if pedigree is None or not pkg.purl:
+            continue
+        for cve in pedigree.fixes:
+            out.append(
+                VexStatement(
+                    vulnerability=cve,
+                    aliases=(),
+                    products=(VexProduct(pkg.purl),),
+                    status="fixed",
+                    document=REBUILD_DOCUMENT,
+                )  # fmt: skip
+            )
+    return out
