@@ -145,7 +145,9 @@ def test_build_sboms_equal_the_image_read_and_need_no_layer(
     assert written["amd64/cyclonedx-json"].read_bytes() == expected["cyclonedx-json"]
 
 
-def test_without_listings_the_image_is_read(tmp_path: Path, archive: FixtureArchive) -> None:
+def test_without_listings_the_image_is_read(
+    tmp_path: Path, archive: FixtureArchive, caplog: pytest.LogCaptureFixture
+) -> None:
     spec = load_spec(_spec(tmp_path, archive))
     cache = LayerCache(tmp_path / "layers")
     result = build(spec, tmp_path / "out", cache=cache)
@@ -159,7 +161,12 @@ def test_without_listings_the_image_is_read(tmp_path: Path, archive: FixtureArch
     assert rebuilt.layer_cache is not None
     listing = rebuilt.layer_cache.listing_path(rebuilt.layers["amd64"][1].layer.diff_id)
     listing.write_bytes(listing.read_bytes()[:-1] + b"x")
+    caplog.clear()
     assert sbom_from_build(rebuilt, "amd64", "fix") is None
+    assert any(
+        r.getMessage().startswith(f"ignoring the layer listing cache entry {listing}: checksum")
+        for r in caplog.records
+    )
 
 
 def test_warm_build_into_a_new_directory_uses_the_listings(

@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
 from hardbase.errors import BuildError
 from hardbase.util.clock import source_date_epoch as source_date_epoch  # its old home
-from hardbase.util.fs import write_atomic
+from hardbase.util.fs import DECODE_ERRORS, read_cache_entry, write_atomic
 from hardbase.util.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -231,15 +231,15 @@ class LayerCache:
         return self.root / "listings" / code_key() / diff_id.removeprefix("sha256:")
 
     def listing(self, layer: BuiltLayer) -> Listing | None:
-        """The listing recorded when `layer` was written; None if there is none (or it is
-        damaged), and then the caller reads the layer."""
+        """The listing recorded when `layer` was written; None if there is none (or, with a
+        warning, it is damaged), and then the caller reads the layer."""
         from hardbase.build.listing import decode
+        from hardbase.oci.layercache import MAX_ENTRY
 
-        try:
-            return decode(self.listing_path(layer.diff_id).read_bytes())
-        except (OSError, ValueError, KeyError, IndexError, TypeError, struct.error) as exc:
-            log.debug("no listing of layer %s: %s", layer.diff_id, exc)
-            return None
+        return read_cache_entry(
+            self.listing_path(layer.diff_id), MAX_ENTRY, decode, cache="layer listing",
+            instead="reading the layer", errors=(*DECODE_ERRORS, struct.error),
+        )  # fmt: skip
 
     def put(self, key: str, tar: bytes, files: int, listing: Listing | None = None) -> BuiltLayer:
         diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()

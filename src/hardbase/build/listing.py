@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
-import struct
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hardbase.build.tree import DIR, SYMLINK, Entry
+from hardbase.oci.layercache import seal, unseal
 
 if TYPE_CHECKING:
     from hardbase.oci.filetree import FileTreeResult
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 MAGIC = b"hardbase-layer-listing\n"
-_LEN = struct.Struct(">Q")
 _KINDS = {DIR: "dir", SYMLINK: "symlink"}  # the rest are regular files ("file")
 
 # license_expression builds its tokenizer lazily on first use, which is not thread-safe,
@@ -131,37 +129,29 @@ def code_key() -> str:
 
 
 def encode(listing: Listing) -> bytes:
+    """The listing as a layer-cache entry (`oci.layercache.seal`)."""
     blob = bytearray()
 
     def put(data: bytes) -> list[int]:
         blob.extend(data)
         return [len(blob) - len(data), len(data)]
 
-    header = json.dumps(
-        {
-            "format": FORMAT,
-            "members": listing.members,
-            "contents": {p: put(d) for p, d in listing.contents.items()},
-            "inspected": {p: put(d) for p, d in listing.inspected.items()},
-            "licenses": {k: [list(v[0]), v[1], v[2]] for k, v in listing.licenses.items()},
-        },
-        separators=(",", ":"),
-    ).encode()
-    body = MAGIC + _LEN.pack(len(header)) + header + bytes(blob)
-    return body + hashlib.sha256(body).digest()
+    header = {
+        "format": FORMAT,
+        "members": listing.members,
+        "contents": {p: put(d) for p, d in listing.contents.items()},
+        "inspected": {p: put(d) for p, d in listing.inspected.items()},
+        "licenses": {k: [list(v[0]), v[1], v[2]] for k, v in listing.licenses.items()},
+    }
+    return seal(MAGIC, header, bytes(blob))
 
 
 def decode(data: bytes) -> Listing:
     """The listing in `data`; ValueError when it is not one this code wrote whole."""
-    body, check = data[:-32], data[-32:]
-    if not body.startswith(MAGIC) or hashlib.sha256(body).digest() != check:
-        raise ValueError("not a whole layer listing")
-    (size,) = _LEN.unpack_from(body, len(MAGIC))
-    start = len(MAGIC) + _LEN.size
-    header: dict[str, Any] = json.loads(body[start : start + size])
-    if header.get("format") != FORMAT:
+    body, header, start = unseal(MAGIC, data, "a layer listing")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError("a listing of another format")
-    blob = memoryview(body)[start + size :]
+    blob = memoryview(body)[start:]
 
     def get(ref: list[int]) -> bytes:
         offset, length = ref

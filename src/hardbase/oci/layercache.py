@@ -44,7 +44,7 @@ _CODES = {"file": "f", "dir": "d", "symlink": "l", "hardlink": "h"}
 _KINDS = {code: kind for kind, code in _CODES.items()}
 # a path as safetar normalises them has no leading `/` and no empty, `.` or `..` part
 _UNSAFE = re.compile(r"(?:^|\x00|/)(?:\.\.?)?(?:/|\x00|$)|(?:^|\x00)/")
-_MAX_ENTRY = 256 << 20  # larger files are not entries this code writes
+MAX_ENTRY = 256 << 20  # larger files are not entries this code writes
 MAX_BLOBS = 8  # compressed forms of one layer remembered in its entry
 _LEN = struct.Struct(">Q")
 WHERE = "\x00where\x00"  # stands for the layer's `where` text in a stored warning
@@ -83,6 +83,29 @@ class LayerRecord:
     blobs: tuple[str, ...] = ()  # compressed digests checked to give this diff_id
 
 
+def seal(magic: bytes, header: dict[str, Any], *sections: bytes) -> bytes:
+    """An entry: `magic`, the length-prefixed JSON header, the sections, and the sha256 of
+    all of that (the layer cache's records and the build's listings, `build/listing.py`)."""
+    head = json.dumps(header, separators=(",", ":")).encode()
+    body = b"".join((magic, _LEN.pack(len(head)), head, *sections))
+    return body + hashlib.sha256(body).digest()
+
+
+def unseal(magic: bytes, data: bytes, what: str) -> tuple[bytes, Any, int]:
+    """The checked body of a `seal`ed entry, its JSON header and the offset just past the
+    header; ValueError when `data` is not `what`, whole."""
+    body, check = data[:-32], data[-32:]
+    if len(data) < len(magic) + _LEN.size + 32 or not body.startswith(magic):
+        raise ValueError(f"not {what}")
+    if hashlib.sha256(body).digest() != check:
+        raise ValueError("checksum mismatch (truncated or corrupted)")
+    (size,) = _LEN.unpack_from(body, len(magic))
+    at = len(magic) + _LEN.size
+    if at + size > len(body):
+        raise ValueError("header runs past the end")
+    return body, json.loads(body[at : at + size]), at + size
+
+
 def fingerprint(modules: Iterable[ModuleType]) -> str:
     """sha256 of the source of `modules` (their names where no source file is found)."""
     digest = hashlib.sha256()
@@ -114,7 +137,7 @@ class LayerCache:
         if not _DIGEST.match(diff_id):
             return None
         return read_cache_entry(
-            self.path(diff_id), _MAX_ENTRY, lambda data: self._decode(data, diff_id),
+            self.path(diff_id), MAX_ENTRY, lambda data: self._decode(data, diff_id),
             cache="layer", instead="reading the layer", errors=(*DECODE_ERRORS, struct.error),
         )  # fmt: skip
 
@@ -158,23 +181,17 @@ class LayerCache:
         path_bytes = "\0".join(paths).encode("utf-8", "surrogateescape")
         link_bytes = "\0".join(links).encode("utf-8", "surrogateescape")
         number_bytes = numbers.tobytes()
-        header = json.dumps(
-            {
-                "format": FORMAT,
-                "key": self.key,
-                "diff_id": diff_id,
-                "blobs": list(record.blobs),
-                "ops": "".join(codes),
-                "sections": [len(path_bytes), len(link_bytes), len(number_bytes)],
-                "skipped": [list(s) for s in record.skipped],
-                "warnings": [list(w) for w in record.warnings],
-            },
-            separators=(",", ":"),
-        ).encode()
-        body = b"".join(
-            (MAGIC, _LEN.pack(len(header)), header, path_bytes, link_bytes, number_bytes, blob)
-        )
-        return body + hashlib.sha256(body).digest()
+        header = {
+            "format": FORMAT,
+            "key": self.key,
+            "diff_id": diff_id,
+            "blobs": list(record.blobs),
+            "ops": "".join(codes),
+            "sections": [len(path_bytes), len(link_bytes), len(number_bytes)],
+            "skipped": [list(s) for s in record.skipped],
+            "warnings": [list(w) for w in record.warnings],
+        }
+        return seal(MAGIC, header, path_bytes, link_bytes, number_bytes, bytes(blob))
 
     def _decode(self, data: bytes, diff_id: str) -> LayerRecord:
         body, header, at = self._frame(data, diff_id)
@@ -192,17 +209,7 @@ class LayerCache:
 
     def _frame(self, data: bytes, diff_id: str) -> tuple[bytes, Any, int]:
         """The checked body, its JSON header and the offset just past the header."""
-        body, check = data[:-32], data[-32:]
-        if len(data) < len(MAGIC) + _LEN.size + 32 or not body.startswith(MAGIC):
-            raise ValueError("not a layer cache entry")
-        if hashlib.sha256(body).digest() != check:
-            raise ValueError("checksum mismatch (truncated or corrupted)")
-        (size,) = _LEN.unpack_from(body, len(MAGIC))
-        at = len(MAGIC) + _LEN.size
-        if at + size > len(body):
-            raise ValueError("header runs past the end")
-        header = json.loads(body[at : at + size])
-        at += size
+        body, header, at = unseal(MAGIC, data, "a layer cache entry")
         if header["format"] != FORMAT or header["key"] != self.key:
             raise ValueError("made by another format or profile")
         if header["diff_id"] != diff_id:
