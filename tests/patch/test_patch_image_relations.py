@@ -175,3 +175,65 @@ def test_conflicts_and_breaks_of_the_upgrades(
         assert "nothing to patch; no layer added" in err
     finally:
         archive.close()
+
+
+def test_installed_packages_an_upgrade_needs_newer_are_upgraded_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As apt does: libfoo1's fix needs libdep1 (>= 2) and breaks libold1 (<< 2), and the
+    installed libguard1 breaks libbaz1's fix; newer libdep1, libold1 and libguard1 (without
+    that Breaks) are in the archive, script-free, so they are upgraded with it. A newer
+    libfoo1 also needs libscripted1 (>= 2), whose 2.0-1 changed its postinst: left out."""
+    installed = {
+        "libdep1": {},
+        "libold1": {},
+        "libguard1": {"fields": {"Breaks": f"libbaz1 (>= {NEW})"}},
+        "libscripted1": {"control_files": {"postinst": "#!/bin/sh\nexit 0\n"}},
+    }
+    archive, ref, db = make_world(tmp_path, installed)
+    try:
+        security = "bookworm-security"
+        archive.add_package("libfoo1", f"{NEW}.1", suite=security, depends="libdep1 (>= 2)",
+                            fields={"Breaks": "libold1 (<< 2)"})  # fmt: skip
+        for name in ("libdep1", "libold1", "libguard1"):
+            archive.add_package(name, "2.0-1", suite=security)
+        archive.add_package(
+            "libscripted1",
+            "2.0-1",
+            suite=security,
+            control_files={"postinst": "#!/bin/sh\nadduser --system x\n"},
+        )
+        archive.publish(security)  # fmt: skip
+        out = tmp_path / "out"
+        err = _patch(archive, ref, db, out, capsys)
+        assert f"libfoo1 {OLD} -> {NEW}.1 ({security}): fixes {FIXES['libfoo1']}" in err
+        assert f"libbaz1 {OLD} -> {NEW} ({security}): fixes {FIXES['libbaz1']}" in err
+        for name, needer in (("libdep1", "libfoo1"), ("libold1", "libfoo1"),
+                             ("libguard1", "libbaz1")):  # fmt: skip
+            assert f"{name} {OLD} -> 2.0-1 ({security}): upgraded too, as {needer} needs it" in err
+        assert "5 packages upgraded, 2 added as new dependencies" in err
+        rootfs = _rootfs(out, tmp_path / "bundle")
+        for name, version in (("libfoo1", f"{NEW}.1"), ("libbaz1", NEW), ("libdep1", "2.0-1"),
+                              ("libold1", "2.0-1"), ("libguard1", "2.0-1"),
+                              ("libscripted1", OLD)):  # fmt: skip
+            assert _installed(rootfs, name) == version
+        # the host's dpkg agrees: unpacking the old libguard1 again is refused
+        deb = next(d for d in archive.debs("bookworm") if d.name == "libguard1")
+        again = _dpkg(rootfs, "--force-script-chrootless", "--force-not-root", "--log=/dev/null",
+                      "--dry-run", "--unpack", str(archive.path_of(deb)))  # fmt: skip
+        assert again.returncode != 0 and "breaks libbaz1" in again.stderr, again.stderr
+        # a newer libfoo1 that also needs libscripted1 >= 2: that upgrade needs a rebuild
+        archive.add_package("libfoo1", f"{NEW}.2", suite=security,
+                            depends="libdep1 (>= 2), libscripted1 (>= 2)")  # fmt: skip
+        archive.publish(security)
+        err = _patch(archive, ref, db, tmp_path / "o2", capsys)
+        assert _rebuild(
+            "libfoo1",
+            f"it needs libscripted1 (>= 2), the image has libscripted1 {OLD} (it needs "
+            "libscripted1 upgraded to 2.0-1 too, and libscripted1 needs a rebuild: its postinst "
+            "changed and must run)",
+        ) in err  # fmt: skip
+        assert "libdep1" not in err and "libold1" not in err  # only libfoo1 needed them
+        assert "libguard1 1.0-1 -> 2.0-1" in err
+    finally:
+        archive.close()

@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for p in result.platforms:
             for u in p.upgrades:
+                if u.needed_by and u.old:
+                    print(f"hardbase: {p.platform}: {u.name} {u.old} -> {u.new} ({u.suite}): "
+                          f"upgraded too, as {u.needed_by} needs it", file=sys.stderr)  # fmt: skip
+                    continue
                 if u.needed_by:
                     print(f"hardbase: {p.platform}: {u.name} {u.new} ({u.suite}): added as a new "
                           f"dependency of {u.needed_by}", file=sys.stderr)  # fmt: skip
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             if not p.layer:
                 print(f"hardbase: {p.platform}: nothing to patch; no layer added", file=sys.stderr)
             else:
-                added = sum(1 for u in p.upgrades if u.needed_by)
+                added = sum(1 for u in p.upgrades if u.needed_by and not u.old)
                 print(f"hardbase: {p.platform}: {len(p.upgrades) - added} packages upgraded, "
                       f"{added} added as new dependencies; layer {p.layer}",
                       file=sys.stderr)  # fmt: skip

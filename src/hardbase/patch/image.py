@@ -9,14 +9,17 @@ inside it. For each platform of the image:
 3. the release's suites (`R`, `R-updates`, `R-security`; only `R-security` with
    `only="security"`) are read through their signed InRelease, and for each
    package with a finding the newest version that fixes one is taken;
-4. a dependency of a new version that the image does not satisfy is resolved
-   from the same suites and added as a new package, if it and its own new
-   dependencies have no maintainer script (preinst/postinst/prerm/postrm, config,
-   triggers), conflict with or break nothing installed and own no installed file;
-   an upgrade that would need a maintainer script to run (a new or changed one)
-   or a dependency that cannot be added so is reported as "needs a rebuild" and
-   left out, as is every upgrade that would break an installed package's
-   dependency;
+4. an installed package a new version needs newer (its Depends, its Breaks/Conflicts,
+   or the installed package's on it) is upgraded too when the suites have a version that
+   meets the relation, as apt would; a dependency of a new version that the image does
+   not satisfy is resolved from the same suites (an `a | b` alternative or a package
+   that `Provides:` it) and added as a new package, if it and its own new dependencies
+   have no maintainer script (preinst/postinst/prerm/postrm, config, triggers),
+   conflict with or break nothing installed and own no installed file
+   (`patch/relations.py`); an upgrade that would need a maintainer script to run (a new
+   or changed one) or a dependency that cannot be added so is reported as "needs a
+   rebuild" and left out, as is every upgrade that would break an installed package's
+   dependency or violate a Conflicts/Breaks;
 5. the chosen .debs are downloaded (size and sha256 from the signed index) and
    read with the build's hostile-member checks, and one deterministic layer is
    written: the new payloads, whiteouts for the files the old versions had and
@@ -93,7 +96,9 @@ class Upgrade:
     sha256: str = ""
     purl: str = ""  # of the new version
     arch: str = ""
-    needed_by: str = ""  # for a package added as a new dependency: the package needing it
+    # for a package added as a new dependency (old ""), or upgraded only because another
+    # upgrade needs it newer: the package needing it
+    needed_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -348,16 +353,22 @@ def plan_layer(
     debs = _download(list(chosen.values()), cache, progress)
     contents = {name: _read(debs[p.sha256], name) for name, p in chosen.items()}
     arch = str(image.config.get("architecture", "")) or "amd64"
+
+    def fetch(p: BinaryPackage) -> relations.Contents:
+        return _read(_download([p], cache, progress)[p.sha256], p.name)
+
+    pulled = relations.PulledUpgrades(
+        db, tree, index, chosen, contents, only=only, arch=arch, fetch=fetch
+    ).resolve()
     deps = relations.NewDependencies(
-        db, tree, index, chosen, contents, only=only, arch=arch,
-        fetch=lambda p: _read(_download([p], cache, progress)[p.sha256], p.name),
-    )  # fmt: skip
+        db, tree, index, chosen, contents, only=only, arch=arch, fetch=fetch
+    )
     deps.resolve()
-    for name, reason in deps.blocked().items():
-        skipped.append(Skipped(name, chosen[name].version, reason, _ids(by_package[name])))
-        del chosen[name]
-    for name, reason in relations.needs_rebuild(db, tree, chosen, contents, deps.needed).items():
-        skipped.append(Skipped(name, chosen[name].version, reason, _ids(by_package[name])))
+    dropped = deps.blocked()
+    kept = {n: p for n, p in chosen.items() if n not in dropped}
+    dropped |= relations.needs_rebuild(db, tree, kept, contents, deps.needed, pulled)
+    skipped = _left_out(skipped, dropped, chosen, by_package, pulled)
+    for name in dropped:
         del chosen[name]
     added = deps.needed(chosen)
     mtime = layer_mtime(image)
@@ -380,21 +391,13 @@ def plan_layer(
                 continue
             layer.append(_whiteout(real, mtime))
         db_upgrades.append((old, pc.control, files, listed, conffiles))
-        fixes = tuple(w.id for w in by_package[name] if _fixes(new.version, [w]))
+        fixes = tuple(w.id for w in by_package.get(name, []) if _fixes(new.version, [w]))
         purl = inv.deb_purl(name, new.version, new.arch, os_release)
+        needed_by = "" if name in by_package else pulled[name][0]
         upgrades.append(
-            Upgrade(
-                name,
-                old.version,
-                new.version,
-                new.suite,
-                fixes,
-                new.url,
-                new.sha256,
-                purl,
-                new.arch,
-            )
-        )
+            Upgrade(name, old.version, new.version, new.suite, fixes, new.url, new.sha256,
+                    purl, new.arch, needed_by)
+        )  # fmt: skip
     if not upgrades:
         return [], PlatformPatch(platform, (), tuple(skipped))
     for name, (new, needed_by) in sorted(added.items()):
@@ -415,6 +418,36 @@ def plan_layer(
     layer += [_whiteout(p, mtime) for p in sorted(gone)]
     layer = with_parents(tree, _unique(layer), mtime, where)
     return layer, PlatformPatch(platform, tuple(upgrades), tuple(skipped))
+
+
+def _left_out(
+    skipped: list[Skipped],
+    dropped: dict[str, str],
+    chosen: dict[str, BinaryPackage],
+    by_package: dict[str, list[Wanted]],
+    pulled: dict[str, list[str]],
+) -> list[Skipped]:
+    """`skipped` and the upgrades `dropped` (name -> reason) as needing a rebuild.
+
+    An upgrade pulled in only for others fixes nothing: rather than listed, it is named
+    in the reason of each upgrade left out that needed it. A package whose fix is not in
+    the archive but that another upgrade pulled in (and was kept) is not listed either.
+    """
+    reasons = dict(dropped)
+    for name, needers in pulled.items():
+        why = dropped.get(name)
+        if why is None or why == relations.ORPHAN or name in by_package:
+            continue
+        for n in needers:
+            if n in reasons:
+                reasons[n] += (f" (it needs {name} upgraded to {chosen[name].version} too, "
+                               f"and {name} needs a rebuild: {why})")  # fmt: skip
+    kept = {n for n in chosen if n not in dropped}
+    out = [s for s in skipped if s.name not in kept]
+    for name, why in reasons.items():
+        if name in by_package:
+            out.append(Skipped(name, chosen[name].version, why, _ids(by_package[name])))
+    return out
 
 
 class _NoDir:

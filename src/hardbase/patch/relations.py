@@ -26,21 +26,13 @@ Contents = tuple[Any, dict[str, bytes], list[str]]  # payload, control files, dp
 NEW_PACKAGE_SCRIPTS = (*dpkgdb.SCRIPTS, "config", "triggers")
 DEPENDS = ("Pre-Depends", "Depends")
 NEGATIVE = (("Conflicts", "conflicts with"), ("Breaks", "breaks"))
+ORPHAN = "no upgrade left needs it"
 
 
-class NewDependencies:
-    """The packages the upgrades need that the image lacks, resolved from the same suites.
-
-    For each Pre-Depends/Depends group of a new version that the image (with every
-    upgrade made) does not satisfy, the alternatives are tried in order: for each, the
-    newest version `only` allows that satisfies the relation, then the packages providing
-    it (`Provides:`, a versioned provide for a versioned relation). The first one that
-    can be added, with its own missing dependencies resolved the same way, is taken; one
-    cannot be added when it has a maintainer script, a Conflicts/Breaks with an installed,
-    upgraded or added package (or one of theirs on it), or a file an installed package
-    owns: adding it would need dpkg to run or decide something. When no alternative can
-    be added, the upgrade is blocked, with every alternative's reason.
-    """
+class _Step:
+    """What a resolution step reads: the image's database and files, the suites' index,
+    the upgrades chosen (name -> new version) and their contents, which it may extend,
+    and how to fetch and read a package."""
 
     def __init__(
         self,
@@ -55,17 +47,32 @@ class NewDependencies:
         fetch: Callable[[BinaryPackage], Contents],
     ) -> None:
         self.db, self.tree, self.index, self.only, self.arch = db, tree, index, only, arch
-        self.chosen, self.contents, self._fetch = chosen, dict(contents), fetch
-        self.packages: dict[str, BinaryPackage] = {}  # added, by name
-        self.requires: dict[str, list[str]] = {}  # package -> the added packages it needs
-        self.why: dict[str, str] = {}  # upgrade -> why it is blocked
-        self.versions, self.provides = after_patch(db, chosen, contents, {})
-        self._added_provides: dict[str, list[tuple[str, str]]] = {}  # name -> (provider, ver)
-        self._read: dict[str, Contents] = {}  # by sha256
-        self._owned = listed_paths(db, tree, set())
+        self.chosen, self.contents, self.fetch = chosen, contents, fetch
+
+
+class NewDependencies(_Step):
+    """The packages the upgrades need that the image lacks, resolved from the same suites.
+
+    For each Pre-Depends/Depends group of a new version that the image (with every
+    upgrade made) does not satisfy, the alternatives are tried in order: for each, the
+    newest version `only` allows that satisfies the relation, then the packages providing
+    it (`Provides:`, a versioned provide for a versioned relation). The first one that
+    can be added, with its own missing dependencies resolved the same way, is taken; one
+    cannot be added when it has a maintainer script, a Conflicts/Breaks with an installed,
+    upgraded or added package (or one of theirs on it), or a file an installed package
+    owns: adding it would need dpkg to run or decide something. When no alternative can
+    be added, the upgrade is blocked, with every alternative's reason.
+    """
 
     def resolve(self) -> None:
         """Add every missing dependency of each upgrade (and of what was added, and so on)."""
+        self.packages: dict[str, BinaryPackage] = {}  # added, by name
+        self.requires: dict[str, list[str]] = {}  # package -> the added packages it needs
+        self.why: dict[str, str] = {}  # upgrade -> why it is blocked
+        self.versions, self.provides = after_patch(self.db, self.chosen, self.contents, {})
+        self._added_provides: dict[str, list[tuple[str, str]]] = {}  # name -> (provider, ver)
+        self._read: dict[str, Contents] = {}  # by sha256
+        self._owned = listed_paths(self.db, self.tree, set())
         for name in sorted(self.chosen):
             saved = self._save()
             reason = self._depends(name)
@@ -155,7 +162,7 @@ class NewDependencies:
                 (package.name, provided.version or "")
             )
         if package.sha256 not in self._read:
-            self._read[package.sha256] = self._fetch(package)
+            self._read[package.sha256] = self.fetch(package)
         self.contents[package.name] = self._read[package.sha256]
         reason = self._check(package) or self._depends(package.name)
         if reason:
@@ -224,18 +231,115 @@ class NewDependencies:
         return out
 
 
+class PulledUpgrades(_Step):
+    """Upgrade too, as apt would, the installed packages an upgrade needs newer.
+
+    That is an installed package whose version does not meet a new version's
+    Depends/Pre-Depends (`libbar1 (>= 2)`), whose version a new version's
+    Conflicts/Breaks name (`libbar1 (<< 2)`), or whose own Conflicts/Breaks name a new
+    version: when the newest version `only` allows of it meets the relation, it joins
+    `chosen` (and `contents`), and its own needs are looked at in turn. `resolve()`
+    returns each package so pulled in with the upgrades needing it; each is then checked
+    as any upgrade is.
+    """
+
+    def resolve(self) -> dict[str, list[str]]:
+        self.pulled: dict[str, list[str]] = {}
+        todo = sorted(self.chosen)
+        while todo:
+            name = todo.pop(0)
+            for other in self.pull_for(name):
+                self.pulled.setdefault(other, []).append(name)
+                todo.append(other)
+        return self.pulled
+
+    def newest(self, name: str) -> BinaryPackage | None:
+        """The newest version `only` allows of the installed `name`, if newer than it."""
+        installed = self.db.packages[name]
+        for c in self.index.candidates(name, installed.arch or self.arch):
+            if self.only == "security" and not c.suite.endswith("-security"):
+                continue
+            return c if compare_debian(c.version, installed.version) > 0 else None
+        return None
+
+    def _take(self, name: str, candidate: BinaryPackage, fetched: Contents | None = None) -> str:
+        self.chosen[name] = candidate
+        self.contents[name] = fetched or self.fetch(candidate)
+        return name
+
+    def _pullable(self, name: str) -> bool:
+        return name in self.db.packages and name not in self.chosen
+
+    def pull_for(self, name: str) -> list[str]:
+        """The installed packages the upgrade `name` needs upgraded, now in `chosen`."""
+        return [*self._for_depends(name), *self._for_negative(name), *self._for_theirs(name)]
+
+    def _for_depends(self, name: str) -> list[str]:
+        control = self.contents[name][0].control
+        versions, provides = after_patch(self.db, self.chosen, self.contents, {})
+        out = []
+        for field_name in DEPENDS:
+            for group in parse_relations(control_field(control, field_name)):
+                if any(satisfied(r, versions, provides) for r in group):
+                    continue
+                for rel in (r for r in group if self._pullable(r.name)):
+                    c = self.newest(rel.name)
+                    if c is not None and (not rel.op or holds(c.version, rel.op, rel.version)):
+                        out.append(self._take(rel.name, c))
+                        break
+        return out
+
+    def _for_negative(self, name: str) -> list[str]:
+        """For the Conflicts/Breaks of `name`'s new version on an installed version."""
+        control = self.contents[name][0].control
+        versions = after_patch(self.db, self.chosen, self.contents, {})[0]
+        out = []
+        for field_name, _ in NEGATIVE:
+            for rel in _relations(control_field(control, field_name)):
+                if not (rel.op and self._pullable(rel.name) and satisfied(rel, versions, {})):
+                    continue
+                c = self.newest(rel.name)
+                if c is not None and not holds(c.version, rel.op, rel.version):
+                    out.append(self._take(rel.name, c))
+        return out
+
+    def _for_theirs(self, name: str) -> list[str]:
+        """For an installed package's Conflicts/Breaks on `name`'s new version."""
+        new = {name: self.chosen[name].version}
+        out = []
+        for other, installed in sorted(self.db.packages.items()):
+            for field_name, _ in NEGATIVE:
+                if not self._pullable(other) or not _names(
+                    installed.fields.get(field_name, ""), name, new
+                ):
+                    continue
+                c = self.newest(other)
+                if c is not None:
+                    fetched = self.fetch(c)
+                    if not _names(control_field(fetched[0].control, field_name), name, new):
+                        out.append(self._take(other, c, fetched))
+        return out
+
+
+def _names(field: str, name: str, versions: dict[str, str]) -> bool:
+    """Whether a Conflicts/Breaks `field` names the package `name` at its version."""
+    return any(r.name == name and satisfied(r, versions, {}) for r in _relations(field))
+
+
 def needs_rebuild(
     db: dpkgdb.Database,
     tree: FileTreeResult,
     chosen: dict[str, BinaryPackage],
     contents: dict[str, Contents],
     added: Callable[[dict[str, BinaryPackage]], dict[str, tuple[BinaryPackage, str]]],
+    pulled: dict[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """The upgrades that cannot be made without running something, with the reason.
 
     `added(kept)` is what the upgrades `kept` add as new dependencies; they count as
     installed. Dropping one upgrade can break another, so the checks repeat until none
-    is dropped.
+    is dropped. An upgrade `pulled` in for others (`PulledUpgrades`) is dropped, with the
+    reason "no upgrade left needs it", once none of those is kept.
     """
     out: dict[str, str] = {}
     for name in chosen:
@@ -250,6 +354,11 @@ def needs_rebuild(
                 out[name] = f"its {', '.join(sorted(set(changed)))} changed and must run"
     while True:
         kept = {n: p for n, p in chosen.items() if n not in out}
+        orphan = [n for n, needers in (pulled or {}).items()
+                  if n in kept and not any(m in kept for m in needers)]  # fmt: skip
+        if orphan:
+            out[orphan[0]] = ORPHAN
+            continue
         new = added(kept)
         versions, provides = after_patch(db, kept, contents, new)
         broke = _broken_dependency(db, kept, contents, versions, provides) or _conflict(
@@ -275,7 +384,9 @@ def _broken_dependency(
                 if any(satisfied(r, versions, provides) for r in group):
                     continue
                 if upgraded:
-                    return n, f"it needs {alternatives(group)}, not installed"
+                    have = [f"{r.name} {versions[r.name]}" for r in group if r.name in versions]
+                    held = f"the image has {', '.join(have)}" if have else "not installed"
+                    return n, f"it needs {alternatives(group)}, {held}"
                 for r in group:  # an installed package's own broken dependency is not ours
                     if r.name in kept:
                         return r.name, f"{n} {p.version} depends on {alternatives(group)}"
