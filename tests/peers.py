@@ -7,6 +7,7 @@ Shared by the tests; each helper skips with a clear reason when a peer is missin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import uuid
@@ -28,6 +29,19 @@ def need(*tools: str) -> None:
     for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (make setup installs it)")
+
+
+def skopeo_copy(src: str, dest: str, scratch: Path) -> None:
+    """`skopeo copy SRC DEST` with a policy that accepts anything (fixture images are
+    unsigned), its temporary files under `scratch`."""
+    need("skopeo")
+    policy = scratch / "skopeo-policy.json"
+    policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    subprocess.run(
+        ["skopeo", "--policy", str(policy), "copy", "--quiet", src, dest],
+        check=True, capture_output=True, env={**os.environ, "TMPDIR": str(scratch)},
+        timeout=120,
+    )  # fmt: skip
 
 
 def skopeo_config(ref: str) -> dict[str, object]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -23,6 +21,7 @@ from data.images.fixture_images import (
     sha256,
     symlink,
     tar_bytes,
+    two_layer_image,
     whiteout,
     write_docker_archive,
     write_oci,
@@ -37,6 +36,7 @@ from hardbase.oci.transports.docker_archive import DockerArchiveSource
 from hardbase.oci.transports.interface import TransportError
 from hardbase.oci.transports.oci_archive import OCIArchiveSource
 from hardbase.oci.transports.open import open_source
+from peers import skopeo_copy
 
 BASE = tar_bytes(
     [
@@ -82,15 +82,7 @@ def walk(ref: str) -> FileTreeResult:
 @pytest.fixture
 def images(tmp_path: Path) -> dict[str, str]:
     """The same two-layer fixture image through each transport."""
-    layers = [gz(BASE), zst(TOP)]
-    layout = write_oci(tmp_path / "layout", layers)
-    archive = write_oci_archive(layout, tmp_path / "image.tar")
-    docker = write_docker_archive(tmp_path / "docker.tar", [BASE, gz(TOP)])
-    return {
-        "oci": f"oci:{layout}",
-        "oci-archive": f"oci-archive:{archive}",
-        "docker-archive": f"docker-archive:{docker}",
-    }
+    return two_layer_image(tmp_path, BASE, TOP)
 
 
 @pytest.mark.parametrize("transport", ["oci", "oci-archive", "docker-archive"])
@@ -284,28 +276,10 @@ def test_walk_dir(tmp_path: Path) -> None:
 
 
 def test_skopeo_docker_archive_round_trip(tmp_path: Path) -> None:
-    if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed (make setup installs it)")
     layers = [gz(BASE), gz(TOP)]
     layout = write_oci(tmp_path / "layout", layers, tag="fixture")
-    policy = tmp_path / "policy.json"
-    policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     out = tmp_path / "docker.tar"
-    subprocess.run(
-        [
-            "skopeo",
-            "--policy",
-            str(policy),
-            "copy",
-            "--quiet",
-            f"oci:{layout}:fixture",
-            f"docker-archive:{out}:fixture:latest",
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        timeout=120,
-    )
+    skopeo_copy(f"oci:{layout}:fixture", f"docker-archive:{out}:fixture:latest", tmp_path)
     with open_source(f"docker-archive:{out}") as source:
         image = source.resolve()
         diff_ids = image.config["rootfs"]["diff_ids"]
@@ -316,25 +290,7 @@ def test_skopeo_docker_archive_round_trip(tmp_path: Path) -> None:
 
 
 def test_skopeo_oci_archive_round_trip(tmp_path: Path) -> None:
-    if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed (make setup installs it)")
     layout = write_oci(tmp_path / "layout", [gz(BASE), zst(TOP)], tag="fixture")
-    policy = tmp_path / "policy.json"
-    policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     out = tmp_path / "image.tar"
-    subprocess.run(
-        [
-            "skopeo",
-            "--policy",
-            str(policy),
-            "copy",
-            "--quiet",
-            f"oci:{layout}:fixture",
-            f"oci-archive:{out}:fixture",
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        timeout=120,
-    )
+    skopeo_copy(f"oci:{layout}:fixture", f"oci-archive:{out}:fixture", tmp_path)
     assert walk(f"oci-archive:{out}:fixture").contents == walk(f"oci:{layout}:fixture").contents

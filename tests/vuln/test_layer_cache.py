@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cache_outputs import scan_and_sbom_outputs
 from data.images.fixture_images import (
     device,
     file,
@@ -21,6 +22,7 @@ from data.images.fixture_images import (
     sha256,
     symlink,
     tar_bytes,
+    two_layer_image,
     whiteout,
     write_oci,
     zst,
@@ -142,6 +144,23 @@ def test_a_rescan_replays_the_layers_to_the_same_result(
         _read(ref, layer_cache=False)
 
 
+def test_every_transport_fills_and_replays_the_same_entries(tmp_path: Path, cache: Path) -> None:
+    """Entries are by diff_id: the same layers in an oci-archive or a docker-archive (other
+    blobs, uncompressed in the latter) are one record each, and every transport replays
+    the tree it would have read."""
+    refs = two_layer_image(tmp_path, BASE, TOP)
+    read = {name: _view(_read(ref, layer_cache=False)) for name, ref in refs.items()}
+    same = [1, 2, 3, 5, 6]  # what names no reference: files, contents, inspected, reads
+    oci, archive = read["oci"], read["oci-archive"]  # the same blobs, another reference
+    assert [oci[i] for i in same] == [archive[i] for i in same]
+    versions = {name: {(p.name, p.version) for p in v[0].packages} for name, v in read.items()}
+    assert versions["oci"] == versions["oci-archive"] == versions["docker-archive"]
+    cold = {name: _view(_read(ref)) for name, ref in refs.items()}
+    assert len(_entries(cache)) == 2
+    warm = {name: _view(_read(ref)) for name, ref in refs.items()}
+    assert cold == read and warm == read
+
+
 def _layers(layout: Path) -> list[dict[str, str]]:
     index = json.loads((layout / "index.json").read_text())
     digest = str(index["manifests"][0]["digest"]).split(":")[1]
@@ -242,17 +261,7 @@ def test_scan_and_sbom_outputs_are_the_same_with_and_without_the_cache(
     assert main(["-q", "db", "update", "--db", str(db), "--source", f"osv={data / 'osv'}"]) == 0
 
     def outputs(*extra: str) -> list[tuple[int, str, str]]:
-        got = []
-        for argv in (
-            ["scan", ref, "--db", str(db), "--format", "json"],
-            ["sbom", ref, "--format", "cyclonedx-json"],
-            ["sbom", ref, "--format", "spdx-json"],
-        ):
-            capsys.readouterr()
-            code = main(["-q", *argv, *extra])
-            out, err = capsys.readouterr()
-            got.append((code, out, err))
-        return got
+        return scan_and_sbom_outputs(capsys, ref, db, *extra)
 
     uncached = outputs("--no-layer-cache")
     assert not _entries(cache)

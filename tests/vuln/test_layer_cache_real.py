@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cache_outputs import scan_and_sbom_outputs
 from evaluate.real_images import fixture_db, python3_image, reference_image
-from hardbase.cli.main import main
 
 pytestmark = [pytest.mark.archive, pytest.mark.slow]
 
@@ -28,16 +28,7 @@ def test_outputs_are_the_same_read_and_replayed(
     monkeypatch.setenv("HARDBASE_CACHE", str(tmp_path / "cache"))
 
     def outputs(*extra: str) -> list[tuple[int, str]]:
-        got = []
-        for argv in (
-            ["scan", ref, "--db", str(db), "--format", "json"],
-            ["sbom", ref, "--format", "cyclonedx-json"],
-            ["sbom", ref, "--format", "spdx-json"],
-        ):
-            capsys.readouterr()
-            code = main(["-q", *argv, *extra])
-            got.append((code, capsys.readouterr().out))
-        return got
+        return [(code, out) for code, out, _ in scan_and_sbom_outputs(capsys, ref, db, *extra)]
 
     read = outputs("--no-layer-cache")
     assert not (tmp_path / "cache" / "layer-inventory").exists()

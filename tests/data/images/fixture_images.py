@@ -1,7 +1,8 @@
 """Test fixture: small images written by hand (tar layers, OCI layouts, archives).
 
 Everything here is fixture data built in a test's tmp_path; nothing is real
-distro content. Used by tests/oci and tests/vuln.
+distro content. Used by tests/oci and tests/vuln: `two_layer_image` writes one base
+and one top layer as the same image through each local transport.
 """
 
 from __future__ import annotations
@@ -173,3 +174,17 @@ def write_docker_archive(out: Path, layers: list[bytes], *, arch: str = "amd64")
             info.mtime = MTIME
             tar.addfile(info, io.BytesIO(data))
     return out
+
+
+def two_layer_image(root: Path, base: bytes, top: bytes) -> dict[str, str]:
+    """The image of the tars `base` and `top` (bottom first), by transport: an OCI layout
+    (`oci`, base gzip, top zstd), its oci-archive, and a docker-archive (base as is, top
+    gzip), each a reference to the one image it holds."""
+    layout = write_oci(root / "layout", [gz(base), zst(top)])
+    archive = write_oci_archive(layout, root / "image.tar")
+    docker = write_docker_archive(root / "docker.tar", [base, gz(top)])
+    return {
+        "oci": f"oci:{layout}",
+        "oci-archive": f"oci-archive:{archive}",
+        "docker-archive": f"docker-archive:{docker}",
+    }
