@@ -2,11 +2,12 @@
 PYTHON ?= python3
 # ca-certificates, openssl and openjdk-17-jdk-headless (keytool, javac): the trust-store tests;
 # rustc and binutils (objcopy): the Rust inventory test builds its fixture binary;
-# zsh and fish: the completion tests load the scripts in them
+# zsh and fish: the completion tests load the scripts in them;
+# redis-server: the Celery executor tests' broker (tests/lifecycle/test_celery.py)
 APT_PACKAGES = debian-archive-keyring gpgv gnupg xz-utils zstd dpkg-dev apt-utils \
 	skopeo umoci runc podman docker-registry mmdebstrap uidmap debian-security-support \
 	postgresql chromium ca-certificates openssl openjdk-17-jdk-headless rustc binutils \
-	zsh fish
+	zsh fish redis-server
 # commands taken from Debian only when the machine has none: a NodeSource nodejs
 # bundles npm and conflicts with Debian's npm package (the browser tests pack axe-core)
 APT_COMMANDS = npm

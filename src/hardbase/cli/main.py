@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "score images on the six dimensions"),
     "watch": ("watch", "run the continuous patching controller"),
     "status": ("status", "show the state of a managed fleet"),
+    "worker": ("worker", "run a Celery worker that runs the controller's jobs"),
     "serve": ("serve", "HTTP API and dashboard"),
     "source": ("source", "fetch, verify and unpack a Debian source package"),
     "repo": ("repo", "hardbase's own signed archive: keygen, publish, serve"),

@@ -20,6 +20,12 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hardbase.lifecycle.fleet import Fleet
+    from hardbase.lifecycle.notify import Notifier
+    from hardbase.lifecycle.state import StateDB
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +45,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hardbase.cli.logs import configure
     from hardbase.lifecycle.controller import Controller, PassReport
+    from hardbase.lifecycle.executor import executor_for
     from hardbase.lifecycle.fleet import load_fleet
-    from hardbase.lifecycle.notify import Notifier
     from hardbase.lifecycle.state import StateDB
 
     configure(args.log_format, debug=args.debug, quiet=args.quiet)
     fleet = load_fleet(args.fleet)
+    executor = executor_for(fleet)  # a broker that cannot be reached stops here, before state
     with StateDB.open(fleet.state) as state:
-        notifier = None
-        if fleet.webhook is not None:
-            secret = os.environ.get(fleet.webhook.secret_env, "")
-            if not secret:
-                log.warning("%s is not set: webhooks are signed with an empty secret",
-                            fleet.webhook.secret_env)  # fmt: skip
-
-            def failed(kind: str, error: str) -> None:
-                state.record("*", "webhook-failed", notification=kind, error=error)
-
-            notifier = Notifier(
-                fleet.webhook.url, secret.encode(), retries=fleet.webhook.retries,
-                timeout=fleet.webhook.timeout, on_failure=failed,
-            )  # fmt: skip
-        controller = Controller(fleet, state, notifier=notifier)
+        notifier = notifier_for(fleet, state)
+        controller = Controller(fleet, state, notifier=notifier, executor=executor)
 
         def show(report: PassReport) -> None:
             for o in report.outcomes:
@@ -90,3 +84,23 @@ def run(args: argparse.Namespace) -> int:
     if report.count("error") or report.count("pending"):
         return 3
     return 0
+
+
+def notifier_for(fleet: Fleet, state: StateDB) -> Notifier | None:
+    """The fleet's webhook notifier (failed deliveries become events), or None."""
+    from hardbase.lifecycle.notify import Notifier
+
+    if fleet.webhook is None:
+        return None
+    secret = os.environ.get(fleet.webhook.secret_env, "")
+    if not secret:
+        log.warning("%s is not set: webhooks are signed with an empty secret",
+                    fleet.webhook.secret_env)  # fmt: skip
+
+    def failed(kind: str, error: str) -> None:
+        state.record("*", "webhook-failed", notification=kind, error=error)
+
+    return Notifier(
+        fleet.webhook.url, secret.encode(), retries=fleet.webhook.retries,
+        timeout=fleet.webhook.timeout, on_failure=failed,
+    )  # fmt: skip

@@ -3,8 +3,8 @@
 A pass: import the fleet's feeds (`feeds`); for each managed image match its
 lock against the database and the archive, relock, and queue a job keyed by
 image + lock hash (`queue`). Jobs then run concurrently (one per image, up to
-`concurrency`), each under a lease, through the checkpointed steps of
-`jobs.JobRun`:
+`concurrency`; or on Celery workers, `executor`), each under a lease, through the
+checkpointed steps of `jobs.JobRun`:
 
     queued -> built -> verified -> signed -> pushed -> published
 
@@ -14,22 +14,20 @@ the release steps are `hardbase.release`'s, the same as `hardbase build`'s.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hardbase.build.lock import Lock
 from hardbase.errors import HardbaseError
+from hardbase.lifecycle.executor import Executor, InProcess
 from hardbase.lifecycle.feeds import publish_db, sync_feeds
 from hardbase.lifecycle.fleet import Fleet, ManagedImage, PatchSettings
 from hardbase.lifecycle.jobs import BUILD_TAG as BUILD_TAG
 from hardbase.lifecycle.jobs import JobFailed as JobFailed
-from hardbase.lifecycle.jobs import JobHooks, run_job
+from hardbase.lifecycle.jobs import JobHooks
 from hardbase.lifecycle.notify import Notifier
 from hardbase.lifecycle.queue import plan_image
 from hardbase.lifecycle.report import Outcome as Outcome
@@ -55,6 +53,7 @@ class Controller:
         notifier: Notifier | None = None,
         key_password: bytes | None = None,
         hooks: JobHooks | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.fleet = fleet
         self.state = state
@@ -62,6 +61,7 @@ class Controller:
         self.notifier = notifier
         self.key_password = key_password if key_password is not None else _password_env()
         self.hooks = hooks or JobHooks()
+        self.executor = executor or InProcess()
         self._stop = threading.Event()
 
     # -- passes -------------------------------------------------------------------------------
@@ -102,11 +102,7 @@ class Controller:
                 if outcome is not None:
                     report.outcomes.append(outcome)
             jobs = self._runnable(report)
-            self._prefetch(jobs, report)
-            with ThreadPoolExecutor(max_workers=self.fleet.concurrency) as pool:
-                futures = [pool.submit(run_job, self, job, db) for job in jobs]
-                for future in futures:
-                    report.outcomes.append(future.result())
+            report.outcomes.extend(self.executor.run(self, jobs, db, report))
         report.finished = time.time()
         counts = dict(Counter(o.result for o in report.outcomes))
         seconds = round(report.finished - report.started, 3)
@@ -168,22 +164,6 @@ class Controller:
             return
         if self.state.fail(claimed, self.owner, "job-superseded", f"superseded by job {new.id}"):
             report.outcomes.append(Outcome(old.image, "superseded", old.id))
-
-    def _prefetch(self, jobs: list[Job], report: PassReport) -> None:
-        """Download every package the jobs need once, before the builds run side by side."""
-        from hardbase.build.fetch import fetch_packages
-
-        packages = []
-        for job in jobs:
-            body = self.state.lock_body(job.lock_hash)
-            if body is not None and self.fleet.image(job.image).inplace is None:
-                packages.extend(Lock.from_json(json.loads(body), "state").all_packages())
-        if not packages:
-            return
-        try:
-            fetch_packages(packages)
-        except HardbaseError as exc:  # each build reports it for its own image
-            report.warnings.append(f"prefetching packages: {exc.diagnostics()}")
 
     def notify(self, kind: str, payload: dict[str, Any]) -> None:
         if self.notifier is not None:

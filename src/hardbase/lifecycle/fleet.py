@@ -7,6 +7,8 @@ environment (HARDBASE_REGISTRY_USERNAME / _PASSWORD) or a docker config.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -40,6 +42,13 @@ def parse_duration(value: str | float | int) -> float:
     if seconds < 0:
         raise ValueError(f"'{value}' is negative")
     return seconds
+
+
+def positive_duration(value: str | float) -> str | float:
+    """`value` when it is a duration of more than 0 (a pydantic validator's check)."""
+    if parse_duration(value) <= 0:
+        raise ValueError("must be more than 0")
+    return value
 
 
 LEVELS = ("negligible", "low", "medium", "high", "critical")
@@ -191,9 +200,36 @@ class ServeModel(_Model):
     @field_validator("sla_target")
     @classmethod
     def _target(cls, value: str | float) -> str | float:
-        if parse_duration(value) <= 0:
-            raise ValueError("must be more than 0")
+        return positive_duration(value)
+
+
+class ExecutorModel(_Model):
+    """`executor:`: where the controller's jobs run (`lifecycle/executor.py`)."""
+
+    kind: Literal["in-process", "celery"] = "in-process"
+    broker: str | None = Field(default=None, min_length=1)
+    visibility_timeout: str | float = "15m"
+    retries: int = Field(default=5, ge=0, le=50)
+
+    @field_validator("visibility_timeout")
+    @classmethod
+    def _positive(cls, value: str | float) -> str | float:
+        return positive_duration(value)
+
+    @field_validator("broker")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "amqp://")):
+            raise ValueError(f"'{value}' is not a redis://, rediss:// or amqp:// broker URL")
         return value
+
+    @model_validator(mode="after")
+    def _kind(self) -> ExecutorModel:
+        if self.kind == "celery" and self.broker is None:
+            raise ValueError("kind: celery needs broker: URL (for example redis://HOST:6379/0)")
+        if self.kind == "in-process" and self.broker is not None:
+            raise ValueError("broker: is for kind: celery")
+        return self
 
 
 class FleetModel(_Model):
@@ -214,6 +250,7 @@ class FleetModel(_Model):
     serve: ServeModel = Field(default_factory=ServeModel)
     patch: PatchModel | None = None
     patches: str | None = Field(default=None, min_length=1)
+    executor: ExecutorModel = Field(default_factory=ExecutorModel)
     images: list[ImageModel] = Field(min_length=1)
 
     @field_validator("interval", "lease", "registry_wait")
@@ -312,6 +349,16 @@ class PatchSettings:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """`executor:` resolved: in-process threads (default) or Celery workers behind a broker."""
+
+    kind: str = "in-process"  # in-process | celery
+    broker: str = ""
+    visibility_timeout: float = 900.0  # seconds before the broker redelivers an unacked job
+    retries: int = 5  # times a job that stopped on an error is retried, with backoff
+
+
+@dataclass(frozen=True)
 class Fleet:
     path: Path
     registry: str
@@ -331,6 +378,8 @@ class Fleet:
     publish_db: str | None = None  # where each pass publishes the database (`db push`)
     publish_db_insecure: bool = False
     patch: PatchSettings | None = None  # None: the controller never patches from source
+    executor: ExecutorSettings = ExecutorSettings()
+    digest: str = ""  # sha256 of the fleet file's content (its YAML as canonical JSON)
 
     def image(self, name: str) -> ManagedImage:
         for image in self.images:
@@ -463,6 +512,35 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
             if publish is not None and publish.insecure is not None
             else model.registry.insecure
         ),
+        executor=_executor(model, path),
+        digest=fleet_digest(data),
+    )
+
+
+def fleet_digest(data: Any) -> str:
+    """The fleet's hash: sha256 of its YAML as canonical JSON (comments and layout aside), so
+    a worker can tell that it runs the controller's fleet."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _executor(model: FleetModel, path: Path) -> ExecutorSettings:
+    """`executor:` checked: Celery workers on several hosts share the state and the
+    vulnerability database, so both must be PostgreSQL, not a SQLite file."""
+    settings = model.executor
+    if settings.kind == "celery":
+        for name, url in (("state", model.state), ("vulndb", model.vulndb)):
+            if url is None or not url.startswith("postgresql"):
+                raise SpecError(
+                    f"{path}: executor kind celery needs {name}: on PostgreSQL "
+                    f"(postgresql://HOST/DB), not {url or 'the default SQLite file'}, because "
+                    "workers on several hosts share it"
+                )
+    return ExecutorSettings(
+        kind=settings.kind,
+        broker=settings.broker or "",
+        visibility_timeout=parse_duration(settings.visibility_timeout),
+        retries=settings.retries,
     )
 
 

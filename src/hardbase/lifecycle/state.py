@@ -331,6 +331,20 @@ class StateDB:
     def _tx(self) -> AbstractContextManager[sa.Connection]:
         return self.store.begin(f"the state database {self.location} failed")
 
+    # -- settings -----------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        """A value the controller keeps beside the schema version (say, its fleet's hash)."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == key)).first()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            done = conn.execute(meta_t.update().where(meta_t.c.key == key).values(value=value))
+            if done.rowcount == 0:
+                conn.execute(meta_t.insert().values(key=key, value=value))
+
     # -- events -------------------------------------------------------------------------------
 
     def _event(

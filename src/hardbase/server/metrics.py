@@ -78,6 +78,42 @@ class _Collector:
         for colour, n in colours.items():
             images.add_metric([colour], n)
         yield images
+        if ctx.fleet.executor.kind == "celery":
+            yield from _celery_metrics(ctx)
+
+
+def _celery_metrics(ctx: ServiceContext) -> Iterator[Metric]:
+    """Queue depths and per-worker job counts of a fleet whose jobs run on Celery; a
+    broker that does not answer is `hardbase_broker_up 0` and no queue or worker series."""
+    from hardbase.lifecycle.executor import ExecutorError
+    from hardbase.lifecycle.executor_celery import cluster_status
+
+    up = GaugeMetricFamily("hardbase_broker_up", "1 when the Celery broker answered the scrape")
+    try:
+        cluster = cluster_status(ctx.fleet, timeout=0.5)
+    except ExecutorError:
+        up.add_metric([], 0.0)
+        yield up
+        return
+    up.add_metric([], 1.0)
+    yield up
+    depth = GaugeMetricFamily(
+        "hardbase_queue_depth", "Jobs waiting in a Celery queue", labels=["queue"]
+    )
+    for queue, n in cluster.queues.items():
+        depth.add_metric([queue], float(n))
+    yield depth
+    running = GaugeMetricFamily(
+        "hardbase_worker_jobs_running", "Jobs a worker runs now", labels=["worker"]
+    )
+    done = CounterMetricFamily(
+        "hardbase_worker_jobs", "Tasks a worker has run since it started", labels=["worker"]
+    )
+    for worker in cluster.workers:
+        running.add_metric([worker.name], float(worker.active))
+        done.add_metric([worker.name], float(worker.processed))
+    yield running
+    yield done
 
 
 def _le(bound: float) -> str:

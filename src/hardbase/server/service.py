@@ -88,9 +88,11 @@ def serve(fleet: Fleet, options: ServeOptions) -> int:
         )  # fmt: skip
         if options.watch:
             from hardbase.lifecycle.controller import Controller
+            from hardbase.lifecycle.executor import executor_for
             from hardbase.server.runner import ControllerLoop
 
-            ctx.loop = ControllerLoop(fleet, state, Controller(fleet, state))
+            controller = Controller(fleet, state, executor=executor_for(fleet))
+            ctx.loop = ControllerLoop(fleet, state, controller)
         app = create_app(ctx)
         config = uvicorn.Config(
             app,
