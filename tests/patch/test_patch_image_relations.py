@@ -22,6 +22,7 @@ from patch_image_world import FIXES, NEW, OLD, make_world
 from peers import need, unpack
 
 pytestmark = pytest.mark.archive
+ADDED = ("libvirt1", "libapi2", "libplain1", "libplain2", "libldconfig1", "libplain3")
 
 
 def _args(archive: FixtureArchive, db: Path) -> list[str]:
@@ -80,7 +81,7 @@ def test_new_dependencies_met_by_provides_and_backtracking(
         archive.add_package(
             "libbaz1", baz, suite=security,
             depends="fixture-virtual, fixture-api (>= 2), libscript1 | libplain1, "
-            "libdeep1 | libplain2",
+            "libdeep1 | libplain2, libldconfig1, libinterest1 | libplain3",
         )  # fmt: skip
         _add(archive, "libvirt1", provides="fixture-virtual")
         # fixture-api: an unversioned provide (never satisfies >= 2), a (= 1) and a (= 2)
@@ -92,13 +93,17 @@ def test_new_dependencies_met_by_provides_and_backtracking(
         _add(archive, "libdeep1", depends="libscript1")
         _add(archive, "libplain1")
         _add(archive, "libplain2")
+        _add(archive, "libplain3")
+        # dh_makeshlibs' trigger alone does not need running; an interest trigger does
+        _add(archive, "libldconfig1", control_files={"triggers": "activate-noawait ldconfig\n"})
+        _add(archive, "libinterest1", control_files={"triggers": "interest /usr/share/x\n"})
         alternatives = "libscript1 | libdeep1 | fixture-nowhere"
         archive.add_package("libfoo1", f"{NEW}.1", suite=security, depends=alternatives)
         archive.publish(security)  # fmt: skip
         out = tmp_path / "out"
         err = _patch(archive, ref, db, out, capsys)
         assert f"libbaz1 {OLD} -> {baz} ({security}): fixes {FIXES['libbaz1']}" in err
-        for added in ("libvirt1", "libapi2", "libplain1", "libplain2"):
+        for added in ADDED:
             assert f"{added} 1.0-1 ({security}): added as a new dependency of libbaz1" in err
         script = "libscript1 has a postinst that must run"
         assert _rebuild(
@@ -109,10 +114,11 @@ def test_new_dependencies_met_by_provides_and_backtracking(
         rootfs = _rootfs(out, tmp_path / "bundle")
         assert _installed(rootfs, "libbaz1") == baz
         assert _installed(rootfs, "libfoo1") == OLD
-        for added in ("libvirt1", "libapi2", "libplain1", "libplain2"):
+        for added in ADDED:
             assert _installed(rootfs, added) == "1.0-1"
             assert (rootfs / f"usr/share/{added}/README").read_text() == f"FIXTURE {added}\n"
-        for absent in ("libapi0", "libapi1", "libscript1", "libdeep1"):
+        assert (rootfs / "var/lib/dpkg/info/libldconfig1.triggers").is_file()
+        for absent in ("libapi0", "libapi1", "libscript1", "libdeep1", "libinterest1"):
             assert _installed(rootfs, absent) == ""
         # the host's dpkg sees the relations: removing a provider libbaz1 needs is refused
         removal = _dpkg(rootfs, "--dry-run", "--force-not-root", "-r", "libapi2")

@@ -174,6 +174,8 @@ class NewDependencies(_Step):
         name = package.name
         pc, files, listed = self.contents[name]
         scripts = [s for s in NEW_PACKAGE_SCRIPTS if s in files]
+        if "triggers" in scripts and only_ldconfig(files["triggers"], listed):
+            scripts.remove("triggers")
         if scripts:
             return f"has a {', '.join(scripts)} that must run"
         others = {n: p.version for n, p in self.packages.items() if n != name}
@@ -324,6 +326,24 @@ class PulledUpgrades(_Step):
 def _names(field: str, name: str, versions: dict[str, str]) -> bool:
     """Whether a Conflicts/Breaks `field` names the package `name` at its version."""
     return any(r.name == name and satisfied(r, versions, {}) for r in _relations(field))
+
+
+def only_ldconfig(triggers: bytes, listed: list[str]) -> bool:
+    """Whether a `triggers` file only asks for `ldconfig`, and nothing needs it to run.
+
+    dh_makeshlibs adds `activate-noawait ldconfig` to every shared library package. The
+    dynamic loader searches the multiarch and /usr/lib directories without the cache
+    (they are Debian's system directories), so a library added there is found although
+    ldconfig does not run; a package that adds a directory to the loader's path (a
+    file in /etc/ld.so.conf.d) does need it.
+    """
+    lines = [ln.strip() for ln in triggers.decode("utf-8", "replace").splitlines()]
+    directives = [ln.split() for ln in lines if ln and not ln.startswith("#")]
+    if not all(
+        d in (["activate-noawait", "ldconfig"], ["activate", "ldconfig"]) for d in directives
+    ):
+        return False
+    return not any(p.startswith("/etc/ld.so.conf.d/") and p != "/etc/ld.so.conf.d" for p in listed)
 
 
 def needs_rebuild(
