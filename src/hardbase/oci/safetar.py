@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import collections
+import functools
 import gzip
 import hashlib
 import io
@@ -23,20 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal, cast
 
-import zstandard
-
 from hardbase.errors import HardbaseError, ImageError
-
-_igzip: Any
-_GZIP_ERRORS: tuple[type[BaseException], ...]
-try:  # isal's gzip is several times faster than zlib's and reads the same streams
-    from isal import igzip as _igzip
-    from isal.igzip_lib import IsalError as _IsalError
-
-    _GZIP_ERRORS = (cast(type[BaseException], _IsalError),)
-except ImportError:  # pragma: no cover - isal is a dependency, but optional in spirit
-    _igzip = None
-    _GZIP_ERRORS = ()
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +39,44 @@ BZIP2_MAGIC = b"BZh"
 _CHUNK = 1 << 20
 _MAX_WARNINGS = 20  # per layer; the rest are only counted
 
-# Errors that decompressors and tarfile raise on bad input; anything of ours passes through.
-_STREAM_ERRORS: tuple[type[BaseException], ...] = (
-    tarfile.TarError,
-    EOFError,
-    OSError,
-    zlib.error,
-    lzma.LZMAError,
-    zstandard.ZstdError,
-    ValueError,
-    *_GZIP_ERRORS,
-)
+
+@functools.cache
+def _igzip() -> Any:
+    """isal's gzip module (several times faster than zlib's, the same streams), or None.
+
+    isal and zstandard are imported when a layer is first decompressed: a scan
+    answered from the layer cache reads none and does not pay for their import.
+    """
+    try:
+        from isal import igzip
+    except ImportError:  # pragma: no cover - isal is a dependency, but optional in spirit
+        return None
+    return igzip
+
+
+@functools.cache
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """Errors that decompressors and tarfile raise on bad input; ours pass through.
+
+    Called in `except` clauses, so only once an exception is being matched.
+    """
+    import zstandard
+
+    gzip_errors: tuple[type[BaseException], ...] = ()
+    if _igzip() is not None:
+        from isal.igzip_lib import IsalError
+
+        gzip_errors = (cast(type[BaseException], IsalError),)
+    return (
+        tarfile.TarError,
+        EOFError,
+        OSError,
+        zlib.error,
+        lzma.LZMAError,
+        zstandard.ZstdError,
+        ValueError,
+        *gzip_errors,
+    )
 
 
 @dataclass(frozen=True)
@@ -158,13 +173,14 @@ def open_decompressed(raw: IO[bytes], where: str) -> tuple[Compression, IO[bytes
         head = _read_exact(raw, 6)
     except HardbaseError:
         raise
-    except _STREAM_ERRORS as exc:
+    except _stream_errors() as exc:
         raise ImageError(f"{where} could not be read; fetch the image again") from exc
     kind = detect_compression(head)
     stream = cast(IO[bytes], _Prefixed(head, raw))
     if kind == "gzip":
-        if _igzip is not None:
-            return kind, cast(IO[bytes], _igzip.GzipFile(fileobj=stream, mode="rb"))
+        igzip = _igzip()
+        if igzip is not None:
+            return kind, cast(IO[bytes], igzip.GzipFile(fileobj=stream, mode="rb"))
         return kind, cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
     if kind == "zstd":
         return kind, cast(IO[bytes], _ZstdReader(stream, where))
@@ -221,7 +237,7 @@ class LayerReader:
             _drain(self._raw)
         except HardbaseError:
             raise
-        except _STREAM_ERRORS as exc:
+        except _stream_errors() as exc:
             raise self._corrupt() from exc
         self._done = True
         if len(self.skipped) > _MAX_WARNINGS:
@@ -246,7 +262,7 @@ class LayerReader:
             data = fh.read()
         except HardbaseError:
             raise
-        except _STREAM_ERRORS as exc:
+        except _stream_errors() as exc:
             raise self._corrupt() from exc
         if len(data) != info.size:
             raise self._corrupt()
@@ -481,6 +497,8 @@ class _ZstdReader(io.RawIOBase):
     _STEP = 2048
 
     def __init__(self, raw: IO[bytes], where: str) -> None:
+        import zstandard
+
         super().__init__()
         self._raw = raw
         self._where = where

@@ -7,7 +7,6 @@ mean 'packages'?"), as a spelling slip is the most common cause.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -20,6 +19,8 @@ E = TypeVar("E", bound=StrEnum)
 
 def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.75) -> str:
     """` (did you mean 'X'?)` for the closest of `choices`, or '' when none is close."""
+    import difflib  # only on an error; its import costs a command's start-up
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -296,12 +296,19 @@ class VulnDB:
     def is_empty(self) -> bool:
         return self.counts()["affected"] == 0
 
-    def ecosystem_counts(self) -> dict[tuple[str, str, str], int]:
-        """Affected rows per (source, ecosystem, status): what data the database holds."""
+    def ecosystem_counts(
+        self, ecosystems: Collection[str] | None = None
+    ) -> dict[tuple[str, str, str], int]:
+        """Affected rows per (source, ecosystem, status): what data the database holds
+
+        (for `ecosystems` alone when given: a scan counts only those it reports on).
+        """
         c = affected_t.c
         query = sa.select(c.source, c.ecosystem, c.status, sa.func.count()).group_by(
             c.source, c.ecosystem, c.status
         )
+        if ecosystems is not None:
+            query = query.where(c.ecosystem.in_(sorted(set(ecosystems))))
         with self.store.connect(f"reading {self.location} failed; check --db") as conn:
             return {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(query)}
 

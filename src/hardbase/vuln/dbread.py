@@ -96,9 +96,19 @@ class SqliteReader:
         rows = self._rows("SELECT count(*) FROM affected")
         return int(rows[0][0]) == 0
 
-    def ecosystem_counts(self) -> dict[tuple[str, str, str], int]:
-        sql = "SELECT source, ecosystem, status, count(*) FROM affected GROUP BY 1, 2, 3"
-        rows = self._rows(sql)
+    def ecosystem_counts(
+        self, ecosystems: Collection[str] | None = None
+    ) -> dict[tuple[str, str, str], int]:
+        if ecosystems is None:
+            sql = "SELECT source, ecosystem, status, count(*) FROM affected GROUP BY 1, 2, 3"
+            rows = self._rows(sql)
+        else:  # on ix_affected_eco_pkg: only these ecosystems' rows are counted
+            wanted = sorted(set(ecosystems))
+            sql = (
+                "SELECT source, ecosystem, status, count(*) FROM affected "
+                f"WHERE ecosystem IN ({_marks(wanted)}) GROUP BY 1, 2, 3"
+            )
+            rows = self._rows(sql, tuple(wanted))
         return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
 
     def affected_for(self, packages: Mapping[str, Collection[str]]) -> list[Affected]:

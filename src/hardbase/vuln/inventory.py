@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from packageurl import PackageURL
-from packaging.utils import canonicalize_name
 
 from hardbase.debian.pedigree import FIELDS as PEDIGREE_FIELDS
 from hardbase.errors import UsageError
@@ -311,6 +310,8 @@ def _python(tree: FileTreeResult, path: str) -> list[InstalledPackage]:
     if not name or not version:
         log.warning("ignoring %s: no Name or Version in its metadata", path)
         return []
+    from packaging.utils import canonicalize_name  # imports packaging.tags: only when needed
+
     normalized = canonicalize_name(name)
     licenses = (headers["License-Expression"],) if headers.get("License-Expression") else ()
     return [

@@ -16,10 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
-
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, Final
 
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
 from hardbase.vuln.records import (
@@ -33,6 +30,9 @@ from hardbase.vuln.records import (
     VulnReader,
 )
 from hardbase.vuln.severity import Severity, from_changelog_urgency, from_urgency
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,9 @@ def compare_debian(a: str, b: str) -> int:
 
 @functools.lru_cache(maxsize=65536)
 def _pep440(text: str) -> Version:
+    # packaging is imported when a PyPI package is compared, not by every scan
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(text)
     except InvalidVersion:
@@ -312,6 +315,8 @@ def package_coordinates(
             return None
         return debian_eco, pkg.source_name or pkg.name, pkg.source_version or pkg.version
     if pkg.type == "pypi":
+        from packaging.utils import canonicalize_name
+
         return "pypi", str(canonicalize_name(pkg.name)), pkg.version
     if pkg.type == "npm":
         return "npm", pkg.name, pkg.version

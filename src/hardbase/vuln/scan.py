@@ -79,6 +79,15 @@ def coverage_warning(c: Coverage) -> str:
     )
 
 
+LANGUAGE_ECOSYSTEMS = ("pypi", "npm", "go", "maven", "crates.io")
+
+
+def coverage_ecosystems(inventory: Inventory) -> list[str]:
+    """The ecosystems whose counts `coverage` reads (a scan counts only these rows)."""
+    eco = debian_ecosystem(inventory.os)
+    return [*([eco] if eco is not None else []), *LANGUAGE_ECOSYSTEMS]
+
+
 def coverage(inventory: Inventory, counts: dict[tuple[str, str, str], int]) -> tuple[Coverage, ...]:
     """The data classes the database holds for this image (from `VulnDB.ecosystem_counts`)."""
     eco = debian_ecosystem(inventory.os)
@@ -161,7 +170,7 @@ def scan(inventory: Inventory, db: VulnReader, *, vex: Sequence[VexStatement] = 
     support: tuple[SupportNotice, ...] = ()
     if eco is not None:
         support = support_notices(inventory.packages, db.support_notes([eco]))
-    covered = coverage(inventory, db.ecosystem_counts())
+    covered = coverage(inventory, db.ecosystem_counts(coverage_ecosystems(inventory)))
     warnings.extend(coverage_warning(c) for c in covered if c.missing and c.packages)
     return ScanResult(
         inventory=inventory,
