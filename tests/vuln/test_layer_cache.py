@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -279,3 +282,39 @@ def test_scan_and_sbom_outputs_are_the_same_with_and_without_the_cache(
     assert corrupted == uncached
     assert any("ignoring the layer cache entry" in r.getMessage() for r in caplog.records)
     assert any("ignoring the licence cache entry" in r.getMessage() for r in caplog.records)
+
+
+# Imported only to read a layer (decompressors) or to inspect files (the language parsers)
+# or on a slow path (difflib for did-you-mean, packaging.tags for a PyPI name).
+READING_ONLY = {
+    "zstandard",
+    "isal",
+    "difflib",
+    "packaging.tags",
+    *(f"hardbase.vuln.lang.{m}" for m in ("elf", "golang", "java", "rust")),
+}
+
+
+def _imports(*args: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hardbase", "-q", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)$", proc.stderr, re.M))
+
+
+def test_a_scan_answered_from_the_cache_imports_no_reader_or_parser(
+    tmp_path: Path, cache: Path
+) -> None:
+    ref = f"oci:{_image(tmp_path / 'img')}:latest"
+    db = tmp_path / "vuln.db"
+    data = Path(__file__).parents[1] / "data" / "vuln"
+    assert main(["-q", "db", "update", "--db", str(db), "--source", f"osv={data / 'osv'}"]) == 0
+    scan = ["scan", ref, "--db", str(db), "--format", "json", "-o", str(tmp_path / "s.json")]
+    sbom = ["sbom", ref, "--format", "cyclonedx-json", "-o", str(tmp_path / "c.json")]
+    cold = _imports(*scan, "--no-layer-cache")
+    assert {"zstandard", "isal", "hardbase.vuln.lang.java"} <= cold  # the check can fail
+    for argv in (scan, sbom):
+        _imports(*argv)  # fills the layer cache
+        assert _imports(*argv) & READING_ONLY == set()

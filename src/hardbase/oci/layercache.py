@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import array
 import hashlib
+import importlib.util
 import json
 import logging
 import re
@@ -106,12 +107,21 @@ def unseal(magic: bytes, data: bytes, what: str) -> tuple[bytes, Any, int]:
     return body, json.loads(body[at : at + size]), at + size
 
 
-def fingerprint(modules: Iterable[ModuleType]) -> str:
-    """sha256 of the source of `modules` (their names where no source file is found)."""
+def fingerprint(modules: Iterable[ModuleType | str]) -> str:
+    """sha256 of the source of `modules` (their names where no source file is found).
+
+    A module may be given by its name: its file is found without importing it.
+    """
     digest = hashlib.sha256()
     for module in modules:
-        digest.update(module.__name__.encode() + b"\0")
-        path = getattr(module, "__file__", None)
+        if isinstance(module, str):
+            name = module
+            spec = importlib.util.find_spec(name)
+            path = spec.origin if spec is not None else None
+        else:
+            name = module.__name__
+            path = getattr(module, "__file__", None)
+        digest.update(name.encode() + b"\0")
         try:
             digest.update(Path(path).read_bytes() if path else b"")
         except OSError:

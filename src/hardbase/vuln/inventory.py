@@ -15,7 +15,8 @@ import re
 import shlex
 import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple
 
 from packageurl import PackageURL
 
@@ -29,8 +30,10 @@ from hardbase.oci.safetar import DEFAULT_LIMITS, Limits
 from hardbase.oci.transports.open import open_source
 from hardbase.util import jsondoc
 from hardbase.util.paths import cache_dir
-from hardbase.vuln.lang import elf, golang, java, rust
 from hardbase.vuln.model import InstalledPackage, Inventory, OSRelease
+
+if TYPE_CHECKING:
+    from hardbase.vuln.lang import golang, java, rust
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +123,16 @@ def layer_cache_for(profile: str, module: str | None = None) -> LayerCache:
     """The layer cache of one inventory profile; its key covers the code that reads layers
     and inspects files (and `module`, where a caller's `want_paths` is), so a change there
     starts afresh."""
-    modules = [sys.modules[__name__], filetree, safetar, layercache, elf, golang, java, rust,
-               jsondoc]  # fmt: skip
+    # the inspector's parsers by name: a scan answered from the cache does not import them
+    parsers = [f"hardbase.vuln.lang.{name}" for name in ("elf", "golang", "java", "rust")]
+    modules: list[ModuleType | str] = [
+        sys.modules[__name__],
+        filetree,
+        safetar,
+        layercache,
+        *parsers,
+        jsondoc,
+    ]
     if module in sys.modules:
         modules.append(sys.modules[module])
     code = layercache.fingerprint(modules)
@@ -387,11 +398,15 @@ class BinaryInspector:
     """
 
     def wants(self, path: str, mode: int, size: int) -> bool:
+        from hardbase.vuln.lang import java  # imported on the first file a walk reads
+
         if java.is_archive(path):
             return True
         return bool(mode & 0o111) and size >= _MIN_BINARY
 
     def inspect(self, path: str, data: bytes) -> bytes | None:
+        from hardbase.vuln.lang import golang, java, rust
+
         try:
             if java.is_archive(path):
                 found = _maven(java.parse(data, path), path)
