@@ -7,14 +7,8 @@ within the session so the real archive is downloaded once.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,61 +64,29 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
-    """A PostgreSQL server from Debian's packages on 127.0.0.1; yields a SQLAlchemy base URL.
+    """A PostgreSQL server from Debian's packages on 127.0.0.1 (tests/pg_fixture.py); yields a
+    SQLAlchemy base URL. Append `/DBNAME` (the server has `postgres`)."""
+    from pg_fixture import PostgresMissing, running_postgres
 
-    initdb refuses to run as root, so the server runs as the `postgres` user.
-    Append `/DBNAME` (the server has `postgres`).
-    """
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg2 is not installed (pip install psycopg2-binary)")
-    bindir = Path(bins[-1]).parent
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            pytest.skip("needs runuser to start PostgreSQL as a non-root user")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="hardbase-pg-"))
-    if as_user:
-        shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", _free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)  # fmt: skip
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
-                    "-l", str(root / "log"), "start"], check=True, capture_output=True)  # fmt: skip
+        server = running_postgres()
+        url = server.__enter__()
+    except PostgresMissing as exc:
+        pytest.skip(str(exc))
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
+        yield url
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], check=False, capture_output=True)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture
 def postgres_db(postgres: str) -> str:
     """The URL of a new, empty database on the `postgres` server."""
-    import sqlalchemy as sa
+    from pg_fixture import new_database
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(f"{postgres}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return f"{postgres}/{name}"
+    return new_database(postgres)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from hardbase.build.lock import Lock
 from hardbase.errors import HardbaseError
 from hardbase.lifecycle.fleet import Fleet
 from hardbase.lifecycle.report import Outcome, PassReport
-from hardbase.lifecycle.state import RUNNABLE, Job, StateDB
+from hardbase.lifecycle.state import RUNNABLE, Job, PatchJob, StateDB
 from hardbase.vuln.db import VulnDB
 
 if TYPE_CHECKING:
@@ -39,6 +39,10 @@ class Executor(Protocol):
         """Run `jobs` (one per image) and return what came of each."""
         ...
 
+    def run_patches(self, ctl: Controller, jobs: list[PatchJob]) -> list[Outcome]:
+        """Run the source-package builds `jobs` (`lifecycle.patchjobs`); what came of each."""
+        ...
+
 
 class InProcess:
     """The jobs on up to `fleet.concurrency` threads of this process (no broker)."""
@@ -52,6 +56,13 @@ class InProcess:
         with ThreadPoolExecutor(max_workers=ctl.fleet.concurrency) as pool:
             futures = [pool.submit(run_job, ctl, job, db) for job in jobs]
             return [future.result() for future in futures]
+
+    def run_patches(self, ctl: Controller, jobs: list[PatchJob]) -> list[Outcome]:
+        from hardbase.lifecycle.patchjobs import run_patch_job
+
+        builds = ctl.fleet.patch.max_builds if ctl.fleet.patch is not None else 1
+        with ThreadPoolExecutor(max_workers=builds) as pool:
+            return [o.as_outcome() for o in pool.map(lambda j: run_patch_job(ctl, j.id), jobs)]
 
 
 def _prefetch(ctl: Controller, jobs: list[Job], report: PassReport) -> None:

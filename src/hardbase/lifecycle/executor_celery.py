@@ -27,7 +27,7 @@ import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,15 @@ from hardbase.lifecycle.executor import ExecutorError
 from hardbase.lifecycle.fleet import Fleet
 from hardbase.lifecycle.notify import Notifier
 from hardbase.lifecycle.report import Outcome, PassReport
-from hardbase.lifecycle.state import FAILED, FINAL, RUNNABLE, Job, StateDB
+from hardbase.lifecycle.state import (
+    FAILED,
+    FINAL,
+    PATCH_RUNNABLE,
+    RUNNABLE,
+    Job,
+    PatchJob,
+    StateDB,
+)
 from hardbase.vuln.db import VulnDB
 
 if TYPE_CHECKING:
@@ -110,11 +118,11 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
     return dataclasses.asdict(outcome)
 
 
-def _outcome_from(value: Any, job: Job) -> Outcome:
+def _outcome_from(value: Any) -> Outcome | None:
     if isinstance(value, dict) and isinstance(value.get("result"), str):
         fields = {f.name for f in dataclasses.fields(Outcome)}
         return Outcome(**{k: v for k, v in value.items() if k in fields})
-    return Outcome(job.image, "error", job.id, reason=job.reason, error=f"the task ended: {value}")
+    return None
 
 
 def final_outcome(job: Job) -> Outcome:
@@ -124,16 +132,34 @@ def final_outcome(job: Job) -> Outcome:
     return Outcome(job.image, "published", job.id, job.digest, job.reason)
 
 
+def patch_outcome(job: PatchJob) -> Outcome:
+    """The outcome of a patch job that has ended (published, failed or retired)."""
+    return Outcome(f"patch:{job.source}", f"patch-{job.state}", reason=job.version, error=job.error)
+
+
 def queue_for(task: str) -> str:
     return ROUTES[task]
 
 
 @dataclass
 class _Sent:
-    job: Job
+    """A job sent to the broker: which task, what the pass reports for it, its result."""
+
+    task: str
+    job_id: int
+    label: str  # the outcome's image: the image name, or patch:SOURCE
+    error_result: str  # the outcome's result when the task gave up: error | patch-error
     result: AsyncResult
     at: float
     doubt: bool = False  # the broker was unreachable since it was sent: it may have lost it
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A job that has not ended, as the state database has it: who holds its lease."""
+
+    owner: str | None
+    until: float | None
 
 
 class CeleryExecutor:
@@ -146,36 +172,71 @@ class CeleryExecutor:
         self.app.conf.result_backend_always_retry = False
         check_broker(self.app, fleet)
 
-    def send(self, job: Job) -> AsyncResult:
+    def send(self, task: str, job_id: int) -> AsyncResult:
         try:
             return self.app.send_task(
-                IMAGE_TASK, args=[job.id, self.fleet.digest], queue=queue_for(IMAGE_TASK),
-                retry=True, retry_policy=_SEND_RETRY,
+                task, args=[job_id, self.fleet.digest], queue=queue_for(task), retry=True,
+                retry_policy=_SEND_RETRY,
             )  # fmt: skip
         except Exception as exc:  # the broker stayed away through every retry
             raise ExecutorError(
-                f"cannot send job {job.id} to the Celery broker {broker_name(self.fleet)} ({exc})"
+                f"cannot send job {job_id} to the Celery broker {broker_name(self.fleet)} ({exc})"
             ) from None
+
+    def _send_all(
+        self, state: StateDB, task: str, items: list[tuple[int, str]], error_result: str
+    ) -> tuple[dict[int, _Sent], list[Outcome]]:
+        state.set_meta(FLEET_KEY, self.fleet.digest)
+        sent: dict[int, _Sent] = {}
+        failed: list[Outcome] = []
+        for job_id, label in items:
+            try:
+                result = self.send(task, job_id)
+            except ExecutorError as exc:
+                failed.append(Outcome(label, error_result, job_id, error=str(exc)))
+                continue
+            sent[job_id] = _Sent(task, job_id, label, error_result, result, time.monotonic())
+            state.record(label, "job-sent", job=job_id, task=result.id, queue=queue_for(task))
+        return sent, failed
 
     def run(
         self, ctl: Controller, jobs: list[Job], db: VulnDB, report: PassReport
     ) -> list[Outcome]:
-        ctl.state.set_meta(FLEET_KEY, self.fleet.digest)
-        outcomes: list[Outcome] = []
-        sent: dict[int, _Sent] = {}
-        for job in jobs:
-            try:
-                result = self.send(job)
-            except ExecutorError as exc:
-                outcomes.append(Outcome(job.image, "error", job.id, job.reason, error=str(exc)))
-                continue
-            sent[job.id] = _Sent(job, result, time.monotonic())
-            ctl.state.record(job.image, "job-sent", job=job.id, task=result.id,
-                             queue=queue_for(IMAGE_TASK))  # fmt: skip
-        outcomes.extend(self.wait(ctl.state, sent))
-        return outcomes
+        state = ctl.state
+        sent, outcomes = self._send_all(state, IMAGE_TASK, [(j.id, j.image) for j in jobs], "error")
 
-    def wait(self, state: StateDB, sent: dict[int, _Sent]) -> list[Outcome]:
+        def held() -> dict[int, _Held]:
+            return {j.id: _Held(j.lease_owner, j.lease_until) for j in state.jobs(states=RUNNABLE)}
+
+        def ended(job_id: int) -> Outcome | None:
+            job = state.job(job_id)
+            return final_outcome(job) if job is not None and job.state in FINAL else None
+
+        return outcomes + self.wait(state, sent, held, ended)
+
+    def run_patches(self, ctl: Controller, jobs: list[PatchJob]) -> list[Outcome]:
+        """Source-package builds on the `builds` queue, waited for like image jobs."""
+        state = ctl.state
+        items = [(j.id, f"patch:{j.source}") for j in jobs]
+        sent, outcomes = self._send_all(state, BUILD_TASK, items, "patch-error")
+
+        def held() -> dict[int, _Held]:
+            runnable = state.patch_jobs(states=PATCH_RUNNABLE)
+            return {j.id: _Held(j.lease_owner, j.lease_until) for j in runnable}
+
+        def ended(job_id: int) -> Outcome | None:
+            job = state.patch_job(job_id)
+            return patch_outcome(job) if job is not None else None
+
+        return outcomes + self.wait(state, sent, held, ended)
+
+    def wait(
+        self,
+        state: StateDB,
+        sent: dict[int, _Sent],
+        held: Callable[[], dict[int, _Held]],
+        ended: Callable[[int], Outcome | None],
+    ) -> list[Outcome]:
         """Until every sent job has ended (database) or its task gave up (result backend).
 
         A task the broker may have lost (it was unreachable, and since it came back the
@@ -184,14 +245,14 @@ class CeleryExecutor:
         harmless, as the job's lease and state decide who runs it."""
         outcomes: list[Outcome] = []
         while sent:
-            running = {j.id: j for j in state.jobs(states=RUNNABLE) if j.id in sent}
+            running = {i: h for i, h in held().items() if i in sent}
             for job_id in [i for i in sent if i not in running]:
-                done = state.job(job_id)
-                if done is not None and done.state in FINAL:
-                    outcomes.append(final_outcome(done))
+                outcome = ended(job_id)
+                if outcome is not None:
+                    outcomes.append(outcome)
                     del sent[job_id]
-            for job_id, job in running.items():
-                outcome = self._look(state, sent[job_id], job)
+            for job_id, lease in running.items():
+                outcome = self._look(state, sent[job_id], lease)
                 if outcome is not None:
                     outcomes.append(outcome)
                     del sent[job_id]
@@ -199,30 +260,33 @@ class CeleryExecutor:
                 time.sleep(_POLL)
         return outcomes
 
-    def _look(self, state: StateDB, item: _Sent, job: Job) -> Outcome | None:
+    def _look(self, state: StateDB, item: _Sent, lease: _Held) -> Outcome | None:
         """What the task of a job that has not ended says: an outcome when it gave up."""
+        gave_up = Outcome(item.label, item.error_result, item.job_id)
         try:
             status = item.result.state
             if status == "SUCCESS":
-                return _outcome_from(item.result.result, job)
+                told = _outcome_from(item.result.result)
+                gave_up.error = f"the task ended: {item.result.result}"
+                return told or gave_up
             if status == "FAILURE":
-                return Outcome(job.image, "error", job.id, reason=job.reason,
-                               error=f"the task failed: {item.result.result}")  # fmt: skip
+                gave_up.error = f"the task failed: {item.result.result}"
+                return gave_up
         except Exception as exc:  # the backend (the broker's Redis) is away: wait for it
-            log.info("job %d: cannot read its task's state (%s); waiting", job.id, exc)
+            log.info("job %d: cannot read its task's state (%s); waiting", item.job_id, exc)
             item.doubt, item.at = True, time.monotonic()
             return None
-        lease_free = job.lease_owner is None or (job.lease_until or 0) < time.time()
+        lease_free = lease.owner is None or (lease.until or 0) < time.time()
         lost = item.doubt and status == "PENDING" and lease_free
         if lost and time.monotonic() - item.at > self.fleet.executor.visibility_timeout:
             try:
-                item.result = self.send(job)
+                item.result = self.send(item.task, item.job_id)
             except ExecutorError as exc:
                 log.info("%s", exc)
                 return None
             item.at, item.doubt = time.monotonic(), False
-            state.record(job.image, "job-sent", job=job.id, task=item.result.id, again=True,
-                         queue=queue_for(IMAGE_TASK))  # fmt: skip
+            state.record(item.label, "job-sent", job=item.job_id, task=item.result.id,
+                         again=True, queue=queue_for(item.task))  # fmt: skip
         return None
 
 
@@ -238,18 +302,27 @@ class WorkerContext:
     notifier: Notifier | None = None
 
 
-def run_image_task(
-    ctx: WorkerContext, task: Task, job_id: int, fleet_digest: str, errors: int = 0
+def run_task(
+    ctx: WorkerContext, task: Task, name: str, job_id: int, fleet_digest: str, errors: int = 0
 ) -> dict[str, Any]:
-    """One image job on this worker: its outcome, or `task.retry` (which raises)."""
+    """One job (`name`: IMAGE_TASK or BUILD_TASK) on this worker: its outcome, or
+    `task.retry` (which raises) while another worker holds it or after an error."""
+    kwargs = {"job_id": job_id, "fleet_digest": fleet_digest, "errors": errors + 1}
     try:
-        return _run_image_task(ctx, task, job_id, fleet_digest, errors)
+        outcome, lease = _run(ctx, name, job_id, fleet_digest)
     except HardbaseError as exc:  # the state database is away, say: retried like a job error
         if errors >= ctx.fleet.executor.retries:
             raise
         log.warning("job %d: %s; retrying", job_id, exc.diagnostics())
-        kwargs = {"job_id": job_id, "fleet_digest": fleet_digest, "errors": errors + 1}
         raise task.retry(args=(), kwargs=kwargs, countdown=_backoff(errors)) from None
+    if lease is not None:  # another worker holds it (a redelivery of a job still running)
+        remaining = (lease.until or 0) - time.time()
+        wait = min(max(1.0, remaining), ctx.fleet.executor.visibility_timeout / 2, 30.0)
+        kwargs["errors"] = errors
+        raise task.retry(args=(), kwargs=kwargs, countdown=wait)
+    if outcome.result.endswith("error") and errors < ctx.fleet.executor.retries:
+        raise task.retry(args=(), kwargs=kwargs, countdown=_backoff(errors))
+    return _outcome_json(outcome)
 
 
 def _backoff(errors: int) -> float:
@@ -258,37 +331,44 @@ def _backoff(errors: int) -> float:
     return float(get_exponential_backoff_interval(2, errors, 300, True))
 
 
-def _run_image_task(
-    ctx: WorkerContext, task: Task, job_id: int, fleet_digest: str, errors: int
-) -> dict[str, Any]:
+def _run(
+    ctx: WorkerContext, name: str, job_id: int, fleet_digest: str
+) -> tuple[Outcome, _Held | None]:
+    """Run the job: (its outcome, the lease another holds when it could not be claimed)."""
     from hardbase.lifecycle.controller import Controller
     from hardbase.lifecycle.jobs import run_job
+    from hardbase.lifecycle.patchjobs import run_patch_job
 
     fleet = ctx.fleet
-    job = ctx.state.job(job_id)
     if fleet_digest != fleet.digest:
-        return _outcome_json(
-            Outcome(job.image if job else "?", "error", job_id, error=fleet_mismatch(fleet))
-        )
-    if job is None:
-        return _outcome_json(Outcome("?", "error", job_id, error=f"job {job_id} does not exist"))
-    if job.state in FINAL:
-        return _outcome_json(final_outcome(job))
+        return Outcome("?", "error", job_id, error=fleet_mismatch(fleet)), None
     ctl = Controller(fleet, ctx.state, notifier=ctx.notifier)  # a lease owner of its own
+    if name == BUILD_TASK:
+        patch = ctx.state.patch_job(job_id)
+        if patch is None or patch.state not in PATCH_RUNNABLE:
+            return _ended(job_id, patch), None
+        outcome = run_patch_job(ctl, job_id).as_outcome()
+        after = ctx.state.patch_job(job_id)
+        if outcome.result == "patch-pending" and after and after.state in PATCH_RUNNABLE:
+            return outcome, _Held(after.lease_owner, after.lease_until)
+        return (_ended(job_id, after) if outcome.result == "patch-pending" else outcome), None
+    job = ctx.state.job(job_id)
+    if job is None or job.state in FINAL:
+        return _ended(job_id, job), None
     with VulnDB.open(fleet.vulndb) as db:
         outcome = run_job(ctl, job, db)
-    kwargs = {"job_id": job_id, "fleet_digest": fleet_digest, "errors": errors}
-    if outcome.result == "pending":  # another worker holds it (a redelivery of a live job)
-        held = ctx.state.job(job_id)
-        if held is None or held.state in FINAL:
-            return _outcome_json(final_outcome(held) if held else outcome)
-        remaining = (held.lease_until or 0) - time.time()
-        wait = min(max(1.0, remaining), fleet.executor.visibility_timeout / 2, 30.0)
-        raise task.retry(args=(), kwargs=kwargs, countdown=wait)
-    if outcome.result == "error" and errors < fleet.executor.retries:
-        kwargs["errors"] = errors + 1
-        raise task.retry(args=(), kwargs=kwargs, countdown=_backoff(errors))
-    return _outcome_json(outcome)
+    if outcome.result == "pending":
+        fresh = ctx.state.job(job_id)
+        if fresh is None or fresh.state in FINAL:
+            return _ended(job_id, fresh), None
+        return outcome, _Held(fresh.lease_owner, fresh.lease_until)
+    return outcome, None
+
+
+def _ended(job_id: int, job: Job | PatchJob | None) -> Outcome:
+    if job is None:
+        return Outcome("?", "error", job_id, error=f"job {job_id} does not exist")
+    return patch_outcome(job) if isinstance(job, PatchJob) else final_outcome(job)
 
 
 def fleet_mismatch(fleet: Fleet) -> str:
@@ -303,7 +383,11 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> None:
 
     @app.task(name=IMAGE_TASK, bind=True, max_retries=None, acks_late=True)  # type: ignore[untyped-decorator]
     def image_job(task: Task, job_id: int, fleet_digest: str, errors: int = 0) -> dict[str, Any]:
-        return run_image_task(ctx, task, job_id, fleet_digest, errors)
+        return run_task(ctx, task, IMAGE_TASK, job_id, fleet_digest, errors)
+
+    @app.task(name=BUILD_TASK, bind=True, max_retries=None, acks_late=True)  # type: ignore[untyped-decorator]
+    def build_job(task: Task, job_id: int, fleet_digest: str, errors: int = 0) -> dict[str, Any]:
+        return run_task(ctx, task, BUILD_TASK, job_id, fleet_digest, errors)
 
 
 def _keep_logging(**_: Any) -> None:

@@ -41,7 +41,6 @@ import json
 import logging
 import shutil
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -441,16 +440,15 @@ def _in_archive(repo: Path, release: str, source: str, version: str) -> bool:
 
 
 def run_patch_jobs(ctl: Controller, report: PassReport) -> None:
-    """Every runnable patch job, `max_builds` at a time."""
+    """Every runnable patch job, through the controller's executor (in-process threads,
+    `max_builds` at a time, or Celery's `builds` queue)."""
     settings = ctl.fleet.patch
     if settings is None:
         return
     jobs = ctl.state.patch_jobs(states=PATCH_RUNNABLE)
     if not jobs:
         return
-    with ThreadPoolExecutor(max_workers=settings.max_builds) as pool:
-        for outcome in pool.map(lambda j: run_patch_job(ctl, j.id), jobs):
-            report.outcomes.append(outcome.as_outcome())
+    report.outcomes.extend(ctl.executor.run_patches(ctl, jobs))  # `max_builds` at a time
 
 
 # -- relocking onto a rebuild, and back ---------------------------------------------------------
