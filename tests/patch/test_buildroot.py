@@ -169,3 +169,35 @@ def test_a_real_root_is_cached_and_builds_hermetically_and_reproducibly(
     assert "fixture test fails" in (tmp_path / "three.log").read_text()
     assert str(tmp_path / "three.log") in failed.value.diagnostics()
     assert not (tmp_path / "three").exists()
+
+
+def _root_tarball(path: Path, status: str) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        data = status.encode()
+        member = tarfile.TarInfo("./var/lib/dpkg/status")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    return path
+
+
+def test_a_created_root_must_hold_exactly_the_planned_packages(tmp_path: Path) -> None:
+    from hardbase.patch.buildroot import RootPlan, _check_installed
+
+    plan = RootPlan((_pkg("libc6", "2.36-9"), _pkg("make", "4.3-4.1")), "amd64", "bookworm")
+    # a fixture status file as dpkg writes one, with a removed package's leftover
+    status = (
+        "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n"
+        "Description: GNU C Library\n Contains the standard libraries.\n\n"
+        "Package: make\nStatus: install ok installed\nVersion: 4.3-4.1\n\n"
+        "Package: old\nStatus: deinstall ok config-files\nVersion: 1\n"
+    )
+    _check_installed(_root_tarball(tmp_path / "ok.tar", status), plan)
+    extra = status + "\nPackage: vim\nStatus: install ok installed\nVersion: 9\n"
+    with pytest.raises(BuildRootError, match="extra: vim=9; missing: none"):
+        _check_installed(_root_tarball(tmp_path / "extra.tar", extra), plan)
+    other = status.replace("Version: 4.3-4.1", "Version: 4.4-1")
+    with pytest.raises(BuildRootError, match="extra: make=4.4-1; missing: make=4.3-4.1"):
+        _check_installed(_root_tarball(tmp_path / "other.tar", other), plan)

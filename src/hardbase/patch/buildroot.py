@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardbase.debian.control import parse_control
 from hardbase.debian.index import PackageIndex, parse_relations
 from hardbase.debian.model import BinaryPackage, SourceEntry
 from hardbase.debian.resolver import resolve
@@ -237,15 +238,11 @@ def _check_installed(tarball: Path, plan: RootPlan) -> None:
     with tarfile.open(tarball) as tar:
         member = tar.extractfile("./var/lib/dpkg/status")
         status = member.read().decode() if member else ""
-    installed = set()
-    for paragraph in status.split("\n\n"):
-        fields = dict(
-            line.split(": ", 1)
-            for line in paragraph.splitlines()
-            if ": " in line and line[0] != " "
-        )
-        if "installed" in fields.get("Status", "").split():
-            installed.add(f"{fields.get('Package')}={fields.get('Version')}")
+    installed = {
+        f"{fields.get('Package')}={fields.get('Version')}"
+        for fields in parse_control(status)
+        if "installed" in fields.get("Status", "").split()
+    }
     wanted = {f"{p.name}={p.version}" for p in plan.packages}
     if installed != wanted:
         extra = sorted(installed - wanted)[:5]

@@ -13,11 +13,11 @@ paragraph appended to the status file.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from hardbase.build.tree import REG, Entry
+from hardbase.debian.control import parse_fields, split_paragraphs
 from hardbase.errors import ImageError
 from hardbase.oci.filetree import FileTreeResult
 
@@ -75,8 +75,8 @@ def read_database(tree: FileTreeResult, where: str) -> Database:
     if STATUS in tree.files:
         text = _text(tree, STATUS, where)
         db = Database("status", where, status_text=text)
-        for paragraph in _paragraphs(text):
-            fields = _fields(paragraph)
+        for paragraph in split_paragraphs(text):
+            fields = parse_fields(paragraph)
             if not _installed(fields):
                 continue
             pkg = _installed_package(fields, tree, paragraph)
@@ -98,8 +98,8 @@ def read_database(tree: FileTreeResult, where: str) -> Database:
     for path in entries:
         if tree.files[path].kind != "file":
             continue
-        for paragraph in _paragraphs(_text(tree, path, where)):
-            fields = _fields(paragraph)
+        for paragraph in split_paragraphs(_text(tree, path, where)):
+            fields = parse_fields(paragraph)
             if "Status" in fields and not _installed(fields):
                 continue
             name = PurePosixPath(path).name
@@ -146,23 +146,6 @@ def _text(tree: FileTreeResult, path: str, where: str) -> str:
         raise ImageError(f"cannot read /{path} in {where}: it is not UTF-8 text") from None
 
 
-def _paragraphs(text: str) -> list[str]:
-    return [p for p in re.split(r"\n[ \t]*\n", text.strip("\n")) if p.strip()]
-
-
-def _fields(paragraph: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    key = ""
-    for line in paragraph.splitlines():
-        if line[:1] in (" ", "\t"):
-            if key:
-                out[key] += "\n" + line[1:]
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            out[key.strip()] = value.strip()
-    return out
-
-
 def _installed(fields: dict[str, str]) -> bool:
     words = fields.get("Status", "").split()
     return len(words) == 3 and words[0] in ("install", "hold") and words[2] == "installed"
@@ -188,7 +171,7 @@ def new_package(db: Database, control: str) -> Installed:
 
     Its info/ stem is `NAME:ARCH` for a `Multi-Arch: same` package, as dpkg names it.
     """
-    fields = _fields(control)
+    fields = parse_fields(control)
     name, arch = fields.get("Package", ""), fields.get("Architecture", "")
     same = db.layout == "status" and fields.get("Multi-Arch") == "same"
     info_name = f"{name}:{arch}" if same else name

@@ -16,6 +16,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from hardbase.debian.control import parse_fields
 from hardbase.debian.index import Relation, parse_relations
 from hardbase.debian.model import BinaryPackage
 from hardbase.oci.filetree import FileTreeResult
@@ -528,7 +529,7 @@ def alternatives(group: tuple[Relation, ...]) -> str:
 
 
 def control_field(control: str, name: str) -> str:
-    return dpkgdb._fields(control).get(name, "")
+    return parse_fields(control).get(name, "")
 
 
 def listed_paths(db: dpkgdb.Database, tree: FileTreeResult, upgraded: set[str]) -> set[str]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from packageurl import PackageURL
 
+from hardbase.debian.control import parse_control as parse_control  # evaluate.facts reads it here
 from hardbase.debian.pedigree import FIELDS as PEDIGREE_FIELDS
 from hardbase.errors import UsageError
 from hardbase.oci import filetree, layercache, safetar
@@ -223,29 +224,6 @@ def parse_os_release(text: str) -> dict[str, str]:
             words = [value.strip()]
         fields[key.strip()] = " ".join(words)
     return fields
-
-
-def parse_control(text: str) -> list[dict[str, str]]:
-    """Deb822 paragraphs (dpkg status, control files); continuation lines are kept joined."""
-    paragraphs: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    key = ""
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                paragraphs.append(current)
-            current, key = {}, ""
-        elif line[0] in " \t":
-            if key:
-                current[key] += "\n" + line[1:]
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            current[key] = value.strip()
-        # other lines are malformed; dpkg would refuse them, we ignore them
-    if current:
-        paragraphs.append(current)
-    return paragraphs
 
 
 def _dpkg(
