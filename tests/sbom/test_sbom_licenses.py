@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import glob
+import logging
 from pathlib import Path
 
 import pytest
+from debian.copyright import Copyright, NotMachineReadableError
 from license_expression import get_spdx_licensing
 from sbom_support import COPYRIGHT
 
 from hardbase.sbom.licenses import (
     combine,
     dep5_expression,
+    is_dep5,
     is_license_ref,
     license_ref,
     normalize_declared,
@@ -134,6 +137,72 @@ def test_hostile_or_broken_input_does_not_raise() -> None:
         get_spdx_licensing().parse(expression, validate=False, strict=True)
 
 
+def test_a_malformed_dep5_file_is_still_read_as_dep5_and_warns_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data = (COPYRIGHT / "dep5-malformed").read_bytes()
+    # python-debian's parser refuses the whole file (the line that is no field), so it
+    # is not the parser here; the file's licences are read all the same
+    with pytest.raises(NotMachineReadableError):
+        Copyright(data.decode().splitlines())
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        result = parse_copyright(data)
+        assert parse_copyright(data.replace(b"\n", b"\r\n")) == result
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert result.machine_readable
+    assert result.licenses == (
+        "(LicenseRef-Frobnicate-Custom OR MIT) AND LicenseRef-public-domain",
+        "Apache-2.0 WITH LLVM-exception",
+        "GPL-2.0-or-later AND LicenseRef-OpenSSL-exception",
+        "ISC",
+    )
+    # the text goes on past the line that is no field; a tab marks a continuation too;
+    # "# ..." inside a text is text; ", and X" gives X's text as well
+    assert result.texts == {
+        "LicenseRef-Frobnicate-Custom": "Permission to frobnicate this software is granted.\n"
+        "and this continuation is indented by a tab.\n\n# not a comment: inside the text",
+        "LicenseRef-public-domain": "The files are in the public domain.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "spdx"),
+    [
+        # ScanCode's alias would make an unversioned "Apache" Apache-2.0: it stays a ref
+        ("Apache", "LicenseRef-Apache"),
+        ("Apache or MIT", "LicenseRef-Apache OR MIT"),
+        ("((( or and with exception", "LicenseRef-unknown OR LicenseRef-and-with-exception"),
+        ("MIT or", "LicenseRef-MIT-or"),
+        (
+            "GPL-2+ with Foo exception or MIT",
+            "(GPL-2.0-or-later AND LicenseRef-Foo-exception) OR MIT",
+        ),
+        ("A and B and C, or D", "(LicenseRef-A AND LicenseRef-B AND LicenseRef-C) OR LicenseRef-D"),
+        ("LicenseRef-X with GCC exception", "LicenseRef-X-with-GCC-exception"),
+        ("MIT, BSD-3-clause", "MIT AND BSD-3-Clause"),
+    ],
+)
+def test_weird_dep5_expressions(text: str, spdx: str) -> None:
+    assert dep5_expression(text) == spdx
+    get_spdx_licensing().parse(spdx, validate=False, strict=True)
+
+
+def test_combine_reads_expressions_as_trees() -> None:
+    # (string surgery gave "MIT AND Zlib AND Zlib AND (ISC OR (X11 OR Apache-2.0))")
+    nested = "MIT AND (Zlib AND (ISC OR (X11 OR Apache-2.0)))"
+    assert combine([nested, "Zlib", "(MIT)"]) == "(ISC OR X11 OR Apache-2.0) AND MIT AND Zlib"
+    assert combine(["GPL-2.0-only WITH Linux-syscall-note AND MIT"]) == (
+        "GPL-2.0-only WITH Linux-syscall-note AND MIT"
+    )
+    # not an expression (only a hand-edited cache could give one): a valid ref, not "MIT AND"
+    assert combine(["MIT AND"]) == "LicenseRef-MIT-AND"
+    assert not is_license_ref("LicenseRef-a AND (")
+    assert is_license_ref("LicenseRef-a WITH LicenseRef-b-exception")
+    assert not is_license_ref("GPL-2.0-only WITH LicenseRef-b-exception")
+    assert is_license_ref("(LicenseRef-a OR LicenseRef-b) AND LicenseRef-c")
+
+
 def test_normalize_declared_metadata() -> None:
     assert normalize_declared(["MIT"]) == ("MIT",)
     assert normalize_declared(["mit"]) == ("MIT",)
@@ -168,3 +237,39 @@ def test_every_copyright_file_on_this_machine() -> None:
             mapped += any(not is_license_ref(e) for e in result.licenses)
     if dep5:
         assert mapped / dep5 >= 0.95, f"only {mapped} of {dep5} DEP-5 files map to SPDX ids"
+
+
+def _debian_declared(text: str) -> list[str] | None:
+    """The License synopses python-debian's Copyright reads from the header and Files
+    paragraphs; None when it refuses the file."""
+    try:
+        parsed = Copyright(text.splitlines(), strict=True)
+    except (NotMachineReadableError, ValueError):
+        return None
+    paragraphs = [parsed.header, *parsed.all_files_paragraphs()]
+    return [p.license.synopsis for p in paragraphs if p.license and p.license.synopsis]
+
+
+def test_dep5_licences_are_those_python_debian_reads(caplog: pytest.LogCaptureFixture) -> None:
+    """python-debian's Copyright is the oracle (it is some 25 times slower, see the module):
+    on the fixture and the 40 smallest DEP-5 files of this machine, the same synopses."""
+    texts = [(COPYRIGHT / "dep5-mixed").read_text()]
+    dep5 = []
+    for name in SYSTEM_FILES:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if is_dep5(text):
+            dep5.append(text)
+    texts += sorted(dep5, key=len)[:40]
+    compared = 0
+    with caplog.at_level(logging.ERROR, logger="debian"):  # its "Fixing Format URL"
+        for text in texts:
+            declared = _debian_declared(text)
+            if declared is None:
+                continue
+            compared += 1
+            ours = parse_copyright(text)
+            assert ours.licenses == tuple(sorted({dep5_expression(s) for s in declared}))
+    assert compared >= 1

@@ -113,14 +113,15 @@ class Recorder:
 @functools.cache
 def code_key() -> str:
     """A hash of the code that decides what a listing keeps (and of this format)."""
+    from hardbase.debian import control
     from hardbase.oci import filetree
     from hardbase.sbom import generate, licenses
     from hardbase.vuln import inventory
     from hardbase.vuln.lang import golang, java, rust
 
     digest = hashlib.sha256(f"{FORMAT}".encode())
-    for module in (sys.modules[__name__], filetree, generate, licenses, inventory, golang,
-                   java, rust):  # fmt: skip
+    for module in (sys.modules[__name__], filetree, generate, licenses, control, inventory,
+                   golang, java, rust):  # fmt: skip
         source = getattr(module, "__file__", None)
         digest.update(module.__name__.encode() + b"\0")
         if source:

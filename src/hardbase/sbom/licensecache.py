@@ -2,7 +2,8 @@
 an image whose layers are in the layer cache does not parse them again.
 
 Entries live under `CACHE/copyright-licenses/KEY/SHA256.json`, KEY hashing the format,
-hardbase's version and the source of `sbom/licenses.py` and of license_expression. An
+hardbase's version and the source of `sbom/licenses.py`, of the deb822 parser it reads
+DEP-5 files with (`debian/control.py`) and of license_expression. An
 entry names the file's sha256 and carries the sha256 of its own payload; one that is
 corrupted, misfiled or malformed is ignored with a warning and written again from the
 parse.
@@ -20,6 +21,7 @@ from typing import Any
 import license_expression
 
 from hardbase import __version__
+from hardbase.debian import control
 from hardbase.oci.layercache import fingerprint
 from hardbase.sbom import licenses
 from hardbase.sbom.licenses import PackageLicenses, parse_copyright
@@ -34,7 +36,9 @@ _MAX_ENTRY = 16 << 20
 def cached_parser(root: Path) -> Callable[[bytes], PackageLicenses]:
     """`parse_copyright`, answered from and kept in the cache under `root`."""
     key = hashlib.sha256(
-        json.dumps([FORMAT, __version__, fingerprint([licenses, license_expression])]).encode()
+        json.dumps(
+            [FORMAT, __version__, fingerprint([licenses, control, license_expression])]
+        ).encode()
     ).hexdigest()[:32]
     directory = root / key
 
