@@ -91,14 +91,15 @@ class Cluster:
             env={**os.environ, **env}, start_new_session=True,
         )  # fmt: skip
 
-    def worker(self) -> subprocess.Popen[bytes]:
+    def worker(self, queues: str = "images,builds") -> subprocess.Popen[bytes]:
         n = len(self.workers)
         home = self.world.root / f"worker{n}"
         proc = self._spawn(
             f"worker{n}",
-            ["worker", "--fleet", str(self.fleet), "--workdir", str(home / "work")],
+            ["worker", "--fleet", str(self.fleet), "--workdir", str(home / "work"),
+             "--queues", queues],
             {"HARDBASE_CACHE": str(home / "cache")},
-        )
+        )  # fmt: skip
         self.workers.append(proc)
         return proc
 
@@ -340,3 +341,52 @@ def test_a_worker_of_another_fleet_is_refused(
     err = capsys.readouterr().err.strip()
     assert f"the worker's fleet {other}" in err and "is not the one the controller runs" in err
     assert len(err.splitlines()) == 1, err
+
+
+def test_a_source_build_runs_on_a_worker_of_the_builds_queue(
+    world: World, postgres_db: str, redis: RedisServer, cluster_for: list[Cluster]
+) -> None:
+    """A patch job (lifecycle/patchjobs.py) goes to the `builds` queue: a worker that takes
+    only that queue runs it. Its source mirror is a port nothing listens on, so the build
+    fails at its first step, quickly; the failure is the worker's, recorded in the database.
+    The patch file is a fixture (a made-up CVE-2099 id)."""
+    from hardbase.lifecycle.controller import Controller
+    from hardbase.lifecycle.executor_celery import CeleryExecutor
+    from hardbase.lifecycle.fleet import load_fleet
+    from hardbase.lifecycle.patchjobs import PatchNeed, queue_patch_jobs
+
+    fleet_path = celery_fleet(world, postgres_db, redis.url, 1)
+    (world.root / "keys" / "archive.key").write_text("fixture key file, never read here\n")
+    (world.root / "keys" / "archive.gpg").write_text("fixture public key file\n")
+    patches = world.root / "patches"
+    patches.mkdir()
+    (patches / "fix.patch").write_text(
+        "Description: fixture fix of CVE-2099-0101\nOrigin: vendor, https://fixture.invalid/\n"
+        "---\n--- a/calc.c\n+++ b/calc.c\n@@ -1 +1 @@\n-return n;\n+return n + 1;\n"
+    )
+    section = (
+        f"patch: {{sources: [patches-dir], repo: {world.root / 'repo'}, "
+        f"archive_key: {world.root / 'keys' / 'archive.key'}, url: 'http://127.0.0.1:9/', "
+        "mirror: 'http://127.0.0.1:9/debian', security_mirror: 'http://127.0.0.1:9/sec'}\n"
+        f"patches: {patches}\nimages:\n"
+    )
+    fleet_path.write_text(fleet_path.read_text().replace("images:\n", section, 1))
+    fleet = load_fleet(fleet_path)
+    assert fleet.patch is not None
+    cluster = Cluster(world, fleet_path)
+    cluster_for.append(cluster)
+    cluster.worker(queues="builds")
+    need = PatchNeed("fixture-calc", "1.0-1", "trixie", ("CVE-2099-0101",),
+                     ((str(patches / "fix.patch"), "0" * 64),), ("hardbase/i00",))  # fmt: skip
+    with StateDB.open(postgres_db) as state:
+        [job] = queue_patch_jobs(state, [need], fleet.patch)
+        ctl = Controller(fleet, state, key_password=b"")
+        [outcome] = CeleryExecutor(fleet).run_patches(ctl, [job])
+        assert (outcome.image, outcome.result) == ("patch:fixture-calc", "patch-failed"), outcome
+        done = state.patch_job(job.id)
+        assert done is not None and done.state == "failed" and "127.0.0.1:9" in done.error
+        [sent] = state.events(image="patch:fixture-calc", kind="job-sent")
+        assert sent.detail["queue"] == "builds"
+        kinds = [e.kind for e in state.events(image="patch:fixture-calc")]
+        assert "patch-started" in kinds and "patch-failed" in kinds, kinds
+    assert f"patch job {job.id} (fixture-calc 1.0-1) failed" in cluster.log("worker0")
