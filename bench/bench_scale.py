@@ -73,7 +73,9 @@ def _hardbase(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def _case(work: Path, archive, key: Path, server: str, broker: str | None, workers: int):  # type: ignore[no-untyped-def]
-    """One configuration: (pass seconds, fix seen -> published per image)."""
+    """One configuration: (pass seconds, planning seconds, fix seen -> published per image).
+
+    Planning is from the pass's start to the last job created (feeds, matching, relocks)."""
     from hardbase.lifecycle.state import StateDB
     from pg_fixture import new_database
     from registry_fixture import RegistryServer
@@ -104,9 +106,10 @@ def _case(work: Path, archive, key: Path, server: str, broker: str | None, worke
             raise RuntimeError(f"the pass failed ({code}):\n{log[-3000:]}")
         with StateDB.open(database) as state:
             published = {e.image: e.ts for e in state.events(kind="published")}
+            planned = max(e.ts for e in state.events(kind="job-created")) - started
         if len(published) != IMAGES:
             raise RuntimeError(f"{len(published)} of {IMAGES} images published:\n{log[-3000:]}")
-        return seconds, [ts - started for ts in published.values()]
+        return seconds, planned, [ts - started for ts in published.values()]
     finally:
         for proc in procs:
             proc.terminate()
@@ -147,13 +150,19 @@ def run(work: Path) -> list[Result]:
             cases = [("in-process", None, 0), ("Celery, 1 worker", redis.url, 1),
                      ("Celery, 2 workers", redis.url, 2)]  # fmt: skip
             rates: dict[str, float] = {}
+            plan_rates: dict[str, float] = {}
             for name, broker, workers in cases:
                 slug = name.lower().replace(",", "").replace(" ", "-")
-                seconds, latencies = _case(work / slug, archive, key, server, broker, workers)
+                seconds, planned, latencies = _case(
+                    work / slug, archive, key, server, broker, workers
+                )
                 rates[name] = IMAGES / seconds * 60
+                plan_rates[name] = IMAGES / planned * 60
                 results += [
                     Result(f"{IMAGES} images, {name}: pass", seconds, "s",
                            f"{rates[name]:.1f} images/min"),
+                    Result(f"{IMAGES} images, {name}: planning (last job created)", planned, "s",
+                           f"{plan_rates[name]:.0f} images/min planned"),
                     Result(f"{IMAGES} images, {name}: p95 fix seen -> published",
                            _p95(latencies), "s", f"median {statistics.median(latencies):.1f} s"),
                 ]  # fmt: skip
@@ -163,6 +172,13 @@ def run(work: Path) -> list[Result]:
                                   f"{os.cpu_count()} cores shared by all"))  # fmt: skip
             results.append(Result("Celery 1 worker / in-process (images/min)",
                                   base / rates["in-process"], "x"))  # fmt: skip
+            # N hosts with a worker each run N times one worker's jobs, until the one
+            # controller's planning is the bound
+            bound = plan_rates["Celery, 1 worker"]
+            for hosts in (4, 16, 64):
+                note = f"{hosts} x {base:.1f}, planning bound {bound:.0f}"
+                results.append(Result(f"projected, {hosts} worker hosts (images/min)",
+                                      min(hosts * base, bound), "/min", note))  # fmt: skip
     finally:
         redis.stop()
         archive.close()
