@@ -18,11 +18,36 @@ import pytest
 
 from archive_fixture import FixtureArchive
 from hardbase.cli.main import main
+from hardbase.patch.relations import only_bytecode
 from patch_image_world import FIXES, NEW, OLD, make_world
 from peers import need, unpack
 
 pytestmark = pytest.mark.archive
-ADDED = ("libvirt1", "libapi2", "libplain1", "libplain2", "libldconfig1", "libplain3")
+ADDED = ("libvirt1", "libapi2", "libplain1", "libplain2", "libldconfig1", "libplain3",
+         "python3-fixture")  # fmt: skip
+# FIXTURE scripts in the form dh_python3 writes them (debhelper 13, bookworm)
+PY3COMPILE = """#!/bin/sh
+set -e
+
+# Automatically added by dh_python3
+if command -v py3compile >/dev/null 2>&1; then
+\tpy3compile -p python3-fixture
+fi
+if command -v pypy3compile >/dev/null 2>&1; then
+\tpypy3compile -p python3-fixture  || true
+fi
+
+# End automatically added section
+"""
+PY3CLEAN = "\n".join([
+    "#!/bin/sh", "set -e", "", "# Automatically added by dh_python3",
+    "if command -v py3clean >/dev/null 2>&1; then", "\tpy3clean -p python3-fixture", "else",
+    "\tdpkg -L python3-fixture | sed -En -e "
+    """'/^(.*)\\/(.+)\\.py$/s,,rm "\\1/__pycache__/\\2".*,e'""",
+    "\tfind /usr/lib/python3/dist-packages/ -type d -name __pycache__ -empty -print0 | "
+    "xargs --null --no-run-if-empty rmdir",
+    "fi", "", "# End automatically added section", "",
+])  # fmt: skip
 
 
 def _args(archive: FixtureArchive, db: Path) -> list[str]:
@@ -81,7 +106,7 @@ def test_new_dependencies_met_by_provides_and_backtracking(
         archive.add_package(
             "libbaz1", baz, suite=security,
             depends="fixture-virtual, fixture-api (>= 2), libscript1 | libplain1, "
-            "libdeep1 | libplain2, libldconfig1, libinterest1 | libplain3",
+            "libdeep1 | libplain2, libldconfig1, libinterest1 | libplain3, python3-fixture",
         )  # fmt: skip
         _add(archive, "libvirt1", provides="fixture-virtual")
         # fixture-api: an unversioned provide (never satisfies >= 2), a (= 1) and a (= 2)
@@ -97,6 +122,9 @@ def test_new_dependencies_met_by_provides_and_backtracking(
         # dh_makeshlibs' trigger alone does not need running; an interest trigger does
         _add(archive, "libldconfig1", control_files={"triggers": "activate-noawait ldconfig\n"})
         _add(archive, "libinterest1", control_files={"triggers": "interest /usr/share/x\n"})
+        # dh_python3's byte-compiling needs no running either
+        _add(archive, "python3-fixture", control_files={"postinst": PY3COMPILE,
+                                                        "prerm": PY3CLEAN})  # fmt: skip
         alternatives = "libscript1 | libdeep1 | fixture-nowhere"
         archive.add_package("libfoo1", f"{NEW}.1", suite=security, depends=alternatives)
         archive.publish(security)  # fmt: skip
@@ -243,3 +271,11 @@ def test_installed_packages_an_upgrade_needs_newer_are_upgraded_too(
         assert "libguard1 1.0-1 -> 2.0-1" in err
     finally:
         archive.close()
+
+
+def test_only_dh_python3_bytecode_scripts_are_left_unrun() -> None:
+    assert only_bytecode(PY3COMPILE.encode()) and only_bytecode(PY3CLEAN.encode())
+    added = PY3COMPILE.replace("fi\n\n#", "fi\nadduser --system fixture\n\n#", 1)
+    assert not only_bytecode(added.encode())  # another command in dh_python3's section
+    assert not only_bytecode(PY3COMPILE.encode() + b"ldconfig\n")  # one after it
+    assert not only_bytecode(b"#!/bin/sh\nset -e\n")  # no dh_python3 section at all

@@ -177,6 +177,7 @@ class NewDependencies(_Step):
         scripts = [s for s in NEW_PACKAGE_SCRIPTS if s in files]
         if "triggers" in scripts and only_ldconfig(files["triggers"], listed):
             scripts.remove("triggers")
+        scripts = [s for s in scripts if not only_bytecode(files[s])]
         if scripts:
             return f"has a {', '.join(scripts)} that must run"
         others = {n: p.version for n, p in self.packages.items() if n != name}
@@ -345,6 +346,36 @@ def only_ldconfig(triggers: bytes, listed: list[str]) -> bool:
     ):
         return False
     return not any(p.startswith("/etc/ld.so.conf.d/") and p != "/etc/ld.so.conf.d" for p in listed)
+
+
+DH_PYTHON = ("# Automatically added by dh_python3", "# End automatically added section")
+DH_PYTHON_LINES = (  # what dh_python3's postinst and prerm snippets are made of
+    "if command -v py3compile ", "if command -v pypy3compile ", "if command -v py3clean ",
+    "if command -v pypy3clean ", "py3compile -p ", "pypy3compile -p ", "py3clean -p ",
+    "pypy3clean -p ", "else", "fi", "dpkg -L ", "find /usr/lib/python3/dist-packages/ ",
+)  # fmt: skip
+
+
+def only_bytecode(script: bytes) -> bool:
+    """Whether a maintainer script is only dh_python3's byte-compiling (postinst) or
+    cleaning (prerm) of the package's modules: nothing but its shebang, `set -e`,
+    comments and sections dh_python3 added. Python imports the modules without their
+    bytecode, so the script need not run.
+    """
+    lines = script.decode("utf-8", "replace").splitlines()
+    if not lines or not lines[0].startswith("#!/bin/sh"):
+        return False
+    inside = found = False
+    for line in (ln.strip() for ln in lines[1:]):
+        if line == DH_PYTHON[0]:
+            inside = found = True
+        elif line == DH_PYTHON[1] and inside:
+            inside = False
+        elif inside and line and not line.startswith(DH_PYTHON_LINES):
+            return False
+        elif not inside and line and line != "set -e" and not line.startswith("#"):
+            return False
+    return found and not inside
 
 
 def needs_rebuild(
