@@ -62,6 +62,22 @@ def test_cache_roundtrip(tmp_path: Path) -> None:
     assert cache.put(layer_key("tier", {"x": 2}), tar, files).digest == built.digest
 
 
+def test_a_cache_record_with_a_bad_digest_is_a_miss(tmp_path: Path) -> None:
+    import json
+
+    cache = LayerCache(tmp_path)
+    key = layer_key("tier", {"x": 1})
+    tar, files = tar_entries(sample(0), None)
+    built = cache.put(key, tar, files)
+    meta_path = tmp_path / "keys" / f"{key}.json"
+    meta = json.loads(meta_path.read_bytes())
+    for field in ("digest", "diff_id"):
+        meta_path.write_text(json.dumps({**meta, field: "sha256:../../outside"}))
+        assert cache.get(key) is None  # and the layer is built again, never read from there
+    meta_path.write_text(json.dumps(meta))
+    assert cache.get(key) == built
+
+
 def test_skeleton_accounts_and_tmp() -> None:
     entries = {e.path: e for e in skeleton_entries("amd64", 0)}
     assert entries["tmp"].mode == 0o1777

@@ -91,3 +91,30 @@ def test_percentiles() -> None:
     assert percentile([], 50) is None
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+def test_a_digest_read_back_is_checked(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hardbase.util.digest import Digest
+
+    path = tmp_path / "state.db"
+    good = Digest.of(b"an image")
+    with StateDB.open(f"sqlite:///{path}") as state:
+        state.ensure_image("hb/a", "a.yaml", ["latest"])
+        job, _ = state.create_job("hb/a", "h1", "r", {}, "20261127.1")
+        owner = new_owner()
+        held = state.claim(job.id, owner, 600)
+        assert held is not None
+        state.publish(held, owner, good, [])
+        image = state.image("hb/a")
+        assert image is not None and isinstance(image.digest, Digest) and image.digest == good
+    with sqlite3.connect(path) as conn:  # a damaged row, as a bad restore would leave it
+        conn.execute("UPDATE lc_images SET digest = 'sha256:../../etc' WHERE name = 'hb/a'")
+    with StateDB.open(f"sqlite:///{path}") as state:
+        with pytest.raises(StateError) as caught:
+            state.image("hb/a")
+    assert caught.value.diagnostics() == (
+        "the state database's digest of image hb/a is damaged: 'sha256:../../etc' is not a "
+        "sha256 digest (sha256: followed by 64 lowercase hex digits)"
+    )

@@ -12,9 +12,10 @@ from hardbase.errors import IntegrityError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.auth import load_credentials, parse_challenge
 from hardbase.oci.copy import copy
-from hardbase.oci.layout import Descriptor, canonical_json, sha256_digest
+from hardbase.oci.layout import Descriptor, canonical_json
 from hardbase.oci.reference import parse_reference
 from hardbase.oci.registry import NotFoundError, RegistryClient, RegistryError, RegistrySource
+from hardbase.util.digest import Digest
 from registry_fixture import RegistryServer, make_image
 
 pytestmark = pytest.mark.peers
@@ -33,7 +34,7 @@ def test_registry_source_resolves_platforms(tmp_path: Path, registry: RegistrySe
         arm = src.resolve("arm64")
         assert arm.index_digest == digest
         layer = src.read_blob(arm.layers[0], max_size=1 << 20)
-        assert sha256_digest(layer) == arm.layers[0].digest
+        assert Digest.of(layer) == arm.layers[0].digest
     by_digest = RegistrySource(
         parse_reference(f"docker://{registry.host}/r@{digest}"), insecure=True
     )
@@ -74,7 +75,7 @@ def test_referrers_tag_schema_fallback(tmp_path: Path, registry: RegistryServer)
     assert client.referrers(digest) == []
     # an artifact about the image, and the fallback index naming it
     empty = b"{}"
-    empty_desc = Descriptor(mt.OCI_EMPTY, sha256_digest(empty), 2)
+    empty_desc = Descriptor(mt.OCI_EMPTY, Digest.of(empty), 2)
     client.push_blob(empty_desc, lambda: __import__("io").BytesIO(empty))
     subject = client.head_manifest("t")
     assert subject is not None
@@ -88,7 +89,7 @@ def test_referrers_tag_schema_fallback(tmp_path: Path, registry: RegistryServer)
             "subject": subject.to_json(),
         }
     )
-    artifact_digest = client.put_manifest(sha256_digest(artifact), artifact, mt.OCI_MANIFEST)
+    artifact_digest = client.put_manifest(Digest.of(artifact), artifact, mt.OCI_MANIFEST)
     index = canonical_json(
         {
             "schemaVersion": 2,

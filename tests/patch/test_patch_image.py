@@ -289,11 +289,11 @@ def _statements(ref: str, predicate_type: str) -> dict[str, Any]:
     """The in-toto statement of `predicate_type` attached to the image `ref` names."""
     import base64
 
-    from hardbase.attest.store import artifact_tag, open_store
+    from hardbase.attest.store import open_store
     from hardbase.oci.layout import Descriptor
 
     with open_store(ref) as store:
-        tagged = store.get_tagged(artifact_tag(store.resolve().digest, "att"))
+        tagged = store.get_tagged(store.resolve().digest.cosign_tag("att"))
         assert tagged is not None
         for layer in tagged[1]["layers"]:
             envelope = json.loads(store.read_blob(Descriptor.from_json(layer)))

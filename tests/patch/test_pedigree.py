@@ -27,7 +27,7 @@ import yaml
 
 from archive_fixture import FixtureArchive
 from hardbase.attest.names import OPENVEX_V020
-from hardbase.attest.store import artifact_tag, existing_layers, open_store
+from hardbase.attest.store import existing_layers, open_store
 from hardbase.cli.main import main
 from hardbase.debian.pedigree import PatchInfo, Pedigree, add_to_control, read
 from hardbase.repo.keys import write_archive_key
@@ -106,7 +106,7 @@ def attestations(layout: Path, digest: str) -> dict[str, dict[str, Any]]:
     """predicate type -> in-toto statement, of the attestations in an OCI layout."""
     out: dict[str, dict[str, Any]] = {}
     with open_store(f"oci:{layout}") as store:
-        for layer in existing_layers(store, artifact_tag(digest, "att"),
+        for layer in existing_layers(store, digest.cosign_tag("att"),
                                      "application/vnd.dsse.envelope.v1+json"):  # fmt: skip
             envelope = json.loads(store.read_blob(layer))
             statement = json.loads(base64.b64decode(envelope["payload"]))

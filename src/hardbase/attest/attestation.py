@@ -23,10 +23,11 @@ from hardbase.attest.names import CYCLONEDX as CYCLONEDX
 from hardbase.attest.names import PREDICATE_TYPES
 from hardbase.attest.names import SLSA_PROVENANCE_V1 as SLSA_PROVENANCE_V1
 from hardbase.attest.names import SPDX as SPDX
-from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store, publish
+from hardbase.attest.store import ArtifactStore, existing_layers, open_store, publish
 from hardbase.errors import ImageError
 from hardbase.oci.layout import Descriptor, canonical_json
 from hardbase.oci.reference import ImageRef
+from hardbase.util.digest import Digest
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,12 @@ TITLE = "org.opencontainers.image.title"  # the file name `oras pull` writes a l
 
 
 def statement(
-    subject_name: str, digest: str, predicate_type: str, predicate: dict[str, Any]
+    subject_name: str, digest: Digest, predicate_type: str, predicate: dict[str, Any]
 ) -> dict[str, Any]:
     """An in-toto v1 statement about the image `digest`."""
-    algo, _, hexpart = digest.partition(":")
     return {
         "_type": STATEMENT_V1,
-        "subject": [{"name": subject_name, "digest": {algo: hexpart}}],
+        "subject": [{"name": subject_name, "digest": {digest.algorithm: digest.hex}}],
         "predicateType": predicate_type,
         "predicate": predicate,
     }
@@ -61,7 +61,7 @@ def envelope(
 
 def attach(
     store: ArtifactStore,
-    image_digest: str,
+    image_digest: Digest,
     envelope_json: dict[str, Any],
     predicate_type: str,
     *,
@@ -84,10 +84,10 @@ def attach(
         annotations={
             cosign.SIGNATURE_ANNOTATION: "",
             cosign.PREDICATE_ANNOTATION: predicate_type,
-            TITLE: f"{short}.{layer.digest.partition(':')[2][:12]}.dsse.json",
+            TITLE: f"{short}.{layer.digest.short}.dsse.json",
         },
     )
-    tag = artifact_tag(image_digest, "att")
+    tag = image_digest.cosign_tag("att")
     kept = [
         old
         for old in existing_layers(store, tag, cosign.DSSE_ENVELOPE)

@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.layout import Descriptor, canonical_json, sha256_digest
+from hardbase.oci.layout import Descriptor, canonical_json
+from hardbase.util.digest import Digest
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
@@ -68,4 +69,4 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def config_descriptor(layers: list[Descriptor]) -> tuple[bytes, Descriptor]:
     data = artifact_config(layers)
-    return data, Descriptor(mt.OCI_CONFIG, sha256_digest(data), len(data))
+    return data, Descriptor(mt.OCI_CONFIG, Digest.of(data), len(data))

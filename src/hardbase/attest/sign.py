@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.attest import cosign, keys
-from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store, publish
+from hardbase.attest.store import ArtifactStore, existing_layers, open_store, publish
 from hardbase.oci.layout import Descriptor
 from hardbase.oci.reference import ImageRef
 
@@ -43,7 +43,7 @@ def sign_image(
             layer.size,
             annotations={cosign.SIGNATURE_ANNOTATION: signature},
         )
-        tag = artifact_tag(image.digest, "sig")
+        tag = image.digest.cosign_tag("sig")
         kept = [
             old
             for old in existing_layers(store, tag, cosign.SIMPLESIGNING)

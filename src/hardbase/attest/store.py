@@ -18,16 +18,11 @@ from typing import Any
 from hardbase.attest import cosign
 from hardbase.errors import ImageError, UsageError
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
+from hardbase.oci.layout import Descriptor, Layout, canonical_json
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.registry import MAX_MANIFEST, NotFoundError, RegistryClient, client_for
 from hardbase.util import jsondoc
-
-
-def artifact_tag(digest: str, suffix: str) -> str:
-    """cosign's tag for an image digest: `sha256-<hex>.sig`, `.att`, `.sbom`."""
-    algo, _, hexpart = digest.partition(":")
-    return f"{algo}-{hexpart}.{suffix}"
+from hardbase.util.digest import Digest
 
 
 class ArtifactStore(ABC):
@@ -63,7 +58,7 @@ class ArtifactStore(ABC):
     @abstractmethod
     def put_manifest(
         self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
-    ) -> str:
+    ) -> Digest:
         """Store an OCI manifest (or index) under `tag`; returns its digest."""
 
     @abstractmethod
@@ -108,13 +103,13 @@ class RegistryStore(ArtifactStore):
         return self.client.read_blob(descriptor, max_size)
 
     def put_blob(self, data: bytes, media_type: str) -> Descriptor:
-        desc = Descriptor(media_type, sha256_digest(data), len(data))
+        desc = Descriptor(media_type, Digest.of(data), len(data))
         self.client.push_blob(desc, lambda: _BytesReader(data))  # type: ignore[arg-type,return-value]
         return desc
 
     def put_manifest(
         self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
-    ) -> str:
+    ) -> Digest:
         return self.client.put_manifest(tag, canonical_json(manifest), media_type)
 
     def tags(self) -> list[str]:
@@ -171,7 +166,7 @@ class LayoutStore(ArtifactStore):
 
     def put_manifest(
         self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
-    ) -> str:
+    ) -> Digest:
         desc = self.layout.put_json(manifest, media_type)
         self.layout.set_entry(desc, tag)
         return desc.digest
@@ -219,7 +214,7 @@ class ArchiveStore(ArtifactStore):
 
     def put_manifest(
         self, manifest: dict[str, Any], tag: str, media_type: str = mt.OCI_MANIFEST
-    ) -> str:
+    ) -> Digest:
         raise self._read_only()
 
     def tags(self) -> list[str]:
@@ -316,14 +311,8 @@ def publish(
 REFERRER_TAG = "dev.hardbase.artifact.tag"
 
 
-def referrers_tag(digest: str) -> str:
-    """The referrers tag schema's tag for an image digest: `sha256-<hex>`."""
-    algo, _, hexpart = digest.partition(":")
-    return f"{algo}-{hexpart}"
-
-
-def _list_referrer(store: ArtifactStore, subject: str, entry: Descriptor) -> None:
-    tag = referrers_tag(subject)
+def _list_referrer(store: ArtifactStore, subject: Digest, entry: Descriptor) -> None:
+    tag = subject.referrers_tag
     found = store.get_tagged(tag)
     listed = found[1].get("manifests") if found is not None else None
     kept = [

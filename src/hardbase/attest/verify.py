@@ -28,11 +28,12 @@ from hardbase.attest import cosign, keys
 from hardbase.attest.attestation import STATEMENT_V1
 from hardbase.attest.identity import DockerReference, ExpectedIdentity, expected_identity
 from hardbase.attest.names import OPENVEX
-from hardbase.attest.store import ArtifactStore, artifact_tag, existing_layers, open_store
+from hardbase.attest.store import ArtifactStore, existing_layers, open_store
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci.layout import Descriptor
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.util import jsondoc
+from hardbase.util.digest import Digest, DigestError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class _Signature:
-    payload_digest: str | None  # the digest the payload names (None when unreadable)
+    payload_digest: Digest | None  # the digest the payload names (None when unreadable)
     valid: bool
     reference: str = ""  # the payload's docker-reference: the repository it was signed for
 
@@ -112,12 +113,12 @@ def verify_image(
 
 def _signature_checks(
     store: ArtifactStore,
-    digest: str,
+    digest: Digest,
     public: ec.EllipticCurvePublicKey,
     key_path: Path,
     expected: ExpectedIdentity | None,
 ) -> list[Check]:
-    tag = artifact_tag(digest, "sig")
+    tag = digest.cosign_tag("sig")
     if store.get_tagged(tag) is None:
         return [Check("signature tag", False, _explain_missing(store, digest, public, tag))]
     checks = [Check("signature tag", True, f"{tag} exists")]
@@ -202,16 +203,27 @@ def _read_signature(
         return _Signature(None, False)
     if not isinstance(named, str) or kind != cosign.SIGNATURE_TYPE:
         return _Signature(None, False)
+    try:
+        payload_digest = Digest(named, "(the docker-manifest-digest of a signature)")
+    except DigestError as exc:
+        log.debug("unreadable signature layer %s: %s", layer.digest, exc)
+        return _Signature(None, False)
     valid = keys.verify(public, signature, payload)
-    return _Signature(named, valid, reference if isinstance(reference, str) else "")
+    return _Signature(payload_digest, valid, reference if isinstance(reference, str) else "")
+
+
+def _names_signature(tag: str) -> bool:
+    """Whether `tag` is cosign's signature tag of some digest (`sha256-<hex>.sig`)."""
+    named = Digest.from_cosign_tag(tag)
+    return named is not None and named[1] == "sig"
 
 
 def _explain_missing(
-    store: ArtifactStore, digest: str, public: ec.EllipticCurvePublicKey, tag: str
+    store: ArtifactStore, digest: Digest, public: ec.EllipticCurvePublicKey, tag: str
 ) -> str:
     """Say whether the image changed since it was signed, or was never (or no longer) signed."""
     signed: set[str] = set()
-    sig_tags = [t for t in store.tags() if t.startswith("sha256-") and t.endswith(".sig")]
+    sig_tags = [t for t in store.tags() if _names_signature(t)]
     for other in sig_tags[:MAX_SIG_TAGS]:
         for layer in _sig_layers(store, other):
             found = _read_signature(store, layer, public)
@@ -229,10 +241,10 @@ def _explain_missing(
 
 
 def _attestation_checks(
-    store: ArtifactStore, digest: str, public: ec.EllipticCurvePublicKey, key_path: Path
+    store: ArtifactStore, digest: Digest, public: ec.EllipticCurvePublicKey, key_path: Path
 ) -> tuple[list[Check], list[str]]:
     """A check per attestation layer, and the predicate types this key verified."""
-    tag = artifact_tag(digest, "att")
+    tag = digest.cosign_tag("att")
     if store.get_tagged(tag) is None:
         return [Check("attestations", True, f"none ({tag} does not exist)")], []
     layers = existing_layers(store, tag, cosign.DSSE_ENVELOPE)
@@ -269,7 +281,7 @@ def _required(
 def _check_envelope(
     store: ArtifactStore,
     layer: Descriptor,
-    digest: str,
+    digest: Digest,
     public: ec.EllipticCurvePublicKey,
     key_path: Path,
 ) -> tuple[Check, str | None]:
@@ -305,8 +317,8 @@ def _check_envelope(
         detail = f"the payload's _type is '{kind}', not an in-toto statement"
         return Check(name, False, detail), None
     name = f"attestation {predicate_type}"
-    if digest.partition(":")[2] not in hexes:
-        others = ", ".join(f"sha256:{h}" for h in sorted(hexes)) or "nothing"
+    if digest.hex not in hexes:
+        others = ", ".join(f"{digest.algorithm}:{h}" for h in sorted(hexes)) or "nothing"
         detail = f"the attestation's subject is {others}, not the image's {digest}"
         return Check(name, False, detail), None
     if declared != predicate_type:

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from hardbase.build.tree import DIR, REG, SYMLINK, Entry, parents
 from hardbase.errors import BuildError
 from hardbase.util.clock import source_date_epoch as source_date_epoch  # its old home
+from hardbase.util.digest import Digest, DigestError
 from hardbase.util.fs import DECODE_ERRORS, read_cache_entry, write_atomic
 from hardbase.util.paths import cache_dir
 
@@ -45,8 +46,8 @@ CHUNK = 1 << 20  # larger ones are compressed in pieces of this size
 
 @dataclass(frozen=True)
 class BuiltLayer:
-    digest: str  # of the gzip blob
-    diff_id: str  # of the uncompressed tar
+    digest: Digest  # of the gzip blob
+    diff_id: Digest  # of the uncompressed tar
     size: int
     files: int
     blob: Path
@@ -152,18 +153,18 @@ class _LayerSink(io.RawIOBase):
             self._feed(whole_chunks=True)
         return len(view)
 
-    def finish(self) -> tuple[bytes | Path, str, int]:
+    def finish(self) -> tuple[bytes | Path, Digest, int]:
         """(blob bytes, or the temp file holding them; blob digest; blob size)."""
         if self._deflate is None:
             blob = gzip_bytes(self._buf)
             self._buf = bytearray()
-            return blob, "sha256:" + hashlib.sha256(blob).hexdigest(), len(blob)
+            return blob, Digest.of(blob), len(blob)
         self._feed(whole_chunks=False)
         self._emit(self._deflate.flush())
         self._emit(struct.pack("<LL", self._crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
         tmp = self._spool()
         tmp.close()
-        return Path(tmp.name), "sha256:" + self._blob_hash.hexdigest(), self._blob_size
+        return Path(tmp.name), Digest.from_hex(self._blob_hash.hexdigest()), self._blob_size
 
     def discard(self) -> None:
         if self._tmp is not None:
@@ -209,8 +210,8 @@ class LayerCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_dir() / "layers"
 
-    def blob_path(self, digest: str) -> Path:
-        return self.root / "blobs" / digest.removeprefix("sha256:")
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.hex
 
     def _meta_path(self, key: str) -> Path:
         return self.root / "keys" / f"{key}.json"
@@ -218,17 +219,19 @@ class LayerCache:
     def get(self, key: str) -> BuiltLayer | None:
         try:
             meta = json.loads(self._meta_path(key).read_bytes())
-        except (FileNotFoundError, ValueError):
+            digest, diff_id = Digest(meta["digest"]), Digest(meta["diff_id"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError, DigestError) as exc:
+            log.debug("no cached layer %s: %s", key, exc)  # a damaged record is a miss
             return None
-        blob = self.blob_path(meta["digest"])
+        blob = self.blob_path(digest)
         if not blob.is_file() or blob.stat().st_size != meta["size"]:
             return None
-        return BuiltLayer(meta["digest"], meta["diff_id"], meta["size"], meta["files"], blob)
+        return BuiltLayer(digest, diff_id, meta["size"], meta["files"], blob)
 
-    def listing_path(self, diff_id: str) -> Path:
+    def listing_path(self, diff_id: Digest) -> Path:
         from hardbase.build.listing import code_key
 
-        return self.root / "listings" / code_key() / diff_id.removeprefix("sha256:")
+        return self.root / "listings" / code_key() / diff_id.hex
 
     def listing(self, layer: BuiltLayer) -> Listing | None:
         """The listing recorded when `layer` was written; None if there is none (or, with a
@@ -242,9 +245,9 @@ class LayerCache:
         )  # fmt: skip
 
     def put(self, key: str, tar: bytes, files: int, listing: Listing | None = None) -> BuiltLayer:
-        diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+        diff_id = Digest.of(tar)
         blob = gzip_bytes(tar)
-        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        digest = Digest.of(blob)
         path = self.blob_path(digest)
         if not path.exists():
             write_atomic(path, blob)
@@ -270,11 +273,11 @@ class LayerCache:
             os.replace(blob, path)
         elif not path.exists():
             write_atomic(path, blob)
-        diff_id = "sha256:" + sink.diff.hexdigest()
+        diff_id = Digest.from_hex(sink.diff.hexdigest())
         self._store_listing(diff_id, recorder.listing)
         return self._record(key, digest, diff_id, size, files)
 
-    def _store_listing(self, diff_id: str, listing: Listing | None) -> None:
+    def _store_listing(self, diff_id: Digest, listing: Listing | None) -> None:
         if listing is None:
             return
         from hardbase.build.listing import encode
@@ -284,7 +287,9 @@ class LayerCache:
         except OSError as exc:  # the SBOM then reads the layer
             log.debug("not keeping the listing of %s: %s", diff_id, exc)
 
-    def _record(self, key: str, digest: str, diff_id: str, size: int, files: int) -> BuiltLayer:
+    def _record(
+        self, key: str, digest: Digest, diff_id: Digest, size: int, files: int
+    ) -> BuiltLayer:
         meta: dict[str, Any] = {"digest": digest, "diff_id": diff_id, "size": size, "files": files}
         write_atomic(self._meta_path(key), json.dumps(meta).encode())
         return BuiltLayer(digest, diff_id, size, files, self.blob_path(digest))

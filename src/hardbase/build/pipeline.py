@@ -46,6 +46,7 @@ from hardbase.build.trust import trust_layer
 from hardbase.errors import UsageError
 from hardbase.oci.layout import Descriptor, Layout
 from hardbase.util.clock import source_date_epoch
+from hardbase.util.digest import Digest
 from hardbase.util.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,12 @@ WORKERS = max(2, os.cpu_count() or 2)
 
 @dataclass
 class BuildResult:
-    index_digest: str
+    index_digest: str  # "" until the index is written, then a Digest
     output: Path
     format: str
     tag: str
     lock_path: Path
-    manifests: dict[str, str] = field(default_factory=dict)  # arch -> manifest digest
+    manifests: dict[str, Digest] = field(default_factory=dict)  # arch -> manifest digest
     layers: dict[str, list[NamedLayer]] = field(default_factory=dict)
     packages: dict[str, int] = field(default_factory=dict)
     relocked: bool = False

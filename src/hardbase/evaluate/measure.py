@@ -167,7 +167,7 @@ def find_artifacts(facts: ImageFacts, *, insecure: bool = False) -> Artifacts:
     """Whether a signature, provenance and an SBOM are stored beside the image (cosign tags),
     or SBOM files beside an OCI layout (as `hardbase build` writes them)."""
     from hardbase.attest import cosign
-    from hardbase.attest.store import artifact_tag, existing_layers, open_store
+    from hardbase.attest.store import existing_layers, open_store
 
     ref = parse_reference(facts.reference)
     if ref.transport not in ("docker", "oci"):
@@ -177,14 +177,12 @@ def find_artifacts(facts: ImageFacts, *, insecure: bool = False) -> Artifacts:
     try:
         with open_store(ref, insecure=insecure) as store:
             digest = store.resolve().digest
-            signature = bool(
-                existing_layers(store, artifact_tag(digest, "sig"), cosign.SIMPLESIGNING)
-            )
+            signature = bool(existing_layers(store, digest.cosign_tag("sig"), cosign.SIMPLESIGNING))
             predicates = tuple(
                 (d.annotations or {}).get(cosign.PREDICATE_ANNOTATION, "")
-                for d in existing_layers(store, artifact_tag(digest, "att"), cosign.DSSE_ENVELOPE)
+                for d in existing_layers(store, digest.cosign_tag("att"), cosign.DSSE_ENVELOPE)
             )
-            sbom_tag = store.get_tagged(artifact_tag(digest, "sbom")) is not None
+            sbom_tag = store.get_tagged(digest.cosign_tag("sbom")) is not None
     except HardbaseError as exc:
         log.warning("cannot look for artifacts beside %s: %s", facts.reference, exc.diagnostics())
         return Artifacts(None, None, _sbom_files(facts), note=exc.diagnostics())

@@ -16,6 +16,7 @@ from hardbase.errors import BuildError, UsageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout
 from hardbase.util import clock
+from hardbase.util.digest import Digest
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def build_reference_image(
     return f"oci:{out_dir}:{tag}"
 
 
-def _gzip_layer(src: Path, dest: Path) -> tuple[str, int, str]:
+def _gzip_layer(src: Path, dest: Path) -> tuple[Digest, int, Digest]:
     """Gzip `src` to `dest` (no name, mtime 0); returns (digest, size, diff_id)."""
     raw = hashlib.sha256()
     with src.open("rb") as fin, dest.open("wb") as fout:
@@ -110,7 +111,8 @@ def _gzip_layer(src: Path, dest: Path) -> tuple[str, int, str]:
     with dest.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             packed.update(chunk)
-    return f"sha256:{packed.hexdigest()}", dest.stat().st_size, f"sha256:{raw.hexdigest()}"
+    size = dest.stat().st_size
+    return Digest.from_hex(packed.hexdigest()), size, Digest.from_hex(raw.hexdigest())
 
 
 def _write_image(

@@ -39,6 +39,7 @@ from hardbase.lifecycle.jobs import BUILD_TAG, JobRun
 from hardbase.lifecycle.report import Outcome
 from hardbase.lifecycle.state import BUILT, QUEUED, SIGNED, StateError
 from hardbase.patch.image import Archives, PatchResult, PlatformPatch, Skipped, Upgrade
+from hardbase.util.digest import Digest, DigestError
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import FIXABLE, NOT_AFFECTED_STATUS, Finding
 
@@ -55,13 +56,13 @@ def _archives(src: InPlace) -> Archives:
     return Archives(src.mirror, src.security_mirror, src.keyring)
 
 
-def staged_ref(ctl: Controller, image: ManagedImage, digest: str) -> str:
+def staged_ref(ctl: Controller, image: ManagedImage, digest: Digest) -> str:
     """The local copy of the upstream image at `digest`."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", image.name)
-    return f"oci:{ctl.fleet.workdir / 'upstream' / safe}:{digest.partition(':')[2]}"
+    return f"oci:{ctl.fleet.workdir / 'upstream' / safe}:{digest.hex}"
 
 
-def stage_upstream(ctl: Controller, image: ManagedImage) -> tuple[str, str]:
+def stage_upstream(ctl: Controller, image: ManagedImage) -> tuple[str, Digest]:
     """(local reference, digest) of the upstream image as it is now; copied once per digest."""
     from hardbase.oci.copy import copy
     from hardbase.oci.layout import Layout
@@ -73,7 +74,7 @@ def stage_upstream(ctl: Controller, image: ManagedImage) -> tuple[str, str]:
     local = staged_ref(ctl, image, digest)
     root = ctl.fleet.workdir / "upstream" / local.split(":")[1].rsplit("/", 1)[-1]
     try:
-        Layout.open(root).find(digest.partition(":")[2])
+        Layout.open(root).find(digest.hex)
         return local, digest
     except HardbaseError:
         pass
@@ -142,7 +143,7 @@ def read_plan(body: str, where: str) -> PatchResult:
         doc = json.loads(body)
         return PatchResult(
             "",
-            str(doc["base"]),
+            Digest(doc["base"], "(its base)"),
             [
                 PlatformPatch(
                     str(p["platform"]),
@@ -154,6 +155,8 @@ def read_plan(body: str, where: str) -> PatchResult:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ImageError(f"{where} is not an in-place patch plan ({exc})") from None
+    except DigestError as exc:
+        raise ImageError(f"{where} is not an in-place patch plan: {exc}") from None
 
 
 def is_plan(body: str) -> bool:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from hardbase.errors import HardbaseError
+from hardbase.util.digest import Digest, DigestError
 from hardbase.util.sql import Schema, SQLStore, sqlite_url
 from hardbase.util.validation import stored
 
@@ -297,6 +298,16 @@ def owner_gone(owner: str) -> bool:
 _STATE_WHAT = "the state database has a job in state"
 
 
+def _stored_digest(value: str | None, what: str) -> str:
+    """A digest column read back: "" while unset, else a checked `Digest`."""
+    if not value:
+        return ""
+    try:
+        return Digest(value)
+    except DigestError as exc:
+        raise StateError(f"the state database's digest of {what} is damaged: {exc}") from None
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -409,7 +420,8 @@ class StateDB:
     @staticmethod
     def _image_from(r: Any) -> ImageState:
         return ImageState(
-            r.name, r.spec, tuple(json.loads(r.tags or "[]")), r.digest or "", r.lock_hash or "",
+            r.name, r.spec, tuple(json.loads(r.tags or "[]")),
+            _stored_digest(r.digest, f"image {r.name}"), r.lock_hash or "",
             r.published_at, r.last_job, r.last_reason or "", json.loads(r.findings or "{}"),
             r.checked_at,
         )  # fmt: skip
@@ -560,7 +572,8 @@ class StateDB:
         return Job(
             r.id, r.key, r.image, r.lock_hash,
             stored(JobState, r.state, StateError, _STATE_WHAT, "upgrade hardbase"), r.reason or "",
-            json.loads(r.plan or "{}"), r.version_tag, r.digest or "", r.attempts, r.lease_owner,
+            json.loads(r.plan or "{}"), r.version_tag, _stored_digest(r.digest, f"job {r.id}"),
+            r.attempts, r.lease_owner,
             r.lease_until, r.error or "", r.created_at,
         )  # fmt: skip
 

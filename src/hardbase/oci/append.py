@@ -12,7 +12,6 @@ the original layers keep their digests and a registry mounts them.
 from __future__ import annotations
 
 import copy
-import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +23,11 @@ from hardbase.build.tree import DIR, Entry, parents
 from hardbase.errors import ImageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.filetree import FileTreeResult
-from hardbase.oci.layout import Descriptor, Layout, canonical_json, sha256_digest
+from hardbase.oci.layout import Descriptor, Layout, canonical_json
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ResolvedImage
 from hardbase.util import clock
+from hardbase.util.digest import Digest
 from hardbase.util.progress import Labelled, NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ LayerPlan = Callable[["OCILayoutSource", ResolvedImage, Path], tuple[list[Entry]
 
 @dataclass(frozen=True)
 class Appended:
-    digest: str  # of what DEST now names
-    source_digest: str  # of SRC's top manifest or index, as read
+    digest: Digest  # of what DEST now names
+    source_digest: Digest  # of SRC's top manifest or index, as read
     layers: dict[str, str] = field(default_factory=dict)  # platform -> new layer ("" none)
 
 
@@ -90,7 +90,7 @@ def append_layers(
             replaced[image.manifest.digest] = add_layer(
                 source.layout, image, NewLayer(data, diff_id, created_by)
             )
-            layers[image.platform] = sha256_digest(data)
+            layers[image.platform] = Digest.of(data)
         source.layout.set_entry(replace_manifests(source.layout, top, index, replaced), "out")
         written = copy_to(
             f"oci:{tmp}/image:out", dest, insecure=insecure,
@@ -148,11 +148,11 @@ def replace_manifests(
     return layout.put_bytes(canonical_json(out), top.media_type)
 
 
-def gzip_layer(tar: bytes) -> tuple[bytes, str]:
+def gzip_layer(tar: bytes) -> tuple[bytes, Digest]:
     """The deterministic gzip blob of a layer tar and its diff_id."""
     from hardbase.build.layers import gzip_bytes
 
-    return gzip_bytes(tar), "sha256:" + hashlib.sha256(tar).hexdigest()
+    return gzip_bytes(tar), Digest.of(tar)
 
 
 def with_parents(tree: FileTreeResult, entries: list[Entry], mtime: int, where: str) -> list[Entry]:

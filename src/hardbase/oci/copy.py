@@ -37,13 +37,14 @@ from hardbase.oci.registry import (
 )
 from hardbase.oci.transports.interface import ImageSource, VerifyingReader
 from hardbase.util import jsondoc
+from hardbase.util.digest import CosignSuffix, Digest
 from hardbase.util.fs import atomic_writer
 from hardbase.util.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
 # cosign's tags, then the referrers tag schema's index (`sha256-<hex>`) that lists them.
-SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom", "")
+SIGNATURE_SUFFIXES: tuple[CosignSuffix | None, ...] = ("sig", "att", "sbom", None)
 
 
 BLOB_WORKERS = 4  # uploads at once, as skopeo and crane do
@@ -62,7 +63,7 @@ class CopyStats:
 
 @dataclass(frozen=True)
 class CopyResult:
-    digest: str
+    digest: Digest
     stats: CopyStats
 
 
@@ -294,7 +295,7 @@ def copy_image(
     insecure: bool = False,
     progress: Progress | None = None,
     **options: Any,
-) -> str:
+) -> Digest:
     """Copy an image between transports; returns the digest of what was pushed."""
     return copy(src, dest, insecure=insecure, progress=progress, **options).digest
 
@@ -350,16 +351,15 @@ def _copy_one(
 
 def _copy_signatures(
     src_ref: ImageRef,
-    digest: str,
+    digest: Digest,
     destination: Destination,
     stats: CopyStats,
     progress: Progress,
     insecure: bool,
     options: dict[str, Any],
 ) -> None:
-    hexpart = digest.partition(":")[2]
     for suffix in SIGNATURE_SUFFIXES:
-        tag = f"sha256-{hexpart}{suffix}"
+        tag = digest.cosign_tag(suffix) if suffix else digest.referrers_tag
         ref = dataclasses.replace(src_ref, tag=tag, digest=None)
         with open_source(ref, insecure=insecure, **options) as source:
             try:

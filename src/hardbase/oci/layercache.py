@@ -34,13 +34,13 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from hardbase import __version__
+from hardbase.util.digest import is_digest
 from hardbase.util.fs import DECODE_ERRORS, read_cache_entry, write_atomic
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 MAGIC = b"hardbase-layer-inventory\n"
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _CODES = {"file": "f", "dir": "d", "symlink": "l", "hardlink": "h"}
 _KINDS = {code: kind for kind, code in _CODES.items()}
 # a path as safetar normalises them has no leading `/` and no empty, `.` or `..` part
@@ -144,7 +144,7 @@ class LayerCache:
     def load(self, diff_id: str) -> LayerRecord | None:
         """The record of `diff_id`, if a valid one is stored (use it only for a blob in its
         `blobs`: another blob has not been checked to uncompress to `diff_id`)."""
-        if not _DIGEST.match(diff_id):
+        if not is_digest(diff_id):
             return None
         return read_cache_entry(
             self.path(diff_id), MAX_ENTRY, lambda data: self._decode(data, diff_id),
@@ -154,7 +154,7 @@ class LayerCache:
     def store(self, diff_id: str, record: LayerRecord) -> None:
         """Write the record of `diff_id` (atomically; a cache that cannot be written is
         skipped)."""
-        if not _DIGEST.match(diff_id):
+        if not is_digest(diff_id):
             return
         try:
             write_atomic(self.path(diff_id), self._encode(record, diff_id))
@@ -207,7 +207,7 @@ class LayerCache:
         body, header, at = self._frame(data, diff_id)
         codes, paths, links, numbers, blob = _sections(body, at, header)
         record = LayerRecord(blobs=tuple(_strs(header["blobs"])))
-        if not all(_DIGEST.match(b) for b in record.blobs):
+        if not all(is_digest(b) for b in record.blobs):
             raise ValueError("a blob digest is malformed")
         record.ops.extend(_ops(codes, paths, links, numbers, blob))
         for item in header["skipped"]:

@@ -6,7 +6,6 @@ never sees an index naming a missing blob.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci import mediatypes as mt
 from hardbase.util import jsondoc
+from hardbase.util.digest import Digest
 from hardbase.util.fs import atomic_writer, write_atomic
 
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
@@ -28,24 +28,12 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def check_digest(digest: str) -> str:
-    """Return the hex part of a sha256 digest, refusing anything else (no path tricks)."""
-    algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
-        raise ImageError(f"'{digest}' is not a sha256 digest")
-    return hexpart
-
-
 @dataclass(frozen=True)
 class Descriptor:
     """An OCI content descriptor."""
 
     media_type: str
-    digest: str
+    digest: Digest
     size: int
     platform: dict[str, str] | None = None
     annotations: dict[str, str] | None = field(default=None)
@@ -69,11 +57,11 @@ class Descriptor:
     def from_json(cls, obj: Any) -> Descriptor:
         try:
             media_type = str(obj["mediaType"])
-            digest = str(obj["digest"])
+            digest_text = str(obj["digest"])
             size = int(obj["size"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ImageError(f"malformed descriptor {str(obj)[:200]}") from exc
-        check_digest(digest)
+        digest = Digest(digest_text, "in a descriptor")
         if size < 0:
             raise ImageError(f"descriptor {digest} has a negative size")
         platform = obj.get("platform")
@@ -108,14 +96,15 @@ class Layout:
             raise ImageError(f"{root} is not an OCI image layout (no oci-layout or index.json)")
         return cls(root)
 
-    def blob_path(self, digest: str) -> Path:
-        return self.root / "blobs" / "sha256" / check_digest(digest)
+    def blob_path(self, digest: Digest) -> Path:
+        digest = Digest(digest)  # free for a Digest; a str from untyped code is checked
+        return self.root / "blobs" / digest.algorithm / digest.hex
 
-    def has_blob(self, digest: str) -> bool:
+    def has_blob(self, digest: Digest) -> bool:
         return self.blob_path(digest).is_file()
 
     def put_bytes(self, data: bytes, media_type: str, **extra: Any) -> Descriptor:
-        digest = sha256_digest(data)
+        digest = Digest.of(data)
         path = self.blob_path(digest)
         if not path.exists():
             write_atomic(path, data)
@@ -124,7 +113,7 @@ class Layout:
     def put_json(self, obj: Any, media_type: str, **extra: Any) -> Descriptor:
         return self.put_bytes(canonical_json(obj), media_type, **extra)
 
-    def put_file(self, src: Path, digest: str, size: int, media_type: str) -> Descriptor:
+    def put_file(self, src: Path, digest: Digest, size: int, media_type: str) -> Descriptor:
         """Place a file whose digest is already known, hard-linking when possible."""
         path = self.blob_path(digest)
         if not path.exists():
@@ -137,7 +126,7 @@ class Layout:
             os.replace(tmp, path)
         return Descriptor(media_type, digest, size)
 
-    def read_blob(self, digest: str, *, max_size: int = 64 << 20) -> bytes:
+    def read_blob(self, digest: Digest, *, max_size: int = 64 << 20) -> bytes:
         """Read a (small) blob and check its digest."""
         path = self.blob_path(digest)
         try:
@@ -147,7 +136,7 @@ class Layout:
             data = path.read_bytes()
         except FileNotFoundError:
             raise ImageError(f"blob {digest} is missing from {self.root}") from None
-        if sha256_digest(data) != digest:
+        if Digest.of(data) != digest:
             raise IntegrityError(f"blob {digest} in {self.root} does not match its digest")
         return data
 

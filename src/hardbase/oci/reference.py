@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardbase.errors import UsageError
+from hardbase.util.digest import Digest, DigestError
 
 TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker", "dir", "containers-storage")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -28,7 +28,7 @@ class ImageRef:
     tag: str | None = None
     registry: str | None = None  # docker
     repository: str | None = None  # docker
-    digest: str | None = None  # docker
+    digest: Digest | None = None  # docker
     name: str | None = None  # containers-storage: everything after the transport
 
     def __str__(self) -> str:
@@ -94,9 +94,11 @@ def _parse_docker(text: str, rest: str) -> ImageRef:
     digest = None
     tag = None
     if "@" in remainder:
-        remainder, _, digest = remainder.partition("@")
-        if not _DIGEST.match(digest):
-            raise UsageError(f"'{digest}' in '{text}' is not a sha256 digest")
+        remainder, _, named = remainder.partition("@")
+        try:
+            digest = Digest(named, f"in '{text}'")
+        except DigestError as exc:
+            raise UsageError(str(exc)) from None
     else:
         last = remainder.rsplit("/", 1)[-1]
         if ":" in last:

@@ -29,10 +29,11 @@ from urllib3.exceptions import MaxRetryError, SSLError
 from hardbase.errors import ImageError, IntegrityError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.auth import Credentials, load_credentials, parse_challenge
-from hardbase.oci.layout import Descriptor, check_digest, sha256_digest
+from hardbase.oci.layout import Descriptor
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.transports.interface import ImageSource, VerifyingReader
 from hardbase.util import http, jsondoc
+from hardbase.util.digest import Digest, DigestError
 from hardbase.util.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,13 @@ class RegistryClient:
     @property
     def where(self) -> str:
         return f"{self.registry}/{self.repository}"
+
+    def _announced(self, header: str, what: str) -> Digest:
+        """The Docker-Content-Digest a registry sent for `what`, refused when malformed."""
+        try:
+            return Digest(header, f"(the Docker-Content-Digest {self.where} sent for {what})")
+        except DigestError as exc:
+            raise RegistryError(str(exc)) from None
 
     # ------------------------------------------------------------------ HTTP
 
@@ -434,33 +442,33 @@ class RegistryClient:
             )
         except NotFoundError:
             return None
-        digest = resp.header("Docker-Content-Digest")
+        announced = resp.header("Docker-Content-Digest")
         ctype = (resp.header("Content-Type") or "").split(";")[0].strip()
         length = resp.header("Content-Length")
-        if not digest or ctype not in mt.INDEX_TYPES | mt.MANIFEST_TYPES or not length:
+        if not announced or ctype not in mt.INDEX_TYPES | mt.MANIFEST_TYPES or not length:
             _, media_type, digest = self.get_manifest(reference)
             data, _, _ = self.get_manifest(digest)
             return Descriptor(media_type, digest, len(data))
-        check_digest(digest)
-        if reference.startswith("sha256:") and digest != reference:
+        digest = self._announced(announced, f"manifest {reference}")
+        if _by_digest(reference) not in (None, digest):
             raise IntegrityError(
                 f"registry {self.registry} answered {digest} for manifest {reference}"
             )
         return Descriptor(ctype, digest, int(length))
 
-    def get_manifest(self, reference: str) -> tuple[bytes, str, str]:
+    def get_manifest(self, reference: str) -> tuple[bytes, str, Digest]:
         """The manifest bytes, media type and digest for a tag or digest."""
         self.ping()
         resp = self._request(
             "GET", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}
         )
-        digest = sha256_digest(resp.body)
-        if reference.startswith("sha256:") and digest != reference:
+        digest = Digest.of(resp.body)
+        if _by_digest(reference) not in (None, digest):
             raise IntegrityError(
                 f"manifest {reference} from {self.where} does not match its digest"
             )
         announced = resp.header("Docker-Content-Digest")
-        if announced and announced.startswith("sha256:") and announced != digest:
+        if announced and self._announced(announced, f"manifest {reference}") != digest:
             raise IntegrityError(
                 f"manifest {reference} from {self.where} does not match the digest the "
                 "registry announced"
@@ -475,11 +483,11 @@ class RegistryClient:
                 )
         return resp.body, media_type, digest
 
-    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> Digest:
         """Store a manifest under a tag or its digest; returns its digest."""
         self.ping()
-        digest = sha256_digest(data)
-        if reference.startswith("sha256:") and reference != digest:
+        digest = Digest.of(data)
+        if _by_digest(reference) not in (None, digest):
             raise IntegrityError(f"manifest bytes do not match the digest {reference}")
         for attempt in (1, 2):
             try:
@@ -501,7 +509,7 @@ class RegistryClient:
                     raise
                 log.warning("%s; sending the manifest %s again", exc, digest)
         announced = resp.header("Docker-Content-Digest")
-        if announced and announced != digest:
+        if announced and self._announced(announced, f"manifest {reference}") != digest:
             raise IntegrityError(
                 f"registry {self.registry} stored the manifest for {reference} as {announced}, "
                 f"not {digest}"
@@ -509,9 +517,9 @@ class RegistryClient:
         log.debug("pushed manifest %s as %s", digest, reference)
         return digest
 
-    def delete_manifest(self, digest: str) -> None:
+    def delete_manifest(self, digest: Digest) -> None:
         """Delete a manifest by digest (and with it every tag naming it)."""
-        check_digest(digest)
+        digest = Digest(digest)  # this call deletes: untyped text is checked all the same
         self.ping()
         self._request(
             "DELETE",
@@ -644,7 +652,10 @@ class RegistryClient:
         finally:
             reader.close()
         announced = final.header("Docker-Content-Digest")
-        if announced and announced != descriptor.digest:
+        if (
+            announced
+            and self._announced(announced, f"blob {descriptor.digest}") != descriptor.digest
+        ):
             raise IntegrityError(
                 f"registry {self.registry} stored blob {descriptor.digest} as {announced}"
             )
@@ -685,9 +696,9 @@ class RegistryClient:
             )
         return urllib.parse.urljoin(self._url("/v2/"), location)
 
-    def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
+    def referrers(self, digest: Digest, artifact_type: str | None = None) -> list[Descriptor]:
         """Manifests whose `subject` is `digest`: the referrers API, else the tag schema."""
-        hexpart = check_digest(digest)
+        digest = Digest(digest)
         self.ping()
         path = f"/v2/{self.repository}/referrers/{digest}"
         if artifact_type:
@@ -702,7 +713,7 @@ class RegistryClient:
             pass
         if index is None:  # the fallback tag `sha256-<hex>` holds an index of referrers
             try:
-                data, media_type, _ = self.get_manifest(f"sha256-{hexpart}")
+                data, media_type, _ = self.get_manifest(digest.referrers_tag)
             except NotFoundError:
                 return []
             if media_type not in mt.INDEX_TYPES:
@@ -711,13 +722,18 @@ class RegistryClient:
                 index = jsondoc.loads(data)
             except ValueError as exc:
                 raise RegistryError(
-                    f"the referrers index sha256-{hexpart} in {self.where} is not valid JSON"
+                    f"the referrers index {digest.referrers_tag} in {self.where} is not valid JSON"
                 ) from exc
         entries = index.get("manifests", []) if isinstance(index, dict) else []
         found = [Descriptor.from_json(entry) for entry in entries]
         if artifact_type:
             found = [d for d in found if d.artifact_type == artifact_type]
         return found
+
+
+def _by_digest(reference: str) -> Digest | None:
+    """The digest a manifest reference names, or None for a tag (a tag has no ':')."""
+    return Digest(reference, "(a manifest reference)") if ":" in reference else None
 
 
 def _next_link(header: str | None) -> str | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Literal, cast
 
 from hardbase.errors import HardbaseError, ImageError
+from hardbase.util.digest import Digest
 
 log = logging.getLogger(__name__)
 
@@ -220,11 +221,11 @@ class LayerReader:
         return self._counter.count if self._counter else 0
 
     @property
-    def diff_id(self) -> str:
+    def diff_id(self) -> Digest:
         """sha256 of the uncompressed tar (valid once iteration has finished)."""
         if not self._done or self._counter is None:
             raise ImageError(f"{self.where} has not been read to its end yet")
-        return "sha256:" + self._counter.hash.hexdigest()
+        return Digest.from_hex(self._counter.hash.hexdigest())
 
     def __iter__(self) -> Iterator[Member]:
         if self._counter is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from hardbase.errors import ImageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, Layout
+from hardbase.util.digest import Digest
 
 
 def _tar_info(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
@@ -48,14 +49,15 @@ def write_docker_archive(layout: Layout, dest: Path, repo_tag: str) -> None:
     if top.media_type != mt.OCI_INDEX or len(manifests) != 1:
         raise ImageError("docker-archive holds exactly one single-platform image")
     manifest = json.loads(layout.read_blob(manifests[0].digest))
-    config_digest = manifest["config"]["digest"].removeprefix("sha256:")
-    config = layout.read_blob(manifest["config"]["digest"])
+    config_desc = Descriptor.from_json(manifest["config"])
+    config_digest = config_desc.digest.hex
+    config = layout.read_blob(config_desc.digest)
     diff_ids = json.loads(config)["rootfs"]["diff_ids"]
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_tar_info(f"{config_digest}.json", len(config)), _bytes(config))
         names = []
         for layer, diff_id in zip(manifest["layers"], diff_ids, strict=True):
-            hexid = diff_id.removeprefix("sha256:")
+            hexid = Digest(diff_id, "(a diff_id of the image's config)").hex
             with layout.blob_path(layer["digest"]).open("rb") as fh:
                 data = igzip.decompress(fh.read())  # type: ignore[no-untyped-call]
             name = f"{hexid}/layer.tar"

@@ -55,7 +55,7 @@ def sign_patched(
     provenance = slsa_provenance(
         spec={"command": "patch-image", "image": source, "only": only},
         packages=[Material(u.url, u.sha256, u.name) for u in upgrades],
-        lock=Material(source, result.base_digest.partition(":")[2], "base image"),
+        lock=Material(source, result.base_digest.hex, "base image"),
         started=started,
         finished=finished,
         build_type=BUILD_TYPE,

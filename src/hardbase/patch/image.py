@@ -47,6 +47,7 @@ from hardbase.oci.filetree import WHITEOUT, FileTreeResult, walk_layers
 from hardbase.oci.reference import ImageRef, parse_reference
 from hardbase.oci.transports.interface import ImageSource, ResolvedImage
 from hardbase.patch import dpkgdb, relations
+from hardbase.util.digest import Digest
 from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln import inventory as inv
 from hardbase.vuln.db import VulnDB
@@ -119,8 +120,8 @@ class PlatformPatch:
 
 @dataclass(frozen=True)
 class PatchResult:
-    digest: str  # of what DEST now names
-    base_digest: str
+    digest: str  # of what DEST now names ("" when nothing was written)
+    base_digest: Digest
     platforms: list[PlatformPatch] = field(default_factory=list)
 
 

@@ -14,6 +14,7 @@ from hardbase.build.spec import ImageSpec
 from hardbase.errors import ImageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Layout
+from hardbase.util.digest import Digest
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class BuiltImage:
     """
 
     reference: str  # oci:LAYOUT:TAG
-    digest: str  # the index digest
-    manifests: tuple[tuple[str, str], ...]  # (arch, manifest digest), in the spec's order
+    digest: Digest  # the index digest
+    manifests: tuple[tuple[str, Digest], ...]  # (arch, manifest digest), in the spec's order
     created: str  # RFC 3339, the image's creation time
     spec: ImageSpec
     lock: Lock
@@ -41,7 +42,7 @@ class BuiltImage:
         if result.lock is None:
             raise ImageError(f"the build of {result.reference} has no lock to attest")
         return cls(
-            result.reference, result.index_digest, tuple(result.manifests.items()),
+            result.reference, Digest(result.index_digest), tuple(result.manifests.items()),
             result.created, spec, result.lock, identity, result,
         )  # fmt: skip
 
@@ -55,8 +56,9 @@ class BuiltImage:
         if index.media_type != mt.OCI_INDEX:
             raise ImageError(f"oci:{layout}:{tag} is not an image index hardbase built")
         doc = json.loads(opened.read_blob(index.digest))
+        where = f"(a manifest of oci:{layout}:{tag})"
         manifests = tuple(
-            (str(m.get("platform", {}).get("architecture", "")), str(m["digest"]))
+            (str(m.get("platform", {}).get("architecture", "")), Digest(m["digest"], where))
             for m in doc.get("manifests", [])
         )
         created = created_time([r.date for r in lock.releases], source_date_epoch())

@@ -154,9 +154,9 @@ def attach_sboms(image: BuiltImage, sboms: tuple[Sbom, ...], titles: dict[str, s
     Returns the artifact's tag; `push --signatures` carries it to a registry with the image.
     """
     from hardbase.attest.attestation import TITLE
-    from hardbase.attest.store import artifact_tag, open_store, publish
+    from hardbase.attest.store import open_store, publish
 
-    tag = artifact_tag(image.digest, "sbom")
+    tag = image.digest.cosign_tag("sbom")
     with open_store(image.reference) as store:
         layers = []
         for sbom in sorted(sboms, key=lambda s: f"{s.arch}/{s.format}"):

@@ -222,8 +222,8 @@ def _pedigree(item: SbomPackage, os_release: OSRelease) -> Json | None:
 
 def _image(sbom: SbomInput) -> Json:
     hashes = []
-    if sbom.digest.startswith("sha256:"):
-        hashes.append({"alg": "SHA-256", "content": sbom.digest[7:]})
+    if sbom.image_digest:
+        hashes.append({"alg": "SHA-256", "content": sbom.image_digest.hex})
     pairs = [(f"{PROPERTY_PREFIX}:image:reference", sbom.reference)]
     if sbom.os.pretty_name:
         pairs.append((f"{PROPERTY_PREFIX}:os:pretty-name", sbom.os.pretty_name))

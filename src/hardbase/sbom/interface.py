@@ -22,6 +22,7 @@ from hardbase.debian.pedigree import read as read_pedigree
 from hardbase.errors import HardbaseError
 from hardbase.sbom.licenses import combine
 from hardbase.util import clock
+from hardbase.util.digest import Digest, optional_digest
 from hardbase.vuln.model import InstalledPackage, OSRelease
 
 TOOL_NAME = "hardbase"
@@ -136,15 +137,20 @@ class SbomInput:
         )
 
     @property
-    def identity(self) -> str:
+    def image_digest(self) -> Digest | None:
+        """The manifest digest, checked; None for dir:."""
+        return optional_digest(self.digest)
+
+    @property
+    def identity(self) -> Digest:
         """What makes this image unique: its digest, or for dir: a hash of its package list."""
-        if self.digest:
-            return self.digest
+        if self.image_digest:
+            return self.image_digest
         listing = "\n".join(
             f"{s.package.type} {s.package.name} {s.package.version} {s.package.arch}"
             for s in self.sorted_packages()
         )
-        return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+        return Digest.of(listing.encode())
 
     @property
     def purl(self) -> str:

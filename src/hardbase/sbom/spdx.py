@@ -174,8 +174,8 @@ def _image_package(sbom: SbomInput) -> dict[str, Any]:
         "versionInfo": sbom.digest or sbom.identity,
         "externalRefs": [_purl_ref(sbom.purl)],
     }
-    if sbom.digest.startswith("sha256:"):
-        out["checksums"] = [{"algorithm": "SHA256", "checksumValue": sbom.digest[7:]}]
+    if sbom.image_digest:
+        out["checksums"] = [{"algorithm": "SHA256", "checksumValue": sbom.image_digest.hex}]
     if sbom.os.pretty_name:
         out["comment"] = f"Operating system: {sbom.os.pretty_name}"
     return out
@@ -184,8 +184,7 @@ def _image_package(sbom: SbomInput) -> dict[str, Any]:
 def namespace(sbom: SbomInput) -> str:
     """A document namespace that depends only on the image (and the tool's version)."""
     name = _ID_CHARS.sub("-", sbom.name).strip("-") or "image"
-    hexpart = sbom.identity.partition(":")[2]
-    return f"{NAMESPACE_BASE}/{name}-{hexpart}-{TOOL_NAME}-{TOOL_VERSION}"
+    return f"{NAMESPACE_BASE}/{name}-{sbom.identity.hex}-{TOOL_NAME}-{TOOL_VERSION}"
 
 
 def document(sbom: SbomInput, *, created: datetime | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from hardbase.build.lock import Lock, LockedPackage
 from hardbase.errors import HardbaseError, ImageError
 from hardbase.lifecycle.fleet import Fleet
 from hardbase.lifecycle.state import StateDB
+from hardbase.util.digest import Digest
 from hardbase.vuln.db import VulnDB
 from hardbase.vuln.match import NOT_AFFECTED_STATUS, Finding
 from hardbase.vuln.severity import Severity
@@ -111,12 +112,14 @@ class ImageData:
         if doc == "vex":
             return self._vex(name, digest)
         from hardbase.attest import cosign
-        from hardbase.attest.store import artifact_tag, existing_layers, open_store
+        from hardbase.attest.store import existing_layers, open_store
 
-        ref = f"docker://{self.fleet.registry}/{image.repository}@{digest}"
+        published = Digest(digest)  # read back and checked by the state database
+        ref = f"docker://{self.fleet.registry}/{image.repository}@{published}"
         want = DOCUMENTS[doc]
         with open_store(ref, insecure=self.fleet.insecure) as store:
-            for layer in existing_layers(store, artifact_tag(digest, "att"), cosign.DSSE_ENVELOPE):
+            tag = published.cosign_tag("att")
+            for layer in existing_layers(store, tag, cosign.DSSE_ENVELOPE):
                 if (layer.annotations or {}).get(cosign.PREDICATE_ANNOTATION) != want:
                     continue
                 envelope = json.loads(store.read_blob(layer, max_size=_MAX_DOCUMENT))

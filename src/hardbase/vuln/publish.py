@@ -24,6 +24,7 @@ from hardbase.errors import HardbaseError, UsageError
 from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import Descriptor, canonical_json
 from hardbase.oci.reference import ImageRef, parse_reference
+from hardbase.util.digest import Digest, DigestError
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +222,8 @@ def _descriptor(value: object, ref: str) -> Descriptor:
     if not isinstance(value, dict):
         raise PublishError(f"{ref} has a malformed descriptor; refusing it")
     try:
-        return Descriptor(str(value["mediaType"]), str(value["digest"]), int(value["size"]))
-    except (KeyError, TypeError, ValueError):
+        return Descriptor(str(value["mediaType"]), Digest(value["digest"]), int(value["size"]))
+    except (KeyError, TypeError, ValueError, DigestError):
         raise PublishError(f"{ref} has a malformed descriptor; refusing it") from None
 
 

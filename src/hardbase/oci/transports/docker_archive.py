@@ -16,11 +16,12 @@ from typing import IO
 
 from hardbase.errors import IntegrityError
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.layout import Descriptor, canonical_json, sha256_digest
+from hardbase.oci.layout import Descriptor, canonical_json
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.safetar import detect_compression, normalize_name
 from hardbase.oci.transports.interface import ImageSource, TransportError
 from hardbase.oci.transports.oci_archive import TarIndex
+from hardbase.util.digest import Digest
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class DockerArchiveSource(ImageSource):
             "layers": [layer.to_json() for layer in layers],
         }
         self._manifest = canonical_json(manifest)
-        self._top = Descriptor(mt.OCI_MANIFEST, sha256_digest(self._manifest), len(self._manifest))
+        self._top = Descriptor(mt.OCI_MANIFEST, Digest.of(self._manifest), len(self._manifest))
 
     def _member(self, name: object) -> str:
         if not isinstance(name, str):
@@ -86,9 +87,9 @@ class DockerArchiveSource(ImageSource):
 
     def _config_descriptor(self, name: str) -> Descriptor:
         data = self._tar.read(name)
-        digest = sha256_digest(data)
+        digest = Digest.of(data)
         named = _NAMED_BY_DIGEST.match(name.rsplit("/", 1)[-1] if "blobs/" not in name else name)
-        if named and f"sha256:{named.group(1)}" != digest:
+        if named and Digest.from_hex(named.group(1)) != digest:
             raise IntegrityError(
                 f"config {name} in {self.ref.path} does not match the digest in its name"
             )
@@ -107,18 +108,18 @@ class DockerArchiveSource(ImageSource):
         named = _NAMED_BY_DIGEST.match(name)
         if named:
             # the reader checks this digest when the layer is streamed
-            digest = f"sha256:{named.group(1)}"
+            digest = Digest.from_hex(named.group(1))
         else:
             digest = self._hash(name)
         self._blobs[digest] = name
         return Descriptor(media_type, digest, size)
 
-    def _hash(self, name: str) -> str:
+    def _hash(self, name: str) -> Digest:
         h = hashlib.sha256()
         with self._tar.open(name) as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
-        return "sha256:" + h.hexdigest()
+        return Digest.from_hex(h.hexdigest())
 
     def top(self) -> Descriptor:
         return self._top

@@ -16,6 +16,7 @@ from hardbase.oci import mediatypes as mt
 from hardbase.oci.layout import MAX_JSON, Descriptor
 from hardbase.oci.reference import ImageRef
 from hardbase.util import jsondoc
+from hardbase.util.digest import Digest
 
 
 class TransportError(ImageError):
@@ -62,7 +63,7 @@ class VerifyingReader:
 
     def _check(self) -> None:
         if self._seen != self._desc.size or (
-            "sha256:" + self._hash.hexdigest() != self._desc.digest
+            Digest.from_hex(self._hash.hexdigest()) != self._desc.digest
         ):
             raise IntegrityError(
                 f"blob {self._desc.digest} in {self._where} does not match its digest"

@@ -17,11 +17,12 @@ from typing import IO, Any, cast
 
 from hardbase.errors import HardbaseError, ImageError
 from hardbase.oci import mediatypes as mt
-from hardbase.oci.layout import MAX_JSON, Descriptor, check_digest
+from hardbase.oci.layout import MAX_JSON, Descriptor
 from hardbase.oci.reference import ImageRef
 from hardbase.oci.safetar import detect_compression, normalize_name
 from hardbase.oci.transports.interface import ImageSource, TransportError
 from hardbase.util import jsondoc
+from hardbase.util.digest import Digest
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,8 @@ class OCIArchiveSource(ImageSource):
         return list(self._entries)
 
     def open_blob(self, descriptor: Descriptor) -> IO[bytes]:
-        name = f"blobs/sha256/{check_digest(descriptor.digest)}"
+        digest = Digest(descriptor.digest)  # free for a Digest; untyped text is checked
+        name = f"blobs/{digest.algorithm}/{digest.hex}"
         if not self._tar.has(name):
             raise TransportError(f"blob {descriptor.digest} is missing from {self.ref.path}")
         return self._tar.open(name)
