@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "source": ("source", "fetch, verify and unpack a Debian source package"),
     "repo": ("repo", "hardbase's own signed archive: keygen, publish, serve"),
     "patch": ("patch", "find a CVE fix and rebuild a Debian source package with it"),
+    "cache": ("cache", "remove what the cache has not used lately"),
     "completion": ("completion", "print a shell completion script (bash, zsh or fish)"),
 }
 
