@@ -180,3 +180,26 @@ def test_provenance_lists_ancestor_patches_build_root_and_patched_source(tmp_pat
     assert doc["predicate"]["buildDefinition"]["externalParameters"]["spec"]["fixes"] == [
         "CVE-2099-0001"
     ]
+
+
+def test_scratch_dirs_of_processes_that_are_gone_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import tempfile
+
+    from hardbase.patch.build import SCRATCH_PREFIX, scratch_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.stdout.strip()}-abc"  # a killed run's
+    (dead / "work").mkdir(parents=True)
+    live = tmp_path / f"{SCRATCH_PREFIX}1-abc"  # pid 1 runs
+    live.mkdir()
+    older = tmp_path / f"{SCRATCH_PREFIX}abc123"  # no pid in its name: not ours to judge
+    older.mkdir()
+    with scratch_dir() as scratch:
+        assert scratch.name.startswith(f"{SCRATCH_PREFIX}{os.getpid()}-") and scratch.is_dir()
+        assert not dead.exists() and live.is_dir() and older.is_dir()
+    assert not scratch.exists()

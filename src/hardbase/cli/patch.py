@@ -15,7 +15,9 @@ debian/patches and the series, version <version>+hb<N>, a changelog entry naming
 every CVE fixed; `dpkg-buildpackage -B` in a hermetic build root (no network,
 non-root, SOURCE_DATE_EPOCH from the changelog, tests on); the .debs and the
 source published to REPO's <R>-hardbase suite, signed with KEY. The build root comes
-from the source's archive, or with --root-mirror from that Debian mirror. A patch that does
+from the source's archive, or with --root-mirror from that Debian mirror. When REPO
+already serves a rebuild of the same version with the same patches, nothing is built
+or published (a re-run after a crash makes no second version). A patch that does
 not apply, a failed build (its log is kept and named) or a missing key: exit 2,
 nothing published.
 """
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from hardbase.patch.build import build_patched
+    from hardbase.patch.build import AlreadyPublished, build_patched, scratch_dir
     from hardbase.repo.keys import password_from_env
     from hardbase.util.paths import cache_dir
 
@@ -128,14 +130,18 @@ def _build(args: argparse.Namespace) -> int:
         raise UsageError(f"--revision must be 1 or more, not {args.revision}")
     progress = TerminalProgress(enabled=not args.quiet)
     cache = cache_dir()
-    with tempfile.TemporaryDirectory(prefix="hardbase-patch-build-") as scratch:
-        work = args.work or Path(scratch) / "work"
-        built = build_patched(
-            args.source, args.release, args.cve, repo=args.repo, key=args.key, work=work,
-            log_dir=cache / "patch-logs", archives=_archives(args), cache_dir=cache,
-            patches=args.patch, revision=args.revision, password=password_from_env(),
-            progress=progress,
-        )  # fmt: skip
+    with scratch_dir() as scratch:
+        work = args.work or scratch / "work"
+        try:
+            built = build_patched(
+                args.source, args.release, args.cve, repo=args.repo, key=args.key, work=work,
+                log_dir=cache / "patch-logs", archives=_archives(args), cache_dir=cache,
+                patches=args.patch, revision=args.revision, password=password_from_env(),
+                progress=progress,
+            )  # fmt: skip
+        except AlreadyPublished as done:
+            print(done.diagnostics())
+            return 0
         print(f"{built.source} {built.version} ({built.release}): fixes {', '.join(built.cves)}")
         for applied in built.patches:
             print(f"  patch debian/patches/{applied.name}: {applied.candidate.origin}")

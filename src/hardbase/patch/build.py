@@ -18,16 +18,19 @@ detached OpenPGP signature), is published into REPO's pool beside the source.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cmp_to_key
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,9 @@ from hardbase.build.spec import RELEASES
 from hardbase.debian.archive import Archive
 from hardbase.debian.model import SourceEntry
 from hardbase.debian.pedigree import PatchInfo, Pedigree, add_to_control, patch_kind
-from hardbase.debian.version import hb_revision, patched_version
-from hardbase.errors import UsageError
+from hardbase.debian.pedigree import read as read_pedigree
+from hardbase.debian.version import compare_versions, hb_revision, patched_version
+from hardbase.errors import HardbaseError, UsageError
 from hardbase.patch.apply import refresh
 from hardbase.patch.buildroot import (
     BuildResult,
@@ -46,11 +50,12 @@ from hardbase.patch.buildroot import (
     build_in_root,
     ensure_root,
     plan_root,
+    process_alive,
 )
 from hardbase.patch.find import Candidate, find_candidates, series
 from hardbase.patch.trees import Archives, as_tree, check_cve, fetch_base, fetch_newer
 from hardbase.repo.keys import sign_release
-from hardbase.repo.publish import PublishResult, publish
+from hardbase.repo.publish import PublishResult, publish, published_binaries
 from hardbase.util.fs import file_hash, write_atomic
 from hardbase.util.progress import NullProgress, Progress
 from hardbase.util.tools import last_error_line, run_tool
@@ -102,6 +107,49 @@ class PatchedBuild:
     def debs(self) -> list[Path]:
         """The built .debs the archive gets (debug symbols left out)."""
         return [d for d in self.result.debs if not d.name.split("_", 1)[0].endswith("-dbgsym")]
+
+
+class AlreadyPublished(HardbaseError):
+    """REPO already serves a rebuild of the same Debian version with the same patches.
+
+    Nothing was built or published: a re-run (after a crash, or a second request)
+    with the same inputs makes no second version. Not a failure (the CLI exits 0).
+    """
+
+    def __init__(self, source: str, version: str, repo: Path) -> None:
+        super().__init__(
+            f"{source} {version} is already published to {repo} with the same patches; "
+            "nothing was built"
+        )
+        self.source = source
+        self.version = version
+        self.repo = repo
+
+
+SCRATCH_PREFIX = "hardbase-patch-build-"
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str = SCRATCH_PREFIX) -> Iterator[Path]:
+    """A temporary work directory named for this process (`PREFIX<pid>-…`).
+
+    A process killed mid-build (SIGKILL) leaves its directory behind, with the
+    fetched sources and trees: each one whose process is gone is removed first.
+    """
+    top = Path(tempfile.gettempdir())
+    for old in top.glob(f"{prefix}*"):
+        pid, sep, _ = old.name[len(prefix) :].partition("-")
+        if (
+            sep
+            and pid.isdigit()
+            and not process_alive(int(pid))
+            and old.is_dir()
+            and (not old.is_symlink())
+        ):
+            log.info("removing %s, left by process %s", old, pid)
+            shutil.rmtree(old, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as path:
+        yield Path(path)
 
 
 def check_key(key: Path, password: bytes = b"") -> None:
@@ -160,6 +208,26 @@ def next_revision(repo: Path, release: str, source: str, base_version: str) -> i
                 if n is not None and version.startswith(base_version + "+"):
                     highest = max(highest, n)
     return highest + 1
+
+
+def published_rebuild(repo: Path, release: str, pedigree: Pedigree) -> str | None:
+    """The `+hbN` version REPO serves of `pedigree`'s Debian version with the same patches.
+
+    The same patches means the same names and sha256s, in order, as the rebuilt
+    packages' Hardbase-Patches fields state. None when REPO has no such rebuild.
+    """
+    wanted = [(p.name, p.sha256) for p in pedigree.patches]
+    found = []
+    for fields in published_binaries(repo, release):
+        stated = read_pedigree(fields)
+        if (
+            stated is not None
+            and (stated.source, stated.version) == (pedigree.source, pedigree.version)
+            and [(p.name, p.sha256) for p in stated.patches] == wanted
+            and hb_revision(fields.get("Version", "")) is not None
+        ):
+            found.append(fields["Version"])
+    return max(found, key=cmp_to_key(compare_versions)) if found else None
 
 
 def _timestamp(tree: Path) -> int:
@@ -323,6 +391,14 @@ def build_patched(
         shutil.copy2(orig, src / orig.name)
     applied = prepare_tree(tree, chosen, source=base.name, base_version=base.version,
                            version=version, release=release, when=when)  # fmt: skip
+    existing = (
+        published_rebuild(repo, release, pedigree_of(base.name, base.version, applied))
+        if repo is not None and revision is None
+        else None
+    )
+    if existing is not None and repo is not None:
+        # A re-run (after a crash, or a second request) with the same inputs.
+        raise AlreadyPublished(base.name, existing, repo)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(when), "TZ": "UTC", "LC_ALL": "C.UTF-8"}
     proc = run_tool(["dpkg-source", "-b", tree.name], package="dpkg-dev", cwd=src, env=env,
                     what="build the patched source package", error=PatchBuildError)  # fmt: skip

@@ -53,6 +53,8 @@ BASE_PACKAGES = ("build-essential", "fakeroot")
 CREATE_TIMEOUT = 1800.0
 BUILD_TIMEOUT = 3600.0
 _SYNTHETIC = "hardbase-build-depends"
+_CONTAINER_PREFIX = "hardbase-debbuild-"
+_CONTAINER = re.compile(re.escape(_CONTAINER_PREFIX) + r"([0-9]+)-[0-9a-f]{12}")
 _PROFILES = re.compile(r"<([^>]*)>")
 
 
@@ -277,6 +279,7 @@ def build_in_root(
         raise BuildRootError("builds run under runc, which is not installed (apt-get install runc)")
     started = time.monotonic()
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    reap_stale_builds(runc)
     with tempfile.TemporaryDirectory(prefix="hardbase-build-", dir=output.parent) as scratch:
         bundle = Path(scratch)
         rootfs = bundle / "rootfs"
@@ -294,7 +297,7 @@ def build_in_root(
         )
         config = _config(runc, bundle, ["/bin/sh", "-c", script], epoch)
         (bundle / "config.json").write_text(json.dumps(config))
-        name = f"hardbase-debbuild-{uuid.uuid4().hex[:12]}"
+        name = f"{_CONTAINER_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             proc = subprocess.run(
                 [runc, "run", "--bundle", str(bundle), name],
@@ -339,6 +342,52 @@ def build_in_root(
         if not debs:
             raise BuildFailed(f"the build made no .deb; its log is {log_path}", log_path)
         return BuildResult(tuple(debs), buildinfo, changes, log_path, time.monotonic() - started)
+
+
+def reap_stale_builds(runc: str) -> list[str]:
+    """Delete the build containers of hardbase processes that are gone, and their bundles.
+
+    A build's container outlives a hardbase process killed mid-build (SIGKILL gives
+    it no chance to stop runc) and runs on until its build ends: its name carries the
+    pid of the process that started it, so the next build stops and deletes each one
+    whose process is dead, and removes its bundle (the unpacked root and tree). A
+    bundle whose container already ended lies in the killed run's work directory
+    (`patch.build.scratch_dir` removes the default one). Returns the names deleted.
+    """
+    proc = subprocess.run([runc, "list", "--format", "json"], capture_output=True, text=True,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    if proc.returncode != 0:
+        log.warning("runc list failed; stale build containers are not reaped")
+        return []
+    try:
+        containers = json.loads(proc.stdout or "null") or []
+    except json.JSONDecodeError:
+        return []
+    reaped = []
+    for container in containers if isinstance(containers, list) else []:
+        name = str(container.get("id", "")) if isinstance(container, dict) else ""
+        match = _CONTAINER.fullmatch(name)
+        if match is None or process_alive(int(match.group(1))):
+            continue
+        subprocess.run([runc, "delete", "--force", name], capture_output=True, check=False,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+        bundle = Path(str(container.get("bundle", "")))
+        if bundle.name.startswith("hardbase-build-") and (bundle / "config.json").is_file():
+            shutil.rmtree(bundle, ignore_errors=True)
+        log.info("deleted the stale build container %s and its bundle %s", name, bundle)
+        reaped.append(name)
+    return reaped
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _unpack(tarball: Path, rootfs: Path) -> None:

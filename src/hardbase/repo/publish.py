@@ -17,6 +17,10 @@ the archive key, checks the signature with gpgv, and only then switches the suit
 to it by renaming a symlink. A reader sees the old suite or the new one, never a
 half-written index, and the previous generation's index files stay reachable by
 hash (`Acquire-By-Hash: yes`) for clients that read the old InRelease.
+
+A publish killed midway (SIGKILL, a crash) leaves REPO serving the suite as it was:
+the next publish removes its temp files and links, replaces the pool files it had
+written (no signed index named them yet), and drops its unswitched generation.
 """
 
 from __future__ import annotations
@@ -189,8 +193,10 @@ def publish(
                 )  # fmt: skip
             )
         pool += [_attachment(path) for path in attachments]
+        _reap_leftovers(repo, suite, pool)
+        listed = _listed_in_pool(repo)
         for file in pool:
-            _check_pool(repo, file)
+            _check_pool(repo, file, listed)
         all_archs = sorted(
             set(archs)
             | {p["Architecture"] for p in packages.values() if p["Architecture"] != "all"}
@@ -201,7 +207,7 @@ def publish(
 
         def add_pool_files() -> None:
             for file in pool:
-                _copy_to_pool(repo, file)
+                _copy_to_pool(repo, file, listed)
 
         inrelease = _write_suite(
             repo,
@@ -215,6 +221,11 @@ def publish(
         )
     log.info("published %d packages to %s", len(added), suite)
     return PublishResult(suite, inrelease, tuple(added), len(packages), len(sources))
+
+
+def published_binaries(repo: Path, release: str) -> list[dict[str, str]]:
+    """The Packages paragraphs (all archs) REPO's `<release>-hardbase` suite serves now."""
+    return list(_read_index(Path(repo), suite_for(release), "Packages").values())
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -389,20 +400,86 @@ def _dsc_sha(paragraph: dict[str, str], name: str) -> str:
 # -- the pool --------------------------------------------------------------------------
 
 
-def _check_pool(repo: Path, file: PoolFile) -> None:
+def _listed_in_pool(repo: Path) -> frozenset[str]:
+    """The pool paths a live suite of REPO publishes, attachments of its sources included.
+
+    Indexes only grow (every version published stays listed), so the live ones name
+    every file ever published. A pool file they do not name was left by a publish
+    that was killed before its switch: no signed index ever named it, so it may be
+    replaced. An attachment (`<source>_<version>.…`, named by no index) counts as
+    published once its source's `.dsc` is.
+    """
+    listed: set[str] = set()
+    dists = repo / "dists"
+    suites = (
+        [p for p in dists.iterdir() if p.is_symlink() and not p.name.startswith(".")]
+        if dists.is_dir()
+        else []
+    )
+    for link in suites:
+        for paragraph in _read_index(repo, link.name, "Packages").values():
+            listed.add(paragraph.get("Filename", ""))
+        for paragraph in _read_index(repo, link.name, "Sources").values():
+            directory = paragraph.get("Directory", "")
+            for line in paragraph.get("Checksums-Sha256", "").splitlines():
+                parts = line.split()
+                if len(parts) == 3:
+                    listed.add(f"{directory}/{parts[2]}")
+    return frozenset(listed)
+
+
+def _published(file: PoolFile, listed: frozenset[str]) -> bool:
+    if file.pool_path in listed:
+        return True
+    directory, _, name = file.pool_path.rpartition("/")
+    if name.endswith((".deb", ".dsc")) or ".orig." in name or ".debian." in name:
+        return False
+    return any(
+        path.endswith(".dsc") and name.startswith(path.rpartition("/")[2][:-4] + ".")
+        for path in listed
+        if path.startswith(directory + "/")
+    )
+
+
+def _check_pool(repo: Path, file: PoolFile, listed: frozenset[str]) -> None:
     dest = repo / file.pool_path
     if dest.is_symlink():
         raise PublishError(f"{dest} is a symlink; REPO's pool must hold regular files")
-    if dest.exists() and (dest.stat().st_size != file.size or file_hash(dest) != file.sha256):
+    if (
+        dest.exists()
+        and _published(file, listed)
+        and (dest.stat().st_size != file.size or file_hash(dest) != file.sha256)
+    ):
         raise PublishError(
             f"{dest} already exists with other content; a published file never changes: "
             "publish it under a new +hb revision"
         )
 
 
-def _copy_to_pool(repo: Path, file: PoolFile) -> None:
+def _reap_leftovers(repo: Path, suite: str, pool: Sequence[PoolFile]) -> None:
+    """What a publish killed midway left behind: pool temp files and the suite's temp links.
+
+    Called under REPO's lock, so no other publish is writing them. A generation
+    directory it left is never switched to and goes after this publish's switch.
+    """
+    for directory in {(repo / f.pool_path).parent for f in pool}:
+        if directory.is_dir():
+            for tmp in directory.glob(".*.tmp"):
+                if tmp.is_file() and not tmp.is_symlink():
+                    tmp.unlink()
+    dists = repo / "dists"
+    if dists.is_dir():
+        for link in dists.glob(f".{suite}.link-*"):
+            if link.is_symlink():
+                link.unlink()
+
+
+def _copy_to_pool(repo: Path, file: PoolFile, listed: frozenset[str]) -> None:
     dest = repo / file.pool_path
-    if dest.exists():
+    if dest.exists() and (
+        _published(file, listed)
+        or (dest.stat().st_size == file.size and file_hash(dest) == file.sha256)
+    ):
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
