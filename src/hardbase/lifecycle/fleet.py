@@ -129,8 +129,12 @@ class PatchModel(_Model):
     mirror: str | None = None
     security_mirror: str | None = None
     keyring: str | None = None
+    # where the build root's packages come from (default: the sources' archive)
+    root_mirror: str | None = None
+    root_security_mirror: str | None = None
+    root_keyring: str | None = None
 
-    @field_validator("url", "mirror", "security_mirror")
+    @field_validator("url", "mirror", "security_mirror", "root_mirror", "root_security_mirror")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -346,6 +350,9 @@ class PatchSettings:
     mirror: str | None = None  # the sources' mirror (None: Debian's)
     security_mirror: str | None = None
     keyring: Path | None = None  # the sources' keyring (None: Debian's)
+    root_mirror: str | None = None  # the build root's archive (None: the sources')
+    root_security_mirror: str | None = None
+    root_keyring: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -597,6 +604,9 @@ def _patch_settings(model: FleetModel, path: Path, base: Path) -> PatchSettings 
         mirror=settings.mirror,
         security_mirror=settings.security_mirror,
         keyring=_resolve(base, settings.keyring) if settings.keyring else None,
+        root_mirror=settings.root_mirror,
+        root_security_mirror=settings.root_security_mirror,
+        root_keyring=_resolve(base, settings.root_keyring) if settings.root_keyring else None,
     )
 
 

@@ -62,6 +62,7 @@ from hardbase.vuln.match import NOT_AFFECTED_STATUS, match_inventory
 
 if TYPE_CHECKING:
     from hardbase.lifecycle.controller import Controller
+    from hardbase.patch.trees import Archives
 
 log = logging.getLogger(__name__)
 
@@ -236,9 +237,9 @@ class PatchOutcome:
     error: str = ""
 
     def as_outcome(self) -> Outcome:
-        return Outcome(
-            f"patch:{self.source}", f"patch-{self.result}", reason=self.version, error=self.error
-        )
+        """The pass's outcome line (`patch:SOURCE: published (VERSION)`); a failed build counts
+        as a failure of the pass, an unfinished one as a job left to resume."""
+        return Outcome(f"patch:{self.source}", self.result, reason=self.version, error=self.error)
 
 
 class PatchFailed(HardbaseError):
@@ -274,7 +275,9 @@ def run_patch_job(ctl: Controller, job_id: int) -> PatchOutcome:
 
 
 class PatchRun:
-    """One patch job through its remaining steps."""
+    """One patch job through its remaining steps. The controller's `JobHooks` are told
+    `patch-build` (the build made progress) and `patch-publish` (before the archive is
+    written), where the crash-safety tests stop it."""
 
     def __init__(self, ctl: Controller, settings: PatchSettings, job: PatchJob) -> None:
         self.ctl = ctl
@@ -312,6 +315,7 @@ class PatchRun:
 
     def build(self) -> None:
         """Take the fix (the user's, else a newer Debian suite's, found first), then build."""
+        from hardbase.lifecycle.jobs import _HookProgress
         from hardbase.patch.build import build_patched
         from hardbase.repo.keys import password_from_env
         from hardbase.util.paths import cache_dir
@@ -330,7 +334,7 @@ class PatchRun:
                 self.job.source, self.job.release, self.job.cves, repo=None, key=None,
                 work=self.work, log_dir=self.log_dir, archives=self.archives(),
                 cache_dir=cache_dir(), patches=patches, revision=self.job.revision,
-                password=password_from_env(),
+                password=password_from_env(), progress=_HookProgress(self.ctl.hooks, "patch-build"),
             )  # fmt: skip
         except HardbaseError as exc:
             self.fail(exc.diagnostics(), log=self._log_path())
@@ -391,11 +395,15 @@ class PatchRun:
         found = sorted(self.log_dir.glob(f"{self.job.source}_*hb{self.job.revision}_*.build.log"))
         return str(found[-1]) if found else ""
 
-    def archives(self) -> Any:
+    def archives(self) -> Archives:
         from hardbase.patch.trees import Archives
 
         s = self.settings
-        return Archives(s.mirror, s.security_mirror, s.keyring or DEFAULT_KEYRING)
+        return Archives(
+            s.mirror, s.security_mirror, s.keyring or DEFAULT_KEYRING,
+            root_mirror=s.root_mirror, root_security_mirror=s.root_security_mirror,
+            root_keyring=s.root_keyring,
+        )  # fmt: skip
 
     def publish(self) -> None:
         """Publish the rebuild to the fleet's archive, unless a killed run already did."""
@@ -403,6 +411,7 @@ class PatchRun:
         from hardbase.repo.keys import password_from_env
 
         detail = self.job.detail
+        self.ctl.hooks.reached("patch-publish")
         if not _in_archive(self.settings.repo, self.job.release, self.job.source,
                            self.job.version):  # fmt: skip
             try:
