@@ -286,7 +286,7 @@ def test_a_patch_that_breaks_the_packages_tests_is_recorded_notified_and_not_ret
         before = {r: world.digest(r) for r in IMAGES}
         capsys.readouterr()
         assert world.watch() == 1  # the patch build failed: the pass says so
-        assert f"patch:{SOURCE}: failed" in capsys.readouterr().out
+        assert f"patch:{SOURCE}: patch-failed" in capsys.readouterr().out
         with world.state() as state:
             [job] = state.patch_jobs()
             assert job.state == PatchState.FAILED

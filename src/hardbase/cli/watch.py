@@ -4,8 +4,8 @@ Each pass imports the fleet's vulnerability feeds, reads every archive's
 InRelease, rebuilds the images whose packages have a fixable finding or a
 newer security/updates version, verifies, signs and pushes them, moves their
 tags and records every step. `--once` runs one pass and exits: 0 when every
-job published (or nothing was due), 1 when a gate failed, 3 when jobs are
-left to resume. Each pass and each job step is logged on stderr (image, job id,
+job published (or nothing was due), 1 when a gate or a patch build failed, 3
+when jobs are left to resume. Each pass and each job step is logged on stderr (image, job id,
 step, seconds), as human lines or, with --log-format json, JSON lines; -q
 logs warnings only. Reads HARDBASE_KEY_PASSWORD (signing key), the webhook secret
 variable the fleet names, and the registry credentials variables.
@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if notifier is not None:
                 notifier.close()
-    if report.count("failed"):
+    if report.count("failed") or report.count("patch-failed"):
         return 1
-    if report.count("error") or report.count("pending"):
+    if any(report.count(r) for r in ("error", "pending", "patch-error", "patch-pending")):
         return 3
     return 0
 

@@ -237,9 +237,11 @@ class PatchOutcome:
     error: str = ""
 
     def as_outcome(self) -> Outcome:
-        """The pass's outcome line (`patch:SOURCE: published (VERSION)`); a failed build counts
-        as a failure of the pass, an unfinished one as a job left to resume."""
-        return Outcome(f"patch:{self.source}", self.result, reason=self.version, error=self.error)
+        """The pass's outcome line (`patch:SOURCE: patch-published (VERSION)`); `watch` counts a
+        failed build as a failure of the pass, an unfinished one as a job left to resume."""
+        return Outcome(
+            f"patch:{self.source}", f"patch-{self.result}", reason=self.version, error=self.error
+        )
 
 
 class PatchFailed(HardbaseError):
