@@ -12,7 +12,8 @@ whole processes per image:
   memory`) and warm (its layer cache filled).
 
 Paired: each of 5 rounds runs the six in a rotating order after one warm-up of each;
-medians of the wall times and of the peak RSS (`/usr/bin/time -f %M`). hardbase runs
+medians of the wall times, of the CPU times (user + system) and of the peak RSS
+(`/usr/bin/time -f "%M %U %S"`). hardbase runs
 with bytecode written on the warm-up (PYTHONPYCACHEPREFIX in the work directory), as
 an installed package has it; this machine's shell sets PYTHONDONTWRITEBYTECODE.
 
@@ -69,16 +70,21 @@ def _database(work: Path, env: dict[str, str]) -> Path:
     return db
 
 
-def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one whole process."""
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in KiB, CPU seconds: user + system) of one whole process.
+
+    CPU time is reported beside the wall time because this machine is shared: other
+    work stretches wall times by how much of the two cores it takes, CPU times far less.
+    """
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         start = time.perf_counter()
         subprocess.run(
-            [TIME, "-f", "%M", "-o", rss.name, *argv],
+            [TIME, "-f", "%M %U %S", "-o", rss.name, *argv],
             env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         elapsed = time.perf_counter() - start
-        return elapsed, int(rss.read().split()[-1])
+        peak, user, system = rss.read().split()[-3:]
+        return elapsed, int(peak), float(user) + float(system)
 
 
 def run(work: Path) -> list[Result]:
@@ -115,20 +121,25 @@ def run(work: Path) -> list[Result]:
             _run(argv, environ)
         seconds: dict[str, list[float]] = {k: [] for k in commands}
         peaks: dict[str, list[int]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
         order = list(commands)
         for round_ in range(ROUNDS):
             for label in order[round_ % len(order) :] + order[: round_ % len(order)]:
-                wall, rss = _run(*commands[label])
+                wall, rss, cpu = _run(*commands[label])
                 seconds[label].append(wall)
                 peaks[label].append(rss)
+                cpus[label].append(cpu)
         for label in order:
             wall = statistics.median(seconds[label])
             mib = statistics.median(peaks[label]) / 1024
-            note = f"peak {mib:.0f} MiB"
+            cpu = statistics.median(cpus[label])
+            note = f"peak {mib:.0f} MiB, CPU {cpu:.3f} s"
             if label.startswith("hardbase"):
                 peer_label = "trivy image, " + label.rsplit(", ", 1)[1]
                 ratio = wall / statistics.median(seconds[peer_label])
                 peer_mib = statistics.median(peaks[peer_label]) / 1024
-                note += f"; {ratio:.2f}x Trivy's time, {mib / peer_mib:.2f}x its memory"
+                peer_cpu = statistics.median(cpus[peer_label])
+                note += (f"; {ratio:.2f}x Trivy's time, {cpu / peer_cpu:.2f}x its CPU, "
+                         f"{mib / peer_mib:.2f}x its memory")  # fmt: skip
             results.append(Result(f"{name}: {label} (median of {ROUNDS})", wall, "s", note))
     return results
