@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardbase.attest import cosignkey
-from hardbase.attest.names import COSIGN_PASSWORD_ENV, KEY_FORMATS, PASSWORD_ENV
+from hardbase.attest.names import COSIGN_PASSWORD_ENV, KEY_FORMATS, PASSWORD_ENV, KeyFormat
 from hardbase.attest.names import password_from_env as password_from_env
 from hardbase.errors import SignatureError, UsageError
 from hardbase.util.fs import write_new
@@ -54,7 +54,7 @@ def _password(password: str | bytes | None) -> bytes:
 
 
 def generate_keypair(
-    password: str | bytes | None, key_format: str = "cosign", *, unencrypted: bool = False
+    password: str | bytes | None, key_format: KeyFormat = "cosign", *, unencrypted: bool = False
 ) -> tuple[bytes, bytes]:
     """A new key pair as (private PEM, public PEM).
 
@@ -91,7 +91,7 @@ def write_keypair(
     password: str | bytes | None,
     *,
     unencrypted: bool = False,
-    key_format: str = "cosign",
+    key_format: KeyFormat = "cosign",
 ) -> tuple[Path, Path]:
     """Write PREFIX.key (mode 0600) and PREFIX.pub, never replacing an existing file.
 
@@ -99,7 +99,7 @@ def write_keypair(
     password; PKCS#8 in the clear), which happens only when the caller asks for
     it with `unencrypted`.
     """
-    if key_format not in KEY_FORMATS:
+    if key_format not in KEY_FORMATS:  # a caller that is not type-checked
         raise UsageError(f"key format {key_format!r} is not one of {', '.join(KEY_FORMATS)}")
     secret = _password(password)
     if not secret and not unencrypted:

@@ -8,12 +8,14 @@ attestation.py, which do the work, take them from this module.
 from __future__ import annotations
 
 import os
+from typing import Literal, get_args
 
 from hardbase.errors import UsageError
 
 PASSWORD_ENV = "HARDBASE_KEY_PASSWORD"
 COSIGN_PASSWORD_ENV = "COSIGN_PASSWORD"
-KEY_FORMATS = ("cosign", "pkcs8")
+KeyFormat = Literal["cosign", "pkcs8"]  # what keys.generate_keypair writes
+KEY_FORMATS: tuple[KeyFormat, ...] = get_args(KeyFormat)
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SPDX = "https://spdx.dev/Document"

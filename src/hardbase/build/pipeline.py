@@ -14,7 +14,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
+from hardbase.build import OutputFormat
 from hardbase.build.assemble import (
     PackageContents,
     check_conflicts,
@@ -51,7 +53,7 @@ from hardbase.util.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("oci", "oci-archive", "docker-archive")
+FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 WORKERS = max(2, os.cpu_count() or 2)
 
 
@@ -59,7 +61,7 @@ WORKERS = max(2, os.cpu_count() or 2)
 class BuildResult:
     index_digest: str  # "" until the index is written, then a Digest
     output: Path
-    format: str
+    format: OutputFormat
     tag: str
     lock_path: Path
     manifests: dict[str, Digest] = field(default_factory=dict)  # arch -> manifest digest
@@ -97,13 +99,13 @@ def build(
     spec: ImageSpec,
     output: Path,
     *,
-    fmt: str = "oci",
+    fmt: OutputFormat = "oci",
     tag: str = "latest",
     relock: bool = False,
     progress: Progress | None = None,
     cache: LayerCache | None = None,
 ) -> BuildResult:
-    if fmt not in FORMATS:
+    if fmt not in FORMATS:  # a caller that is not type-checked
         raise UsageError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
     if fmt == "docker-archive" and len(spec.archs) > 1:
         raise UsageError("docker-archive holds one architecture; use --format oci for several")
@@ -298,7 +300,7 @@ def _annotations(spec: ImageSpec, lock: Lock, created: str) -> dict[str, str]:
 
 
 def _finish_output(
-    layout: Layout, staging: Path, output: Path, fmt: str, spec: ImageSpec, tag: str
+    layout: Layout, staging: Path, output: Path, fmt: OutputFormat, spec: ImageSpec, tag: str
 ) -> None:
     from hardbase.oci.write import write_docker_archive, write_oci_archive
 

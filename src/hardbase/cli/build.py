@@ -20,8 +20,9 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
+from hardbase.build import OutputFormat
 from hardbase.cli.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--format",
         "-f",
         default="oci",
-        choices=["oci", "oci-archive", "docker-archive"],
+        choices=get_args(OutputFormat),
         help="output format (default: oci, an OCI image layout directory)",
     )
     parser.add_argument(

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
-from hardbase.release.keys import KEY_FORMATS
+from hardbase.release.keys import KeyFormat
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         dest="key_format",
-        choices=KEY_FORMATS,
+        choices=get_args(KeyFormat),
         default="cosign",
         help="private key format: cosign (ENCRYPTED SIGSTORE PRIVATE KEY, read by cosign; "
         "the default) or pkcs8 (PEM)",

@@ -12,9 +12,9 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-FORMATS = ("human", "json")
+LogFormat = Literal["human", "json"]  # what configure() writes: HumanFormatter, JSONFormatter
 # attributes every LogRecord has; anything else was passed in `extra`
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -63,7 +63,7 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def configure(fmt: str, *, debug: bool = False, quiet: bool = False) -> None:
+def configure(fmt: LogFormat, *, debug: bool = False, quiet: bool = False) -> None:
     """Send the root logger's records to stderr in `fmt`: INFO, DEBUG with --debug, WARNING -q."""
     handler = StderrHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else HumanFormatter())

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from hardbase.cli.dbopts import add_db_options, open_checked
 from hardbase.errors import UsageError
@@ -18,13 +18,15 @@ from hardbase.errors import UsageError
 if TYPE_CHECKING:
     from hardbase.release.gates import GateReport
 
+PolicyFormat = Literal["text", "json"]  # render_text below, or the report's JSON
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="policy_command", metavar="ACTION")
     check = sub.add_parser("check", help="check an image against a policy")
     check.add_argument("ref", metavar="REF", help="image reference, e.g. oci:DIR[:TAG]")
     check.add_argument("--policy", "-p", metavar="FILE", help="policy YAML (default: hardened)")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--format", choices=get_args(PolicyFormat), default="text")
     check.add_argument(
         "--vex", nargs="+", action="extend", default=[], metavar="FILE", help="OpenVEX documents"
     )

@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import get_args
 
-FORMATS = ("spdx-json", "cyclonedx-json")
+from hardbase.release.documents import SbomFormatName
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ref", metavar="REF", help="image reference, e.g. oci:DIR[:TAG]")
-    parser.add_argument("--format", choices=FORMATS, default="spdx-json", help="document format")
+    parser.add_argument(
+        "--format", choices=get_args(SbomFormatName), default="spdx-json", help="document format"
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the document to FILE")
     parser.add_argument("--name", help="the image's name in the document (default: from REF)")
     parser.add_argument("--insecure", action="store_true", help="allow plain-HTTP registries")

@@ -13,22 +13,23 @@ import dataclasses
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from hardbase.cli.dbopts import add_db_options, open_checked_reader
 from hardbase.errors import UsageError
+from hardbase.vuln.report import ReportFormatName
 from hardbase.vuln.severity import GATE_LEVELS
 
 if TYPE_CHECKING:
     from hardbase.vuln.ignore import IgnoreEntry
     from hardbase.vuln.scan import ScanResult
 
-FORMATS = ("table", "json", "sarif", "cyclonedx", "openvex")
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ref", metavar="REF", help="image reference, e.g. oci:DIR[:TAG]")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="report format")
+    parser.add_argument(
+        "--format", choices=get_args(ReportFormatName), default="table", help="report format"
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
     parser.add_argument(
         "--fail-on",

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hardbase.errors import UsageError
 
@@ -24,11 +24,13 @@ if TYPE_CHECKING:
     from hardbase.lifecycle.executor_celery import ClusterStatus
     from hardbase.lifecycle.state import Job
 
+StatusFormat = Literal["table", "json"]  # run() writes both: the tables, or one JSON document
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fleet", "-f", type=Path, help="the fleet file (YAML)")
     parser.add_argument("--state", metavar="URL", help="state database URL (instead of --fleet)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=get_args(StatusFormat), default="table")
 
 
 def run(args: argparse.Namespace) -> int:

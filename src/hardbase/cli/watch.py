@@ -20,7 +20,9 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
+
+from hardbase.cli.logs import LogFormat
 
 if TYPE_CHECKING:
     from hardbase.lifecycle.fleet import Fleet
@@ -35,7 +37,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     parser.add_argument(
         "--log-format",
-        choices=("human", "json"),
+        choices=get_args(LogFormat),
         default="human",
         help="how progress is logged on stderr: human lines (default) or JSON lines with the "
         "image, job id, step and seconds of each job step (for journald or a log shipper)",

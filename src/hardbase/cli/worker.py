@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import get_args
+
+from hardbase.cli.logs import LogFormat
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir", type=Path, help="where this worker builds its jobs (default: the fleet's)"
     )
-    parser.add_argument("--log-format", choices=("human", "json"), default="human")
+    parser.add_argument("--log-format", choices=get_args(LogFormat), default="human")
 
 
 def run(args: argparse.Namespace) -> int:

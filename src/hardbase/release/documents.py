@@ -8,10 +8,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hardbase.sbom import SbomFormatName  # the names only: `hardbase sbom --format` offers them
+
+__all__ = [
+    "SbomFormatName",
+    "image_product",
+    "image_sbom",
+    "merge_vex_files",
+    "vex_statement_document",
+]
+
 
 def image_sbom(
     ref: str,
-    format_name: str,
+    format_name: SbomFormatName,
     *,
     insecure: bool = False,
     arch: str | None = None,

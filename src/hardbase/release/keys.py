@@ -12,6 +12,7 @@ from pathlib import Path
 from hardbase.attest.names import (
     KEY_FORMATS,
     PREDICATE_TYPES,
+    KeyFormat,
     password_from_env,
     predicate_type_uri,
 )
@@ -19,6 +20,7 @@ from hardbase.attest.names import (
 __all__ = [
     "KEY_FORMATS",
     "PREDICATE_TYPES",
+    "KeyFormat",
     "check_signing_key",
     "generate_keys",
     "password_from_env",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-def generate_keys(prefix: Path, *, key_format: str, unencrypted: bool) -> tuple[Path, Path]:
+def generate_keys(prefix: Path, *, key_format: KeyFormat, unencrypted: bool) -> tuple[Path, Path]:
     """Write PREFIX.key and PREFIX.pub, the private key sealed with the environment's password."""
     from hardbase.attest.keys import write_keypair
 

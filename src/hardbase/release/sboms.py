@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hardbase.attest.names import CYCLONEDX, SPDX
 from hardbase.oci.layout import Descriptor
 from hardbase.release.image import BuiltImage
+from hardbase.sbom import SbomFormatName
 from hardbase.util.fs import write_atomic
 from hardbase.util.paths import cache_dir
 
@@ -33,12 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SBOM_FORMATS = {"spdx-json": "spdx.json", "cyclonedx-json": "cdx.json"}
-PREDICATE_TYPES = {"spdx-json": SPDX, "cyclonedx-json": CYCLONEDX}
+SBOM_FORMATS: dict[SbomFormatName, str] = {"spdx-json": "spdx.json", "cyclonedx-json": "cdx.json"}
+PREDICATE_TYPES: dict[SbomFormatName, str] = {"spdx-json": SPDX, "cyclonedx-json": CYCLONEDX}
 # The OCI 1.1 artifactType of the `.sbom` manifest (one layer per format and architecture).
 SBOM_ARTIFACT = "application/vnd.hardbase.sbom.v1+json"
 # Media types cosign uses for `cosign attach sbom`.
-SBOM_MEDIA_TYPES = {
+SBOM_MEDIA_TYPES: dict[SbomFormatName, str] = {
     "spdx-json": "text/spdx+json",
     "cyclonedx-json": "application/vnd.cyclonedx+json",
 }
@@ -49,7 +50,7 @@ class Sbom:
     """One SBOM document of one architecture."""
 
     arch: str
-    format: str  # spdx-json | cyclonedx-json
+    format: SbomFormatName
     path: Path  # the cached document
 
     @property
@@ -168,7 +169,7 @@ def attach_sboms(image: BuiltImage, sboms: tuple[Sbom, ...], titles: dict[str, s
     return tag
 
 
-def _cache_path(manifest_digest: str, subject: str, fmt: str) -> Path:
+def _cache_path(manifest_digest: str, subject: str, fmt: SbomFormatName) -> Path:
     """SBOMs by image and the name they give it (the CycloneDX document names it)."""
     from hardbase import __version__
 

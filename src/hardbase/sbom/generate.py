@@ -15,9 +15,11 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import get_args
 
 from hardbase.errors import UsageError
 from hardbase.oci.reference import ImageRef, parse_reference
+from hardbase.sbom import SbomFormatName
 from hardbase.sbom.interface import SbomError, SbomFormat, SbomInput, SbomPackage
 from hardbase.sbom.licenses import PackageLicenses, normalize_declared, parse_copyright
 from hardbase.sbom.spdx import SpdxJson
@@ -26,12 +28,12 @@ from hardbase.vuln.model import InstalledPackage, Inventory
 
 logger = logging.getLogger(__name__)
 
-FORMAT_NAMES = ("spdx-json", "cyclonedx-json")
+FORMAT_NAMES: tuple[SbomFormatName, ...] = get_args(SbomFormatName)
 Reader = Callable[[str], bytes | None]
 
 
 @functools.cache
-def get_format(name: str) -> SbomFormat:
+def get_format(name: SbomFormatName) -> SbomFormat:
     """The format called `name`; UsageError listing the known ones otherwise.
 
     The CycloneDX format is imported only when asked for (it writes plain data and
@@ -194,7 +196,9 @@ def image_name(ref: ImageRef | None, reference: str) -> str:
     return clean or "image"
 
 
-def render(sbom: SbomInput, format_name: str, *, created: datetime | None = None) -> bytes:
+def render(
+    sbom: SbomInput, format_name: SbomFormatName, *, created: datetime | None = None
+) -> bytes:
     """The document of `sbom` in the named format."""
     return get_format(format_name).render(sbom, created=created)
 

@@ -20,6 +20,7 @@ from hardbase import __version__
 from hardbase.debian.pedigree import Pedigree
 from hardbase.debian.pedigree import read as read_pedigree
 from hardbase.errors import HardbaseError
+from hardbase.sbom import SbomFormatName
 from hardbase.sbom.licenses import combine
 from hardbase.util import clock
 from hardbase.util.digest import Digest, optional_digest
@@ -200,7 +201,7 @@ class SbomInput:
 class SbomFormat(ABC):
     """One SBOM document format."""
 
-    name: str  # the --format value, e.g. "spdx-json"
+    name: SbomFormatName  # the --format value, e.g. "spdx-json"
     filename: str  # the file name beside an image, e.g. "sbom.spdx.json"
     media_type: str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from packageurl import PackageURL
 
@@ -12,6 +12,7 @@ from hardbase.errors import UsageError
 from hardbase.util import clock
 from hardbase.vuln.match import Finding
 from hardbase.vuln.model import Inventory
+from hardbase.vuln.report import ReportFormatName
 from hardbase.vuln.scan import ScanResult
 
 INFORMATION_URI = "https://github.com/hardbase/hardbase"
@@ -24,15 +25,15 @@ class ReportError(UsageError):
 class ReportFormat(ABC):
     """Renders a ScanResult as text."""
 
-    name: ClassVar[str]
+    name: ClassVar[ReportFormatName]
 
     @abstractmethod
     def render(self, result: ScanResult) -> str:
         """The whole report, ending with a newline."""
 
 
-# format name -> "module:Class" under hardbase.vuln.report
-FORMATS: dict[str, str] = {
+# format name -> "module:Class" under hardbase.vuln.report, one for each ReportFormatName
+FORMATS: dict[ReportFormatName, str] = {
     "table": "table:TableFormat",
     "json": "json:JSONFormat",
     "sarif": "sarif:SARIFFormat",
@@ -41,10 +42,11 @@ FORMATS: dict[str, str] = {
 }
 
 
-def get_format(name: str) -> ReportFormat:
+def get_format(name: ReportFormatName) -> ReportFormat:
     spec = FORMATS.get(name)
-    if spec is None:
-        raise ReportError(f"there is no report format {name!r}; use one of {', '.join(FORMATS)}")
+    if spec is None:  # a caller that is not type-checked
+        known = ", ".join(get_args(ReportFormatName))
+        raise ReportError(f"there is no report format {name!r}; use one of {known}")
     module, _, cls_name = spec.partition(":")
     mod = importlib.import_module(f"hardbase.vuln.report.{module}")
     cls: type[ReportFormat] = getattr(mod, cls_name)
