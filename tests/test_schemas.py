@@ -123,7 +123,7 @@ def scorecard_doc(tmp_path: Path) -> dict[str, Any]:
         file("etc/os-release", 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'),
         file("bin/sh", "fixture", mode=0o755),
     ])  # fmt: skip
-    doc = compare([f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"], CompareOptions())
+    doc = compare([f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"], CompareOptions()).to_json()
     assert not errors("scorecard", doc)
     return doc
 
@@ -212,3 +212,31 @@ def test_scorecard_and_patch_find_schemas_catch_drift(
 ) -> None:
     doc = request.getfixturevalue(f"{name.replace('-', '_')}_doc")
     assert errors(name, _changed(doc, path, value))
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("images/0/minimality/go_packages", "RENAME:golang_packages"),
+        ("images/0/security/epss", 0.1),
+        ("images/0/security/undated_fixes", DROP),
+        ("images/0/minimality/layers", "1"),
+        ("images/0/digest", None),
+        ("images/0/compliance/verdict", "excellent"),
+        ("images/0/security/by_status/unsure", 1),
+        ("scorecard", 2),
+    ],
+)
+def test_the_scorecard_model_refuses_what_the_schema_refuses(
+    scorecard_doc: dict[str, Any], path: str, value: Any
+) -> None:
+    from hardbase.evaluate.model import Scorecard, ScorecardError
+
+    text = json.dumps(scorecard_doc, indent=2)
+    assert json.dumps(Scorecard.from_json(text, "card.json").to_json(), indent=2) == text
+    drifted = _changed(scorecard_doc, path, value)
+    assert errors("scorecard", drifted)
+    with pytest.raises(ScorecardError) as caught:
+        Scorecard.from_json(json.dumps(drifted), "card.json")
+    message = caught.value.diagnostics()
+    assert message.startswith("card.json is not a hardbase scorecard: ") and "\n" not in message

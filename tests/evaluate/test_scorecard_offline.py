@@ -46,7 +46,7 @@ def test_compare_fixture_images(tmp_path: Path) -> None:
         ],
     )
     refs = [f"oci:{tmp_path / 'a'}:latest", f"oci:{tmp_path / 'b'}:latest"]
-    doc = compare(refs, CompareOptions())
+    doc = compare(refs, CompareOptions()).to_json()
     check("scorecard", doc)
     a, b = doc["images"]
     assert a["consistency"]["architectures"] == ["linux/amd64", "linux/arm64"]
@@ -143,7 +143,7 @@ def test_legend_summary_lines_and_chromium_with_axe(
     make_image(tmp_path / "a", "latest", [{"etc/os-release": OS_RELEASE}])
     make_image(tmp_path / "b", "latest", [{"etc/os-release": OS_RELEASE, "bin/sh": b"x"}])
     refs = [f"oci:{tmp_path / 'a'}:latest", f"oci:{tmp_path / 'b'}:latest"]
-    doc = compare(refs, CompareOptions())
+    doc = compare(refs, CompareOptions()).to_json()
     lines = render_summary(doc)
     for line in lines:  # every value follows the name of its image
         label, _, values = line.partition(": ")
@@ -183,10 +183,52 @@ def test_compare_counts_go_and_java_packages_as_scan_does(tmp_path: Path) -> Non
         file("srv/app.jar", jar),
     ])  # fmt: skip
     ref = f"oci:{write_oci(tmp_path / 'image', [gz(layer)])}"
-    doc = compare([ref], CompareOptions())
+    doc = compare([ref], CompareOptions()).to_json()
     check("scorecard", doc)
     minimality = doc["images"][0]["minimality"]
     scanned = inventory(ref).inventory.packages
     assert minimality["go_packages"] == 1 == sum(p.type == "golang" for p in scanned)
     assert minimality["maven_packages"] == 1 == sum(p.type == "maven" for p in scanned)
     assert minimality["cargo_packages"] == 0
+
+
+def test_a_scorecard_read_back_renders_the_same_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hardbase.cli.main import main
+    from hardbase.evaluate.model import Scorecard
+
+    make_image(tmp_path / "a", "latest", [{"etc/os-release": OS_RELEASE, "bin/sh": b"x"}])
+    ref = f"oci:{tmp_path / 'a'}:latest"
+    first = {ext: tmp_path / f"first.{ext}" for ext in ("json", "html", "md")}
+    again = {ext: tmp_path / f"again.{ext}" for ext in ("json", "html", "md")}
+
+    def outputs(paths: dict[str, Path]) -> list[str]:
+        return ["--json", str(paths["json"]), "--html", str(paths["html"]),
+                "--markdown", str(paths["md"])]  # fmt: skip
+
+    assert main(["-q", "compare", ref, "--no-scan", *outputs(first)]) == 0
+    text = first["json"].read_text()
+    # the model round-trips the document it wrote, key order and all
+    assert json.dumps(Scorecard.from_json(text, "x").to_json(), indent=2) + "\n" == text
+    assert main(["-q", "compare", "--from", str(first["json"]), *outputs(again)]) == 0
+    for ext in first:
+        assert again[ext].read_bytes() == first[ext].read_bytes(), ext
+    capsys.readouterr()
+
+    doc = json.loads(text)
+    doc["images"][0]["minimality"]["layers"] = "1"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["-q", "compare", "--from", str(bad), "--html", str(tmp_path / "no.html")]) == 2
+    assert capsys.readouterr().err == (
+        f"hardbase: error: {bad} is not a hardbase scorecard: images.0.minimality.layers: "
+        "input should be a valid integer; write it again with `hardbase compare --json`\n"
+    )
+    assert not (tmp_path / "no.html").exists()
+    assert main(["-q", "compare", ref, "--from", str(first["json"])]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["-q", "compare"]) == 2
+    assert "give the images to compare" in capsys.readouterr().err
+    assert main(["-q", "compare", "--from", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read the scorecard" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 consistency, compliance, ecosystem compatibility, long-term maintainability.
 
 Reads any image from any transport without unpacking it. Writes --json, --html
-and --markdown files; with none of them, prints the Markdown summary.
+and --markdown files; with none of them, prints the Markdown summary. With
+--from FILE, renders a scorecard written earlier by --json instead of measuring
+(the file is checked against the scorecard schema first).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hardbase.cli.dbopts import add_db_options, open_checked
 from hardbase.cli.progress import TerminalProgress
@@ -19,7 +22,13 @@ from hardbase.errors import UsageError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("refs", metavar="REF", nargs="+", help="image references to compare")
+    parser.add_argument("refs", metavar="REF", nargs="*", help="image references to compare")
+    parser.add_argument(
+        "--from",
+        dest="from_json",
+        metavar="FILE",
+        help="render the scorecard FILE (written by --json) instead of measuring images",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the scorecard as JSON")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--markdown", metavar="FILE", help="write the scorecard as Markdown")
@@ -51,9 +60,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardbase.evaluate.render import render_html, render_markdown, render_summary
+    if args.from_json:
+        if args.refs:
+            raise UsageError("give images to measure or --from FILE, not both")
+        from hardbase.evaluate.model import Scorecard
+
+        return _write(args, Scorecard.load(Path(args.from_json)).to_json())
+    if not args.refs:
+        raise UsageError("give the images to compare (REF …), or --from FILE")
     from hardbase.evaluate.scorecard import CompareOptions, compare
-    from hardbase.util.fs import write_atomic
     from hardbase.vuln.vex import VexStatement, load_vex
 
     rebuild: dict[str, Path] = {}
@@ -75,10 +90,17 @@ def run(args: argparse.Namespace) -> int:
             rebuild=rebuild,
             arch=args.arch,
         )
-        doc = compare(args.refs, options, TerminalProgress(enabled=not args.quiet))
+        doc = compare(args.refs, options, TerminalProgress(enabled=not args.quiet)).to_json()
     finally:
         if db is not None:
             db.close()
+    return _write(args, doc)
+
+
+def _write(args: argparse.Namespace, doc: dict[str, Any]) -> int:
+    from hardbase.evaluate.render import render_html, render_markdown, render_summary
+    from hardbase.util.fs import write_atomic
+
     outputs: dict[str | None, Callable[[], str]] = {
         args.json: lambda: json.dumps(doc, indent=2) + "\n",
         args.html: lambda: render_html(doc),

@@ -133,10 +133,11 @@ def _summary(cards: Sequence[Mapping[str, Any]]) -> str:
         for i, c in enumerate(cards)
     )
     rows.append(f'<tr><th scope="row">Recommendation</th>{advice}</tr>')
-    for key, title in DIMENSIONS:
+    for dimension, title in DIMENSIONS:
         cells = "".join(
-            f'<td data-image="{i}" data-metric="{key}.verdict" data-value="{c[key]["verdict"]}">'
-            f"{_badge(c[key]['verdict'])}</td>"
+            f'<td data-image="{i}" data-metric="{dimension}.verdict" '
+            f'data-value="{c[dimension]["verdict"]}">'
+            f"{_badge(c[dimension]['verdict'])}</td>"
             for i, c in enumerate(cards)
         )
         rows.append(f'<tr><th scope="row">{escape(title)}</th>{cells}</tr>')
@@ -262,8 +263,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     lines.append(
         "| **Recommendation** | " + " | ".join(c["recommendation"]["text"] for c in cards) + " |"
     )
-    for key, title in DIMENSIONS:
-        lines.append(f"| **{title}** | " + " | ".join(c[key]["verdict"] for c in cards) + " |")
+    for dimension, title in DIMENSIONS:
+        verdicts = " | ".join(c[dimension]["verdict"] for c in cards)
+        lines.append(f"| **{title}** | {verdicts} |")
     for label, dim, key, kind in summary_rows():
         values = [format_value(row_value(c, dim, key), kind) for c in cards]
         lines.append(f"| {label} | " + " | ".join(values) + " |")

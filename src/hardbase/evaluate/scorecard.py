@@ -2,7 +2,7 @@
 
 Dimensions: security posture, minimality, operational consistency,
 compliance, ecosystem compatibility, long-term maintainability. The JSON
-document (`Scorecard.to_json()`) is the source every other format (HTML,
+document (`Scorecard.to_json()`, evaluate/model.py) is the source every other format (HTML,
 Markdown) renders from, so they always show the same numbers.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hardbase import __version__
 from hardbase.evaluate.facts import ImageFacts, collect_facts, dpkg_package_count, is_oci
@@ -26,6 +26,21 @@ from hardbase.evaluate.measure import (
     lock_pinned,
     smoke_run,
 )
+from hardbase.evaluate.model import (
+    CisCheck,
+    Compliance,
+    Consistency,
+    Dimension,
+    DimensionKey,
+    Ecosystem,
+    ImageCard,
+    Maintainability,
+    Minimality,
+    NewestUpdate,
+    Recommendation,
+    Scorecard,
+    Security,
+)
 from hardbase.util import clock
 from hardbase.util.progress import NullProgress, Progress
 from hardbase.vuln.db import VulnDB
@@ -36,7 +51,7 @@ from hardbase.vuln.vex import VexStatement
 
 log = logging.getLogger(__name__)
 
-DIMENSIONS = (
+DIMENSIONS: tuple[tuple[DimensionKey, str], ...] = (
     ("security", "Security posture"),
     ("minimality", "Minimality"),
     ("consistency", "Operational consistency"),
@@ -111,7 +126,7 @@ def _licence_ids(expression: str) -> list[str]:
     return symbols(expression)
 
 
-def _copyleft(license_id: str) -> str:
+def _copyleft(license_id: str) -> Literal["weak", "strong", ""]:
     if license_id.startswith(COPYLEFT_WEAK):
         return "weak"
     if license_id.startswith(COPYLEFT_STRONG):
@@ -119,7 +134,7 @@ def _copyleft(license_id: str) -> str:
     return ""
 
 
-def _cis(facts: ImageFacts) -> list[dict[str, Any]]:
+def _cis(facts: ImageFacts) -> list[CisCheck]:
     """CIS Docker benchmark-style checks on the filesystem (section 4 and friends)."""
     tmp = facts.tree.files.get("tmp")
     shadow = facts.tree.files.get("etc/shadow")
@@ -145,11 +160,11 @@ def _cis(facts: ImageFacts) -> list[dict[str, Any]]:
         ),
         ("every file owned by a known user", not unowned, f"{len(unowned)} files"),
     ]
-    return [{"check": c, "ok": ok, "detail": d} for c, ok, d in checks]
+    return [CisCheck(check=c, ok=ok, detail=d) for c, ok, d in checks]
 
 
-def image_card(m: Measurements, today: date) -> dict[str, Any]:
-    """The scorecard entry of one image (JSON-ready)."""
+def image_card(m: Measurements, today: date) -> ImageCard:
+    """The scorecard entry of one image."""
     f = m.facts
     by_severity: dict[str, int] = {}
     by_status: dict[str, int] = {}
@@ -170,17 +185,17 @@ def image_card(m: Measurements, today: date) -> dict[str, Any]:
         for x in (m.scan.findings if m.scan else ())
         if x.status == NO_FIX and x.severity >= Severity.HIGH
     )
-    security = {
-        "scanned": scanned,
-        "findings_total": (
+    security = Security(
+        scanned=scanned,
+        findings_total=(
             sum(n for s, n in by_status.items() if s != "not-affected") if scanned else None
         ),
-        "by_severity": by_severity,
-        "by_status": by_status,
-        "fixable_by_severity": fixable_by_severity or None,
-        "oldest_unapplied_fix_days": max(dated) if dated else None,
-        "undated_fixes": sum(1 for a in m.fix_ages if a.days is None),
-        "verdict": (
+        by_severity=by_severity,
+        by_status=by_status,
+        fixable_by_severity=fixable_by_severity or None,
+        oldest_unapplied_fix_days=max(dated) if dated else None,
+        undated_fixes=sum(1 for a in m.fix_ages if a.days is None),
+        verdict=(
             "unknown"
             if not scanned
             else "poor"
@@ -189,122 +204,119 @@ def image_card(m: Measurements, today: date) -> dict[str, Any]:
             if fixable or open_high
             else "good"
         ),
-    }
+    )
     shells = f.shells()
     managers = f.package_managers()
     compilers = f.compilers()
     setuid = f.setuid_files()
     extras = sum(bool(x) for x in (shells, managers, compilers, setuid))
-    minimality = {
-        "compressed_bytes": f.compressed_size,
-        "uncompressed_bytes": f.uncompressed_size,
-        "layers": f.layer_count,
-        "packages": len(f.packages_of("deb")),
-        "dpkg_packages": dpkg_package_count(f.tree),
-        "python_packages": len(f.packages_of("pypi")),
-        "npm_packages": len(f.packages_of("npm")),
-        "go_packages": len(f.packages_of("golang")),
-        "maven_packages": len(f.packages_of("maven")),
-        "cargo_packages": len(f.packages_of("cargo")),
-        "files": f.file_count,
-        "shell": bool(shells),
-        "shells": shells,
-        "package_manager": bool(managers),
-        "package_managers": managers,
-        "compilers": compilers,
-        "setuid_files": setuid,
-        "verdict": "good" if extras == 0 else "fair" if extras <= 1 else "poor",
-    }
+    minimality = Minimality(
+        compressed_bytes=f.compressed_size,
+        uncompressed_bytes=f.uncompressed_size,
+        layers=f.layer_count,
+        packages=len(f.packages_of("deb")),
+        dpkg_packages=dpkg_package_count(f.tree),
+        python_packages=len(f.packages_of("pypi")),
+        npm_packages=len(f.packages_of("npm")),
+        go_packages=len(f.packages_of("golang")),
+        maven_packages=len(f.packages_of("maven")),
+        cargo_packages=len(f.packages_of("cargo")),
+        files=f.file_count,
+        shell=bool(shells),
+        shells=shells,
+        package_manager=bool(managers),
+        package_managers=managers,
+        compilers=compilers,
+        setuid_files=setuid,
+        verdict="good" if extras == 0 else "fair" if extras <= 1 else "poor",
+    )
     pinned = lock_pinned(f)
-    consistency = {
-        "reproducible": m.reproducible,
-        "reproducible_note": m.reproducible_note,
-        "architectures": [str(p) for p in f.platforms],
-        "lock_pinned": pinned,
-        "verdict": (
+    consistency = Consistency(
+        reproducible=m.reproducible,
+        reproducible_note=m.reproducible_note,
+        architectures=[str(p) for p in f.platforms],
+        lock_pinned=pinned,
+        verdict=(
             "good"
             if m.reproducible
             else "poor"
             if m.reproducible is False or not pinned
             else "fair"
         ),
-    }
+    )
     licences: dict[str, list[str]] = {}
     for pkg, exprs in f.licenses.items():
         for e in exprs:
             for lid in _licence_ids(e):
                 licences.setdefault(lid, []).append(pkg)
-    copyleft = {lid: _copyleft(lid) for lid in sorted(licences) if _copyleft(lid)}
+    copyleft = {lid: kind for lid in sorted(licences) if (kind := _copyleft(lid))}
     cis = _cis(f)
     a = m.artifacts
     present = sum(bool(x) for x in (a.sbom, a.signature, a.provenance))
-    compliance = {
-        "sbom": a.sbom,
-        "signature": a.signature,
-        "provenance": a.provenance,
-        "artifacts_note": a.note,
-        "default_user": f.user or "root (unset)",
-        "runs_as_root": f.runs_as_root,
-        "packages_with_licence": len(f.licenses),
-        "licences": {lid: sorted(set(p)) for lid, p in sorted(licences.items())},
-        "copyleft": copyleft,
-        "cis": cis,
-        "cis_passed": sum(1 for c in cis if c["ok"]),
-        "verdict": (
+    compliance = Compliance(
+        sbom=a.sbom,
+        signature=a.signature,
+        provenance=a.provenance,
+        artifacts_note=a.note,
+        default_user=f.user or "root (unset)",
+        runs_as_root=f.runs_as_root,
+        packages_with_licence=len(f.licenses),
+        licences={lid: sorted(set(p)) for lid, p in sorted(licences.items())},
+        copyleft=copyleft,
+        cis=cis,
+        cis_passed=sum(1 for c in cis if c.ok),
+        verdict=(
             "good"
             if present == 3 and not f.runs_as_root
             else "fair"
             if (present >= 1 or not f.runs_as_root)
             else "poor"
         ),
-    }
+    )
     oci_types = is_oci(f.manifest_media_type) and all(is_oci(t) for t in f.layer_media_types)
-    missing = [
-        name
-        for name, ok in (
-            ("CA bundle", f.ca_bundle()),
-            ("tzdata", f.has_tzdata()),
-            ("libc", f.libc()),
-        )
-        if not ok
-    ]
-    ecosystem = {
-        "manifest_media_type": f.manifest_media_type,
-        "layer_media_types": sorted(set(f.layer_media_types)),
-        "oci_media_types": oci_types,
-        "runs": m.runs,
-        "run_note": m.run_note,
-        "ca_bundle": f.ca_bundle(),
-        "tzdata": f.has_tzdata(),
-        "libc": f.libc(),
-        "runtimes": f.runtimes(),
-        "missing": missing,
-        "verdict": ("poor" if m.runs is False else "good" if not missing and oci_types else "fair"),
-    }
+    needed: tuple[tuple[Literal["CA bundle", "tzdata", "libc"], object], ...] = (
+        ("CA bundle", f.ca_bundle()),
+        ("tzdata", f.has_tzdata()),
+        ("libc", f.libc()),
+    )
+    missing = [name for name, ok in needed if not ok]
+    ecosystem = Ecosystem(
+        manifest_media_type=f.manifest_media_type,
+        layer_media_types=sorted(set(f.layer_media_types)),
+        oci_media_types=oci_types,
+        runs=m.runs,
+        run_note=m.run_note,
+        ca_bundle=f.ca_bundle(),
+        tzdata=f.has_tzdata(),
+        libc=f.libc(),
+        runtimes=f.runtimes(),
+        missing=missing,
+        verdict=("poor" if m.runs is False else "good" if not missing and oci_types else "fair"),
+    )
     support = distro_support(f, today=today)
     notices = m.scan.support if m.scan else ()
     ended = [f"{n.package.name} {n.package.version}" for n in notices if n.kind == "ended"]
     limited = [f"{n.package.name} {n.package.version}" for n in notices if n.kind == "limited"]
     newest = next((u for u in f.updates if u.date), None)
     newest_age = (today - date.fromisoformat(newest.date)).days if newest is not None else None
-    maintainability = {
-        "distro": f.inventory.os.pretty_name or f.inventory.os.id or "unknown",
-        "release": support.release,
-        "security_support_end": support.security_end or None,
-        "lts_end": support.lts_end or None,
-        "support_days_left": support.days_left,
-        "packages_support_ended": ended,
-        "packages_support_limited": limited,
-        "support_data": m.scan is not None
+    maintainability = Maintainability(
+        distro=f.inventory.os.pretty_name or f.inventory.os.id or "unknown",
+        release=support.release,
+        security_support_end=support.security_end or None,
+        lts_end=support.lts_end or None,
+        support_days_left=support.days_left,
+        packages_support_ended=ended,
+        packages_support_limited=limited,
+        support_data=m.scan is not None
         and any(s.name == "debian-security-support" for s in m.scan.sources),
-        "stable_updates_installed": len(f.updates),
-        "newest_update": (
-            {"package": newest.package, "version": newest.version, "date": newest.date}
+        stable_updates_installed=len(f.updates),
+        newest_update=(
+            NewestUpdate(package=newest.package, version=newest.version, date=newest.date)
             if newest
             else None
         ),
-        "newest_update_age_days": newest_age,
-        "verdict": (
+        newest_update_age_days=newest_age,
+        verdict=(
             "unknown"
             if support.days_left is None
             else "poor"
@@ -313,23 +325,26 @@ def image_card(m: Measurements, today: date) -> dict[str, Any]:
             if support.days_left < 365 or limited
             else "good"
         ),
+    )
+    parts = (security, minimality, consistency, compliance, ecosystem, maintainability)
+    sections: dict[str, dict[str, Any]] = {
+        key: part.model_dump() for (key, _), part in zip(DIMENSIONS, parts, strict=True)
     }
-    card: dict[str, Any] = {
-        "reference": f.reference,
-        "title": f.annotations.get("org.opencontainers.image.title", "") or f.reference,
-        "digest": f.digest,
-        "index_digest": f.index_digest or None,
-        "architecture": f.architecture,
-        "security": security,
-        "minimality": minimality,
-        "consistency": consistency,
-        "compliance": compliance,
-        "ecosystem": ecosystem,
-        "maintainability": maintainability,
-        "warnings": list(dict.fromkeys(m.warnings)),
-    }
-    card["recommendation"] = recommendation(card)
-    return card
+    return ImageCard(
+        reference=f.reference,
+        title=f.annotations.get("org.opencontainers.image.title", "") or f.reference,
+        digest=f.digest,
+        index_digest=f.index_digest or None,
+        architecture=f.architecture,
+        security=security,
+        minimality=minimality,
+        consistency=consistency,
+        compliance=compliance,
+        ecosystem=ecosystem,
+        maintainability=maintainability,
+        warnings=list(dict.fromkeys(m.warnings)),
+        recommendation=Recommendation.model_validate(recommendation(sections)),
+    )
 
 
 def recommendation(card: Mapping[str, Any]) -> dict[str, str]:
@@ -374,8 +389,9 @@ def recommendation(card: Mapping[str, Any]) -> dict[str, str]:
 
 def compare(
     refs: Sequence[str], options: CompareOptions | None = None, progress: Progress | None = None
-) -> dict[str, Any]:
-    """Measure every image and return the scorecard document."""
+) -> Scorecard:
+    """Measure every image and return the scorecard document (`.to_json()` is what
+    `compare --json` writes)."""
     options = options or CompareOptions()
     progress = progress or NullProgress()
     today = options.today or datetime.now(UTC).date()
@@ -385,15 +401,15 @@ def compare(
         cards.append(image_card(measure_image(ref, options), today))
         progress.advance()
     progress.finish()
-    return {
-        "scorecard": 1,
-        "generated": clock.now_rfc3339(),
-        "date": today.isoformat(),
-        "hardbase": __version__,
-        "database": options.db.location if options.db is not None else None,
-        "dimensions": [{"key": k, "title": t} for k, t in DIMENSIONS],
-        "images": cards,
-    }
+    return Scorecard(
+        scorecard=1,
+        generated=clock.now_rfc3339(),
+        date=today.isoformat(),
+        hardbase=__version__,
+        database=options.db.location if options.db is not None else None,
+        dimensions=[Dimension(key=k, title=t) for k, t in DIMENSIONS],
+        images=cards,
+    )
 
 
 def summary_rows() -> list[tuple[str, str, str, str]]:

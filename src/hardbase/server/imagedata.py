@@ -165,7 +165,7 @@ class ImageData:
             card = image_card(
                 measure_image(ref, CompareOptions(db=db, insecure=self.fleet.insecure)),
                 date.today(),
-            )
+            ).to_json()
         finally:
             if db is not None:
                 db.close()
