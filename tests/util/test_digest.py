@@ -86,3 +86,12 @@ def test_optional_digest() -> None:
 def test_is_digest() -> None:
     assert is_digest(TEXT)
     assert not is_digest(TEXT.upper()) and not is_digest(None) and not is_digest(HEX)
+
+
+def test_a_digest_survives_pickle_and_json_as_celery_sends_it() -> None:
+    import pickle
+
+    digest = Digest(TEXT)
+    again = pickle.loads(pickle.dumps(digest))
+    assert type(again) is Digest and again == digest
+    assert json.loads(json.dumps([digest])) == [TEXT]

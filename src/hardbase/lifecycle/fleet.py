@@ -7,7 +7,6 @@ environment (HARDBASE_REGISTRY_USERNAME / _PASSWORD) or a docker config.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hardbase.build.variants import VARIANTS, variant_tag
 from hardbase.errors import SpecError, UsageError
+from hardbase.util.digest import Digest
 from hardbase.util.validation import validate
 from hardbase.vuln.severity import Severity
 
@@ -524,11 +524,11 @@ def parse_fleet(data: Any, path: Path) -> Fleet:
     )
 
 
-def fleet_digest(data: Any) -> str:
+def fleet_digest(data: Any) -> Digest:
     """The fleet's hash: sha256 of its YAML as canonical JSON (comments and layout aside), so
     a worker can tell that it runs the controller's fleet."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return Digest.of(text.encode())
 
 
 def _executor(model: FleetModel, path: Path) -> ExecutorSettings:
