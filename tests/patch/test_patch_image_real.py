@@ -16,6 +16,7 @@ import pytest
 
 from evaluate import real_images
 from hardbase.cli.main import main
+from hardbase.evaluate.reference import build_reference_image
 from hardbase.vuln.inventory import inventory
 from lang_subjects import normal_purl, trivy_purls
 from peers import need, podman_run, runc_run, unpack
@@ -41,7 +42,8 @@ def test_patch_image_on_a_point_release_image(
     assert len(before) > (20 if release == "bookworm" else 0)
     out = tmp_path / "patched"
     assert main(["patch-image", ref, "--output", f"oci:{out}:p", "--db", str(db)]) == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err, digest = captured.err, captured.out.strip()
     upgraded = dict(
         (line.split(": ")[2].split(" ")[0], line.split(" -> ")[1].split(" ")[0])
         for line in err.splitlines()
@@ -74,3 +76,46 @@ def test_patch_image_on_a_point_release_image(
             if p.type == "deb"}  # fmt: skip
     theirs = {p for p in trivy_purls(out, tmp_path, image=True) if p.startswith("pkg:deb/")}
     assert {p.split("?")[0] for p in ours} == {p.split("?")[0] for p in theirs}
+    if release == "bookworm":  # deterministic, and patching the patched image adds nothing
+        again = ["-q", "patch-image", ref, "--output", f"oci:{tmp_path / 'again'}:p"]
+        assert main([*again, "--db", str(db)]) == 0
+        assert capsys.readouterr().out.strip() == digest
+        twice = ["patch-image", f"oci:{out}:p", "--output", f"oci:{tmp_path / 'twice'}:p"]
+        assert main([*twice, "--db", str(db)]) == 0
+        captured = capsys.readouterr()
+        assert "nothing to patch; no layer added" in captured.err
+        assert captured.out.strip() == digest
+
+
+def test_patch_image_real_upgrade_needing_a_new_dependency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bookworm's python3-poetry fix (CVE-2026-41140, +deb12u1 in bookworm-security) adds a
+    dependency, python3-trove-classifiers, whose only scripts are dh_python3's
+    byte-compiling: patch-image on a point-release image with python3-poetry adds it and
+    upgrades poetry, and the image's own dpkg and python3 (run with runc) agree. (Found on
+    2026-12-04 by comparing the Depends of bookworm and bookworm-security.)"""
+    need("mmdebstrap", "umoci", "runc")
+    ref = build_reference_image(
+        tmp_path / "poetry", release="bookworm", packages=("python3-poetry",),
+        point_release=True,
+    )  # fmt: skip
+    db = tmp_path / "poetry.db"
+    args = ["-q", "db", "update", "--db", str(db), "--release", "bookworm"]
+    assert main([*args, "--source", "debian-changelog=bookworm:poetry"]) == 0
+    before = _fixable(ref, db, tmp_path / "before.json")
+    assert ("CVE-2026-41140", "python3-poetry") in before
+    out = tmp_path / "patched"
+    assert main(["patch-image", ref, "--output", f"oci:{out}:p", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert "python3-poetry 1.3.2+dfsg-3 -> " in err and "fixes CVE-2026-41140" in err, err
+    added = "python3-trove-classifiers 2023.4.18-1 (bookworm): added as a new dependency of "
+    assert added + "python3-poetry" in err, err
+    unpack(out, "p", tmp_path / "bundle")
+    verify = runc_run(tmp_path / "bundle", ["dpkg", "--verify"])
+    assert verify.returncode == 0 and verify.stdout == "", verify.stdout + verify.stderr
+    shown = runc_run(tmp_path / "bundle", ["dpkg", "-s", "python3-trove-classifiers"])
+    assert "Status: install ok installed" in shown.stdout, shown.stderr
+    py = runc_run(tmp_path / "bundle", ["python3", "-c", "import trove_classifiers, poetry"])
+    assert py.returncode == 0, py.stderr
+    assert _fixable(f"oci:{out}:p", db, tmp_path / "after.json") == set()
