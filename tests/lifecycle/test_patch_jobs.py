@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from archive_fixture import FixtureArchive
 from hardbase.build.lock import Lock, LockedPackage
 from hardbase.lifecycle.fleet import ManagedImage, PatchSettings, UserPatch
 from hardbase.lifecycle.patchjobs import (
     PatchNeed,
+    newer_versions,
     patch_needs,
     queue_patch_jobs,
     with_fleet_archive,
@@ -223,3 +225,57 @@ def test_the_spec_with_the_fleet_archive_names_its_suite_and_key(tmp_path: Path)
     assert extra.signed_by == tmp_path / "k.gpg"
     assert archived.resolution_hash() != spec.resolution_hash()
     assert with_fleet_archive(archived, settings) == archived
+
+
+NEWER_SUITES = ("trixie", "trixie-security", "trixie-updates", "sid")
+
+
+def _changelog(version: str, suite: str, name: str = "fixture-calc") -> str:
+    return (
+        f"{name} ({version}) {suite}; urgency=medium\n\n"
+        "  * Fixture upload written for hardbase's tests, not a Debian upload.\n\n"
+        " -- hardbase tests <tests@hardbase.invalid>  Thu, 01 Jan 2026 10:00:00 +0000\n"
+    )
+
+
+def test_a_failed_newer_debian_job_is_retried_when_a_newer_suite_gets_an_upload(
+    world: tuple[StateDB, VulnDB, PatchSettings], tmp_path: Path
+) -> None:
+    state, db, settings = world
+    with FixtureArchive(tmp_path / "newer") as archive:
+        archive.add_source("fixture-calc", "1.0-1", _changelog("1.0-1", "trixie"), suite="trixie")
+        other = _changelog("1.0", "sid", "fixture-other")
+        archive.add_source("fixture-other", "1.0", other, suite="sid")
+        for suite in NEWER_SUITES:
+            archive.publish(suite)
+        searched = PatchSettings(
+            Severity.HIGH, ("newer-debian",), tmp_path / "repo", tmp_path / "k.key",
+            mirror=archive.url, security_mirror=archive.url, keyring=archive.keyring,
+        )  # fmt: skip
+        assert newer_versions(searched, "fixture-calc", "bookworm") == (
+            ("trixie", "1.0-1"), ("sid", "")
+        )  # fmt: skip
+        [need] = patch_needs(state, IMAGES, db, searched)
+        assert need.patches == () and need.newer == (("trixie", "1.0-1"), ("sid", ""))
+        [job] = queue_patch_jobs(state, [need], searched)
+        assert job.inputs["newer"] == [["trixie", "1.0-1"], ["sid", ""]]
+        held = state.claim_patch(job.id, "one", 60)
+        assert held is not None
+        assert state.fail_patch(held, "one", "no fix for CVE-2099-0101 was found")
+        # nothing new in the newer suites: the same failed job, not retried
+        [again] = queue_patch_jobs(state, patch_needs(state, IMAGES, db, searched), searched)
+        assert again.id == job.id and again.state == PatchState.FAILED
+        # sid gets a new upload of the source: what the search reads changed, a new job
+        archive.add_source("fixture-calc", "1.0-2", _changelog("1.0-2", "sid"), suite="sid")
+        archive.publish("sid")
+        [retry] = queue_patch_jobs(state, patch_needs(state, IMAGES, db, searched), searched)
+        assert retry.id != job.id and retry.state == PatchState.QUEUED and retry.revision == 2
+        assert retry.inputs["newer"] == [["trixie", "1.0-1"], ["sid", "1.0-2"]]
+        # a suite that cannot be read is an input too (the search skips it), not an error
+        archive.tamper_inrelease("trixie")
+        assert newer_versions(searched, "fixture-calc", "bookworm") == (
+            ("trixie", "unread"), ("sid", "1.0-2")
+        )  # fmt: skip
+    # a user's patch is the whole fix: the newer suites are not read, nor in its key
+    [user] = patch_needs(state, IMAGES, db, settings)
+    assert user.patches and user.newer == () and "newer" not in user.inputs(settings)

@@ -11,8 +11,10 @@ A patch pass runs before the images are planned (`Controller.run_once`):
    of its published lock (`patching.open_cves`) at or above `min_severity` are
    grouped by source version into one patch job each, keyed by source + base
    version + the hash of its inputs (the CVEs, the `patches:` files naming them,
-   the fleet's `sources`), so the same inputs are never built twice, and a failed
-   build is not retried until they change. A `patches:` file naming the CVE is a
+   the fleet's `sources`; for a `newer-debian` search, the source's version in each
+   newer suite, read from their signed Sources indexes), so the same inputs are never
+   built twice, and a failed build is not retried until they change (a newer suite's
+   new upload is a new job). A `patches:` file naming the CVE is a
    candidate at once (`patch-candidate`, once per CVE, source, version and
    candidate); a `newer-debian` candidate is found by the job's first step.
 3. **Build and publish.** `run_patch_job` takes a job under a lease through
@@ -50,7 +52,7 @@ from hardbase.build.spec import ImageSpec
 from hardbase.build.variants import load_variant
 from hardbase.debian.model import DEFAULT_KEYRING, SourceEntry
 from hardbase.debian.version import compare_versions, hb_revision
-from hardbase.errors import HardbaseError
+from hardbase.errors import ArchiveError, HardbaseError, IntegrityError, UsageError
 from hardbase.lifecycle import plan as planning
 from hardbase.lifecycle.fleet import ManagedImage, PatchSettings
 from hardbase.lifecycle.jobplan import JobPlan, LockChange
@@ -116,13 +118,18 @@ class PatchNeed:
     cves: tuple[str, ...]
     patches: tuple[tuple[str, str], ...]  # (path, sha256) of the `patches:` files naming them
     images: tuple[str, ...]
+    # what a `newer-debian` search reads: (suite, the source's version there), see newer_versions
+    newer: tuple[tuple[str, str], ...] = ()
 
     def inputs(self, settings: PatchSettings) -> dict[str, Any]:
-        return {
+        inputs: dict[str, Any] = {
             "cves": list(self.cves),
             "patches": [list(p) for p in self.patches],
             "sources": list(settings.sources),
         }
+        if self.newer:
+            inputs["newer"] = [list(n) for n in self.newer]
+        return inputs
 
     def key(self, settings: PatchSettings) -> str:
         digest = hashlib.sha256(
@@ -142,6 +149,33 @@ def published_lock(state: StateDB, image: ManagedImage) -> Lock | None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def newer_versions(
+    settings: PatchSettings, source: str, release: str
+) -> tuple[tuple[str, str], ...]:
+    """What a `newer-debian` search of `source` reads, from the newer suites' signed Sources
+    indexes (cached by hash; no source is fetched): (suite, the highest version there, "" when
+    the suite lacks it, "unread" when it cannot be read), so a new upload there is a new job."""
+    from hardbase.debian.archive import Archive
+    from hardbase.source.fetch import SourceNotFound, select_source
+    from hardbase.util.paths import cache_dir
+
+    try:
+        suites = archives_of(settings).newer(release)
+    except UsageError:
+        return ()  # no newer suites are known: the job's search says so
+    out = []
+    for label, entries in suites:
+        try:
+            sources, _ = Archive(entries, cache_dir=cache_dir() / "archive").load_sources_signed()
+            version = select_source(sources, source).version
+        except SourceNotFound:
+            version = ""
+        except (ArchiveError, IntegrityError):
+            version = "unread"  # the search skips it too
+        out.append((label, version))
+    return tuple(out)
 
 
 def patch_needs(
@@ -178,6 +212,7 @@ def patch_needs(
                     origin=patch.origin, severity=found.severity.label,
                     images=sorted(holders[(source, version, release)]),
                 )  # fmt: skip
+        searched = not files and "newer-debian" in settings.sources  # the job's find step
         needs.append(
             PatchNeed(
                 source,
@@ -186,6 +221,7 @@ def patch_needs(
                 tuple(sorted(cves)),
                 tuple(sorted(files.items())),
                 tuple(sorted(holders[(source, version, release)])),
+                newer_versions(settings, source, release) if searched else (),
             )  # fmt: skip
         )
     return needs
@@ -398,14 +434,7 @@ class PatchRun:
         return str(found[-1]) if found else ""
 
     def archives(self) -> Archives:
-        from hardbase.patch.trees import Archives
-
-        s = self.settings
-        return Archives(
-            s.mirror, s.security_mirror, s.keyring or DEFAULT_KEYRING,
-            root_mirror=s.root_mirror, root_security_mirror=s.root_security_mirror,
-            root_keyring=s.root_keyring,
-        )  # fmt: skip
+        return archives_of(self.settings)
 
     def publish(self) -> None:
         """Publish the rebuild to the fleet's archive, unless a killed run already did."""
@@ -428,6 +457,17 @@ class PatchRun:
             self.job, self.ctl.owner, PatchState.PUBLISHED, "patch-published",
             version=self.job.version, repo=str(self.settings.repo),
         )  # fmt: skip
+
+
+def archives_of(s: PatchSettings) -> Archives:
+    """Where the fleet's patch sources (and their build root) are read from."""
+    from hardbase.patch.trees import Archives
+
+    return Archives(
+        s.mirror, s.security_mirror, s.keyring or DEFAULT_KEYRING,
+        root_mirror=s.root_mirror, root_security_mirror=s.root_security_mirror,
+        root_keyring=s.root_keyring,
+    )  # fmt: skip
 
 
 def _candidate(kind: str, c: Any) -> str:
