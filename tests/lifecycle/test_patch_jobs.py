@@ -279,3 +279,89 @@ def test_a_failed_newer_debian_job_is_retried_when_a_newer_suite_gets_an_upload(
     # a user's patch is the whole fix: the newer suites are not read, nor in its key
     [user] = patch_needs(state, IMAGES, db, settings)
     assert user.patches and user.newer == () and "newer" not in user.inputs(settings)
+
+
+def test_retiring_relocks_every_image_on_any_rebuild_of_the_source_and_no_live_one(
+    tmp_path: Path,
+) -> None:
+    """Debian's fixture fix `1.0-1+deb12u1` of fixture-fix retires the published `+hb2`; the
+    image still on `+hb1` (whose patch an earlier pass retired without moving it), the one on
+    `+hb2` and an opted-out one on `+hb1` all go back to Debian's binary; the image on Debian's
+    own package and the one on another source's live rebuild are left alone."""
+    from hardbase.lifecycle.controller import Controller
+    from hardbase.lifecycle.fleet import Fleet
+    from hardbase.lifecycle.patchjobs import retire_patches
+    from hardbase.lifecycle.report import PassReport
+
+    feed = tmp_path / "tracker.json"
+    feed.write_text(json.dumps({
+        "fixture-fix": {"CVE-2099-0201": {"description": "Fixture: fixed by Debian", "releases": {
+            "bookworm": _row("resolved", "high", fixed_version="1.0-1+deb12u1")}}},
+        "fixture-live": {"CVE-2099-0202": {"description": "Fixture: still open", "releases": {
+            "bookworm": _row("open", "high")}}},
+    }))  # fmt: skip
+    db = VulnDB.open(tmp_path / "vuln.db")
+    get_importer("debian-tracker").run(db, [str(feed)], NullProgress())
+    state = StateDB.open(f"sqlite:///{tmp_path / 'state.db'}")
+    hb1, hb2 = "1.0-1+deb12u0+hb1", "1.0-1+deb12u0+hb2"
+    with FixtureArchive(tmp_path / "debian") as archive:
+        for version in ("1.0-1", "1.0-1+deb12u1"):
+            archive.add_package("fix", version, suite="bookworm", source="fixture-fix")
+        archive.add_package("live", "1.0-1", suite="bookworm", source="fixture-live")
+        archive.publish("bookworm")
+        images = []
+        for name, packages in (
+            ("hb/old", [_pkg("fix", "fixture-fix", hb1)]),
+            ("hb/new", [_pkg("fix", "fixture-fix", hb2)]),
+            ("hb/optout", [_pkg("fix", "fixture-fix", hb1)]),
+            ("hb/debian", [_pkg("fix", "fixture-fix")]),
+            ("hb/live", [_pkg("live", "fixture-live", hb1)]),
+        ):
+            spec = tmp_path / f"{name.replace('/', '-')}.yaml"
+            spec.write_text(
+                f"name: {name.split('/')[1]}\nrelease: bookworm\n"
+                f"packages: [{packages[0].name}]\nsources:\n  - uris: ['{archive.url}']\n"
+                f"    suites: [bookworm]\n    signed-by: {archive.keyring}\n"
+            )
+            images.append(ManagedImage(name, spec, name, ("latest",), None, None, "minimal",
+                                       Severity.HIGH, patch=name != "hb/optout"))  # fmt: skip
+            _publish(state, name, _lock(*packages))
+        settings = PatchSettings(Severity.HIGH, ("newer-debian",), tmp_path / "repo",
+                                 tmp_path / "k.key", url="http://127.0.0.1:9/")  # fmt: skip
+        fleet = Fleet(tmp_path / "fleet.yaml", "127.0.0.1:9", True, "", None, 60.0,
+                      tmp_path / "k.key", None, (), 1, 60.0, 0.0, tmp_path / "work",
+                      tuple(images), patch=settings)  # fmt: skip
+        ctl = Controller(fleet, state, owner="one")
+
+        def published(source: str, cves: list[str], version: str, revision: int) -> int:
+            job, _ = state.create_patch_job(f"{source}#{revision}", source, "1.0-1", "bookworm",
+                                            {"cves": cves}, revision, {})  # fmt: skip
+            held = state.claim_patch(job.id, "one", 60)
+            assert held is not None
+            built = state.advance_patch(held, "one", PatchState.BUILT, "patch-built",
+                                        version=version)  # fmt: skip
+            state.advance_patch(built, "one", PatchState.PUBLISHED, "patch-published")
+            return job.id
+
+        first = published("fixture-fix", ["CVE-2099-0201"], hb1, 1)
+        state.retire_patch(state.patch_job(first), debian_version="1.0-1+deb12u1")  # type: ignore[arg-type]
+        second = published("fixture-fix", ["CVE-2099-0201"], hb2, 2)
+        published("fixture-live", ["CVE-2099-0202"], hb1, 1)
+
+        report = PassReport(started=0.0)
+        queued = retire_patches(ctl, db, report)
+        assert (report.outcomes, report.warnings) == ([], [])
+        assert queued == {"hb/old", "hb/new", "hb/optout"}
+        assert state.patch_job(second).state == PatchState.RETIRED  # type: ignore[union-attr]
+        [event] = [e for e in state.events(kind="patch-retired") if e.detail["patch_job"] == second]
+        assert event.detail["images"] == ["hb/old", "hb/new", "hb/optout"]
+        for name in sorted(queued):
+            [job] = [j for j in state.jobs(image=name) if j.reason.startswith("retire")]
+            body = state.lock_body(job.lock_hash)
+            assert body is not None
+            [fix] = Lock.from_json(json.loads(body), name).all_packages()
+            assert (fix.version, fix.suite) == ("1.0-1+deb12u1", "bookworm")
+        assert [j.reason for j in state.jobs(image="hb/debian")] == ["first publish"]
+        assert [j.reason for j in state.jobs(image="hb/live")] == ["first publish"]
+        # the next pass: the relocks are queued already, nothing new
+        assert retire_patches(ctl, db, PassReport(started=0.0)) == set()

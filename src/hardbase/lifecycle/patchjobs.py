@@ -5,8 +5,10 @@ A patch pass runs before the images are planned (`Controller.run_once`):
 1. **Retire.** A published patch whose CVEs Debian's own package no longer has
    (a version in the release's suites that the database does not find them in:
    the tracker says resolved at or below it, or its changelog names the fix) is
-   marked retired (`patch-retired`), and each image holding hardbase's package
-   is relocked against Debian alone, back onto Debian's binary.
+   marked retired (`patch-retired`), and each image holding a hardbase rebuild
+   of that source (any `+hbN`: this one, an older one, one an earlier pass did not
+   move off) and no live one is relocked against Debian alone, back onto Debian's
+   binary.
 2. **Decide.** For every managed image with patching on, the tracker's open CVEs
    of its published lock (`patching.open_cves`) at or above `min_severity` are
    grouped by source version into one patch job each, keyed by source + base
@@ -626,22 +628,37 @@ def debian_fixed(db: VulnDB, job: PatchJob, lock: Lock, spec: ImageSpec) -> str 
     return None if still else best
 
 
+def rebuild_holders(
+    state: StateDB, images: Iterable[ManagedImage], source: str, release: str
+) -> list[tuple[ManagedImage, Lock, set[str]]]:
+    """The images whose published lock holds a hardbase rebuild (`+hbN`, whichever N) of
+    `source` for `release`, with the rebuilt versions it holds."""
+    holders = []
+    for image in images:
+        lock = published_lock(state, image)
+        if lock is None or lock.release != release:
+            continue
+        rebuilt = {p.version for p in lock.all_packages()
+                   if p.source == source and hb_revision(p.version) is not None}  # fmt: skip
+        if rebuilt:
+            holders.append((image, lock, rebuilt))
+    return holders
+
+
 def retire_patches(ctl: Controller, db: VulnDB, report: PassReport) -> set[str]:
-    """Retire the published patches Debian fixed; relock their images onto Debian's binary."""
+    """Retire the published patches Debian fixed; relock onto Debian's binary every image
+    holding a rebuild of a retired patch's source that no live patch (published, not
+    retired) made: this pass's, an older `+hbN`, one an earlier relock did not move off."""
     settings = ctl.fleet.patch
     queued: set[str] = set()
     if settings is None:
         return queued
+    now_retired: dict[tuple[str, str], str] = {}  # (source, release) -> why, this pass
     for job in ctl.state.patch_jobs(states=(PatchState.PUBLISHED,)):
-        holders = []
-        for image in ctl.fleet.images:
-            lock = published_lock(ctl.state, image)
-            if lock is not None and any(p.source == job.source and p.version == job.version
-                                        for p in lock.all_packages()):  # fmt: skip
-                holders.append((image, lock))
+        holders = rebuild_holders(ctl.state, ctl.fleet.images, job.source, job.release)
         if not holders:
             continue
-        image, lock = holders[0]
+        image, lock, _ = holders[0]
         plain = load_variant(image.spec_path, image.variant)
         try:
             fixed = debian_fixed(db, job, lock, plain)
@@ -650,23 +667,36 @@ def retire_patches(ctl: Controller, db: VulnDB, report: PassReport) -> set[str]:
             continue
         if fixed is None:
             continue
-        ctl.state.retire_patch(job, debian_version=fixed, images=[i.name for i, _ in holders])
+        ctl.state.retire_patch(job, debian_version=fixed, images=[h[0].name for h in holders])
         log.info("patch job %d retired: Debian's %s %s fixes %s", job.id, job.source, fixed,
                  ", ".join(job.cves),
                  extra={"event": "patch-retired", "patch_job": job.id})  # fmt: skip
-        for image, lock in holders:
+        now_retired[(job.source, job.release)] = (
+            f"retire hardbase's {job.source} {job.version}: Debian's {fixed} "
+            f"fixes {', '.join(job.cves)}"
+        )
+    live = {(j.source, j.release, j.version)
+            for j in ctl.state.patch_jobs(states=(PatchState.PUBLISHED,))}  # fmt: skip
+    retired = {(j.source, j.release): j for j in ctl.state.patch_jobs(states=(PatchState.RETIRED,))}
+    for (source, release), job in sorted(retired.items()):
+        reason = now_retired.get(
+            (source, release),
+            f"hardbase's {source} {job.version} was retired: back to Debian's binary",
+        )
+        for image, lock, rebuilt in rebuild_holders(ctl.state, ctl.fleet.images, source, release):
+            if image.name in queued or any((source, release, v) in live for v in rebuilt):
+                continue  # a live rebuild of the source: retiring that one decides
             spec = load_variant(image.spec_path, image.variant)
             try:
-                queue_relock(
-                    ctl.state, image, spec, lock, db, source=job.source,
-                    reason=f"retire hardbase's {job.source} {job.version}: Debian's {fixed} "
-                           f"fixes {', '.join(job.cves)}",
-                )  # fmt: skip
-                queued.add(image.name)
+                created = queue_relock(ctl.state, image, spec, lock, db, source=source,
+                                       reason=reason)  # fmt: skip
             except HardbaseError as exc:
                 message = exc.diagnostics()
                 ctl.state.record(image.name, "plan-failed", error=message, patch_job=job.id)
                 report.outcomes.append(Outcome(image.name, "error", error=message))
+                continue
+            if created or (source, release) in now_retired:
+                queued.add(image.name)
     return queued
 
 
