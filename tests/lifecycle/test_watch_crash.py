@@ -38,17 +38,17 @@ def controller(fleet: Path, pause: tuple[str, Path] | None = None) -> subprocess
     )  # fmt: skip
 
 
-def run_to_end(fleet: Path) -> str:
+def run_to_end(fleet: Path, *, timeout: float = 300) -> str:
     proc = controller(fleet)
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, out + err
     return out
 
 
-def kill_at(fleet: Path, point: str, marker: Path) -> None:
+def kill_at(fleet: Path, point: str, marker: Path, *, wait: float = 120) -> None:
     proc = controller(fleet, (point, marker))
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + wait
         while not marker.exists():
             if proc.poll() is not None:
                 out, err = proc.communicate()
