@@ -35,6 +35,7 @@ from hardbase.repo.publish import publish
 from hardbase.repo.serve import RepoServer
 from hardbase.sbom.cyclonedx import CycloneDxJson
 from hardbase.sbom.generate import collect
+from hardbase.util.digest import Digest
 from sbom.cyclonedx_oracle import CycloneDxJson as LibraryCycloneDxJson
 from sbom.sbom_support import cdx_errors, spdx_errors  # noqa: F401 (session fixtures)
 
@@ -106,7 +107,7 @@ def attestations(layout: Path, digest: str) -> dict[str, dict[str, Any]]:
     """predicate type -> in-toto statement, of the attestations in an OCI layout."""
     out: dict[str, dict[str, Any]] = {}
     with open_store(f"oci:{layout}") as store:
-        for layer in existing_layers(store, digest.cosign_tag("att"),
+        for layer in existing_layers(store, Digest(digest).cosign_tag("att"),
                                      "application/vnd.dsse.envelope.v1+json"):  # fmt: skip
             envelope = json.loads(store.read_blob(layer))
             statement = json.loads(base64.b64decode(envelope["payload"]))
